@@ -1,0 +1,22 @@
+"""The trajectory store: episodes, labels, iterations, policy versions, jobs, metrics (SQLite)."""
+
+from storage.episode_filter import EpisodeFilter
+from storage.episode_writer import EpisodeInfo, EpisodeSpec, StagedEpisodeWriter
+from storage.errors import (
+    EpisodeNotFoundError,
+    ImportFormatError,
+    SchemaVersionError,
+    StepValidationError,
+    StoreError,
+    StoreFileError,
+    StoreFullError,
+)
+from storage.store import DEFAULT_STORE_PATH, StepArrays, TrajectoryStore
+from storage.success_rates import SuccessRate, wilson_interval
+
+__all__ = [
+    "DEFAULT_STORE_PATH", "EpisodeFilter", "EpisodeInfo", "EpisodeNotFoundError", "EpisodeSpec",
+    "ImportFormatError", "SchemaVersionError", "StagedEpisodeWriter", "StepArrays",
+    "StepValidationError", "StoreError", "StoreFileError", "StoreFullError", "SuccessRate",
+    "TrajectoryStore", "wilson_interval",
+]

@@ -1,0 +1,122 @@
+"""A PyTorch dataset of clips -- n consecutive steps of one camera -- read straight from the store.
+
+Only the clip index (two integer arrays: episode id and start step) is held in memory;
+each clip's frames and steps are read and decoded when it is drawn, so a store far larger
+than RAM can be trained on. The order is shuffled across all episodes every epoch. With a
+DataLoader of several workers, or several torch.distributed ranks, each process draws a
+disjoint share of the clips and opens its own read-only connection.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from sqlalchemy import select
+from torch.utils.data import IterableDataset, get_worker_info
+
+from storage.database import open_database
+from storage.episode_filter import EpisodeFilter
+from storage.frame_codecs import get_codec
+from storage.schema import Episode, EpisodeCamera, Frame, Step
+
+
+@dataclass(frozen=True)
+class _Stream:
+    codec: str
+    shape: tuple[int, int, int]
+    action_dim: int
+    qpos_dim: int
+    success: int  # 1, 0, or -1 for unlabelled
+
+
+class ClipDataset(IterableDataset):
+    """Yields dicts: frames uint8 (n, H, W, C), actions float32 (n, A), qpos float32 (n, Q),
+    episode_id, start, and success (1 / 0 / -1 unlabelled) of the clip's episode."""
+
+    def __init__(self, store_path: Path | str, camera: str, clip_len: int, *,
+                 where: EpisodeFilter | None = None, stride: int = 1, shuffle: bool = True,
+                 seed: int = 0):
+        if clip_len < 1 or stride < 1:
+            raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
+        self.store_path = Path(store_path)
+        self.camera, self.clip_len, self.stride = camera, clip_len, stride
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self._engine = None
+        self._engine_pid = None
+        self._streams, self.episode_ids, self.starts = self._build_index(where or EpisodeFilter())
+
+    def _build_index(self, where: EpisodeFilter):
+        engine = open_database(self.store_path, readonly=True)
+        query = where.apply(
+            select(Episode.id, Episode.length, Episode.action_dim, Episode.qpos_dim, Episode.success,
+                   EpisodeCamera.codec, EpisodeCamera.height, EpisodeCamera.width, EpisodeCamera.channels)
+            .join(EpisodeCamera, EpisodeCamera.episode_id == Episode.id)
+            .where(EpisodeCamera.camera == self.camera, Episode.length >= self.clip_len)
+        ).order_by(Episode.id)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        engine.dispose()
+        streams, ids, starts = {}, [], []
+        for eid, length, adim, qdim, success, codec, h, w, c in rows:
+            streams[eid] = _Stream(codec, (h, w, c), adim, qdim, -1 if success is None else int(success))
+            episode_starts = np.arange(0, length - self.clip_len + 1, self.stride)
+            ids.append(np.full(len(episode_starts), eid, dtype=np.int64))
+            starts.append(episode_starts)
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return streams, cat(ids), cat(starts)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the shuffle order; call before each epoch (same on every rank)."""
+        self.epoch = epoch
+
+    def _shard(self) -> np.ndarray:
+        order = np.arange(len(self.starts))
+        if self.shuffle:
+            order = np.random.default_rng((self.seed, self.epoch)).permutation(order)
+        distributed = dist.is_available() and dist.is_initialized()
+        rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+        worker = get_worker_info()
+        worker_id, workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        return order[rank * workers + worker_id::world * workers]
+
+    def _connection_engine(self):
+        if self._engine is None or self._engine_pid != os.getpid():  # one engine per process
+            self._engine = open_database(self.store_path, readonly=True)
+            self._engine_pid = os.getpid()
+        return self._engine
+
+    def __iter__(self):
+        engine = self._connection_engine()
+        with engine.connect() as conn:
+            for i in self._shard():
+                yield self.read_clip(conn, int(self.episode_ids[i]), int(self.starts[i]))
+
+    def read_clip(self, conn, episode_id: int, start: int) -> dict:
+        stream = self._streams[episode_id]
+        stop = start + self.clip_len
+        blobs = conn.execute(
+            select(Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
+                                     Frame.t >= start, Frame.t < stop).order_by(Frame.t)).scalars().all()
+        steps = conn.execute(
+            select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start,
+                                                Step.t < stop).order_by(Step.t)).all()
+        decode = get_codec(stream.codec).decode
+        frames = np.stack([decode(b).reshape(stream.shape) for b in blobs])
+        actions = np.frombuffer(b"".join(s.action for s in steps), "<f4").reshape(-1, stream.action_dim)
+        qpos = np.frombuffer(b"".join(s.qpos for s in steps), "<f4").reshape(-1, stream.qpos_dim)
+        return {
+            "frames": torch.from_numpy(frames),
+            "actions": torch.from_numpy(actions.copy()),
+            "qpos": torch.from_numpy(qpos.copy()),
+            "episode_id": episode_id,
+            "start": start,
+            "success": stream.success,
+        }

@@ -1,0 +1,155 @@
+"""Opening a store file: refuse anything that is not a wmpo store, then connect.
+
+Checks run on the raw bytes and through a read-only connection before anything is
+written, so opening a foreign, truncated or too-new file modifies nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+
+from storage.errors import SchemaVersionError, StoreFileError
+from storage.migrations import MIGRATIONS, SCHEMA_VERSION, Migration, upgrade
+from storage.schema import Base
+
+APPLICATION_ID = 0x574D504F  # "WMPO", in the SQLite header at offset 68
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class FileState:
+    exists: bool
+    schema_version: int = 0
+    empty_sqlite: bool = False  # a valid SQLite file with no tables: safe to adopt
+
+
+def inspect_store_file(path: Path) -> FileState:
+    """Say what is at ``path`` without changing it; raise StoreFileError if it is unusable."""
+    if not path.exists():
+        return FileState(exists=False)
+    if path.is_dir():
+        raise StoreFileError(f"{path} is a directory; expected a wmpo store file (SQLite)")
+    size = path.stat().st_size
+    if size == 0:
+        raise StoreFileError(
+            f"{path} is empty (0 bytes); expected a wmpo store. Remove it to create a new store."
+        )
+    with open(path, "rb") as f:
+        header = f.read(100)
+    if not header.startswith(SQLITE_MAGIC):
+        raise StoreFileError(
+            f"{path} is not a SQLite database (first bytes {header[:16]!r}); "
+            f"expected a wmpo store starting with {SQLITE_MAGIC!r}"
+        )
+    if len(header) < 100:
+        raise StoreFileError(f"{path} is truncated: {size} bytes, shorter than the 100-byte SQLite header")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    page_count = int.from_bytes(header[28:32], "big")
+    header_count_valid = header[24:28] == header[92:96]
+    if size % page_size or (header_count_valid and size < page_count * page_size):
+        expected = page_count * page_size if header_count_valid else f"a multiple of {page_size}"
+        raise StoreFileError(
+            f"{path} is truncated or damaged: {size} bytes, expected {expected} "
+            f"({page_count} pages of {page_size} bytes). Restore it from a backup."
+        )
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreFileError(f"{path} is a damaged SQLite database ({exc}); expected a wmpo store") from exc
+    if app_id != APPLICATION_ID:
+        if not tables:
+            return FileState(exists=True, empty_sqlite=True)
+        raise StoreFileError(
+            f"{path} is a SQLite database but not a wmpo store (application_id={app_id:#x}, "
+            f"expected {APPLICATION_ID:#x}; tables: {', '.join(sorted(tables)[:8])})"
+        )
+    return FileState(exists=True, schema_version=version)
+
+
+def _make_engine(path: Path, readonly: bool, max_size_bytes: int | None,
+                 busy_timeout_s: float) -> Engine:
+    if readonly:
+        engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    else:
+        engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        # Autocommit at the driver level; transactions are begun explicitly below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a killed process never corrupts the file or loses a commit;
+            # only a power cut may drop the last few commits.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            if max_size_bytes is not None:
+                page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+                cursor.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page_size)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        # Writers take the write lock at BEGIN so two processes never deadlock upgrading
+        # a read transaction to a write one (SQLITE_BUSY_SNAPSHOT in WAL mode).
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_database(path: Path, *, readonly: bool = False, max_size_bytes: int | None = None,
+                  busy_timeout_s: float = 30.0, schema_version: int = SCHEMA_VERSION,
+                  migrations: dict[int, Migration] | None = None) -> Engine:
+    """Check ``path``, create or migrate it when writable, and return a configured engine."""
+    path = Path(path)
+    state = inspect_store_file(path)
+    migrations = MIGRATIONS if migrations is None else migrations
+    if state.exists and state.schema_version > schema_version:
+        raise SchemaVersionError(
+            f"{path} has schema v{state.schema_version}, written by a newer wmpo; this "
+            f"version understands up to v{schema_version}. Upgrade wmpo to open it."
+        )
+    if readonly:
+        if not state.exists or state.empty_sqlite:
+            raise StoreFileError(f"{path}: no wmpo store there to open read-only")
+        if state.schema_version < schema_version:
+            raise SchemaVersionError(
+                f"{path} has schema v{state.schema_version} and needs migrating to "
+                f"v{schema_version}; open it once writable (e.g. `wmpo-app status`)"
+            )
+        return _make_engine(path, True, None, busy_timeout_s)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = _make_engine(path, False, max_size_bytes, busy_timeout_s)
+    with engine.begin() as connection:
+        if not state.exists or state.empty_sqlite:
+            Base.metadata.create_all(connection)
+            connection.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+            connection.exec_driver_sql(f"PRAGMA user_version = {schema_version}")
+        elif state.schema_version < schema_version:
+            upgrade(connection, state.schema_version, schema_version, migrations)
+    return engine
+
+
+def is_process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

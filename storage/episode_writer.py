@@ -1,0 +1,335 @@
+"""Streaming an episode into the store: steps go in as they happen, the episode appears on commit.
+
+The control loop calls ``add_step`` at 50 Hz; it only checks and copies the arrays and
+queues them. A background thread encodes frames (the codecs release the GIL, so this runs
+beside the loop) and writes them in short transactions. The episode row stays ``staged``
+-- invisible to every query -- until ``commit`` flips it in one last transaction. ``abort``
+(or leaving the ``with`` block without committing) deletes what was staged. If the
+process dies, the staged rows stay invisible and the next writable open deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import OperationalError
+
+from storage.errors import StepValidationError, StoreError, StoreFullError
+from storage.frame_codecs import DEFAULT_CODEC, get_codec
+from storage.schema import (
+    EPISODE_SOURCES,
+    LABEL_SOURCES,
+    ROBOT_KINDS,
+    Episode,
+    EpisodeCamera,
+    Frame,
+    Step,
+    utcnow,
+)
+from storage.step_checks import checked_frame, checked_vector
+
+_END, _ABORT = object(), object()
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """What every step of an episode must look like."""
+
+    cameras: dict[str, tuple[int, int, int]]  # camera name -> (height, width, channels)
+    action_dim: int = 14
+    qpos_dim: int = 14
+    codec: str = DEFAULT_CODEC
+
+    def __post_init__(self):
+        codec = get_codec(self.codec)
+        for camera, shape in self.cameras.items():
+            if len(shape) != 3 or min(shape) < 1:
+                raise ValueError(f"camera {camera!r}: shape {shape} is not (height, width, channels)")
+            if shape[2] not in codec.channels:
+                raise ValueError(
+                    f"camera {camera!r}: codec {codec.name!r} holds {codec.channels} channels, "
+                    f"not {shape[2]}"
+                )
+
+
+@dataclass
+class EpisodeInfo:
+    """Who and what an episode is about; fixed when the writer starts."""
+
+    task: str
+    instruction: str = ""
+    robot_kind: str = "sim"
+    source: str = "policy"
+    policy_version_id: int | None = None
+    iteration_id: int | None = None
+    seed: int | None = None
+    initial_state_ref: str | None = None
+    control_period_s: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.robot_kind not in ROBOT_KINDS:
+            raise ValueError(f"robot_kind {self.robot_kind!r}; expected one of {ROBOT_KINDS}")
+        if self.source not in EPISODE_SOURCES:
+            raise ValueError(f"source {self.source!r}; expected one of {EPISODE_SOURCES}")
+
+
+def check_label(success: bool | None, label_source: str | None, reward_prob: float | None) -> None:
+    if success is not None and label_source not in LABEL_SOURCES:
+        raise ValueError(f"a success label needs label_source in {LABEL_SOURCES}, got {label_source!r}")
+    if reward_prob is not None and not 0.0 <= reward_prob <= 1.0:
+        raise ValueError(f"reward_prob {reward_prob} is not a probability in [0, 1]")
+
+
+def loop_statistics(timestamps: np.ndarray) -> dict[str, float | None]:
+    """Mean and worst loop frequency and period jitter (std, ms) from step timestamps (s)."""
+    if len(timestamps) < 2:
+        return {"loop_hz_mean": None, "loop_hz_min": None, "loop_jitter_ms": None}
+    periods = np.diff(timestamps)
+    periods = periods[periods > 0]
+    if len(periods) == 0:
+        return {"loop_hz_mean": None, "loop_hz_min": None, "loop_jitter_ms": None}
+    return {
+        "loop_hz_mean": float(len(periods) / periods.sum()),
+        "loop_hz_min": float(1.0 / periods.max()),
+        "loop_jitter_ms": float(periods.std() * 1000.0),
+    }
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database or disk is full" in text or "no space left" in text
+
+
+class StagedEpisodeWriter:
+    """Write one episode step by step. Use as a context manager; call ``commit`` to keep it."""
+
+    flush_interval_s = 0.5  # longest a step waits before it is written
+    flush_steps = 25  # steps written per transaction
+    max_pending_bytes = 256 * 2**20
+
+    def __init__(self, engine: Engine, info: EpisodeInfo, spec: EpisodeSpec, db_label: str = ""):
+        self._engine = engine
+        self._db_label = db_label
+        self.info = info
+        self.spec = spec
+        self._codec = get_codec(spec.codec)
+        self._t = 0
+        self._timestamps: list[float] = []
+        self._start = time.monotonic()
+        self._error: BaseException | None = None
+        self._closed = False
+        step_bytes = 8 * (spec.action_dim + spec.qpos_dim) + sum(
+            h * w * c for h, w, c in spec.cameras.values()
+        )
+        self._queue: queue.Queue = queue.Queue(maxsize=max(8, self.max_pending_bytes // step_bytes))
+        self.episode_id = self._insert_episode_row()
+        self._encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wmpo-encode")
+        self._thread = threading.Thread(target=self._drain, name="wmpo-episode-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side (the control loop) -------------------------------------------------
+
+    def add_step(self, action, qpos, frames: dict | None = None, timestamp: float | None = None) -> int:
+        """Stage one step; returns its index. Raises StepValidationError for a bad step."""
+        self._raise_if_failed()
+        if self._closed:
+            raise StoreError(f"episode {self.episode_id} is already committed or aborted")
+        action32 = checked_vector("action", action, self.spec.action_dim)
+        qpos32 = checked_vector("qpos", qpos, self.spec.qpos_dim)
+        frames = frames or {}
+        unknown = sorted(set(frames) - set(self.spec.cameras))
+        missing = sorted(set(self.spec.cameras) - set(frames))
+        if unknown or missing:
+            raise StepValidationError(
+                f"frames: got cameras {sorted(frames)}, expected exactly {sorted(self.spec.cameras)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" (unknown {unknown})" if unknown else "")
+            )
+        checked = {cam: checked_frame(cam, frames[cam], shape) for cam, shape in self.spec.cameras.items()}
+        if timestamp is None:
+            timestamp = time.monotonic() - self._start
+        elif not np.isfinite(timestamp):
+            raise StepValidationError(f"timestamp: got {timestamp}, expected finite seconds")
+        t = self._t
+        self._queue.put((t, float(timestamp), action32.tobytes(), qpos32.tobytes(), checked))
+        self._timestamps.append(float(timestamp))
+        self._t += 1
+        return t
+
+    @property
+    def length(self) -> int:
+        return self._t
+
+    def commit(self, *, success: bool | None = None, label_source: str | None = None,
+               reward_prob: float | None = None, safety_interventions: int = 0,
+               record_loop_stats: bool = True, extra: dict | None = None) -> int:
+        """Wait for staged steps to land, then make the episode visible. Returns its id."""
+        check_label(success, label_source, reward_prob)
+        if self._t == 0:
+            self.abort()
+            raise StoreError("cannot commit an episode with no steps; it was discarded")
+        self._finish_thread(_END)
+        try:
+            self._raise_if_failed()
+            stats = loop_statistics(np.asarray(self._timestamps)) if record_loop_stats else {}
+            values = dict(
+                status="committed", length=self._t, ended_at=utcnow(), success=success,
+                label_source=label_source if success is not None else None,
+                reward_prob=reward_prob, safety_interventions=int(safety_interventions), **stats,
+            )
+            if extra:
+                values["extra_json"] = json.dumps({**self.info.extra, **extra})
+            with self._engine.begin() as conn:
+                written = conn.execute(
+                    select(Step.t).where(Step.episode_id == self.episode_id).order_by(Step.t.desc()).limit(1)
+                ).scalar()
+                if written != self._t - 1:
+                    raise StoreError(
+                        f"episode {self.episode_id}: {self._t} steps staged but last stored step is {written}"
+                    )
+                conn.execute(update(Episode).where(Episode.id == self.episode_id).values(**values))
+        except BaseException as exc:
+            self._delete_rows()
+            raise self._translate(exc) from exc
+        return self.episode_id
+
+    def abort(self) -> None:
+        """Discard the episode and everything staged for it."""
+        if self._closed and self._thread is None:
+            return
+        self._finish_thread(_ABORT)
+        self._delete_rows()
+
+    def __enter__(self) -> "StagedEpisodeWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self._closed or self._thread is not None:
+            self.abort()
+
+    # -- consumer side (background thread) -------------------------------------------------
+
+    def _drain(self) -> None:
+        batch: list = []
+        while True:
+            try:
+                item = self._queue.get(timeout=self.flush_interval_s)
+            except queue.Empty:
+                item = None  # a quiet moment: write what is waiting
+            if item is _ABORT:
+                return
+            if item is not None and item is not _END:
+                batch.append(item)
+                if len(batch) < self.flush_steps:
+                    continue
+            if batch and self._error is None:
+                try:
+                    self._write_batch(batch)
+                except BaseException as exc:  # raised in the producer by _raise_if_failed
+                    self._error = exc
+            batch = []
+            if item is _END:
+                return
+
+    def _write_batch(self, batch: list) -> None:
+        cameras = list(self.spec.cameras)
+        images = [step[4][cam] for step in batch for cam in cameras]
+        encoded = list(self._encoders.map(self._codec.encode, images))
+        step_rows = [
+            {"episode_id": self.episode_id, "t": t, "timestamp": ts, "action": a, "qpos": q}
+            for t, ts, a, q, _ in batch
+        ]
+        frame_rows = [
+            {"episode_id": self.episode_id, "camera": cam, "t": step[0], "data": encoded[i * len(cameras) + j]}
+            for i, step in enumerate(batch)
+            for j, cam in enumerate(cameras)
+        ]
+        with self._engine.begin() as conn:
+            conn.execute(insert(Step), step_rows)
+            if frame_rows:
+                conn.execute(insert(Frame), frame_rows)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _insert_episode_row(self) -> int:
+        info, spec = self.info, self.spec
+        try:
+            with self._engine.begin() as conn:
+                episode_id = conn.execute(
+                    insert(Episode).values(
+                        status="staged", task=info.task, instruction=info.instruction,
+                        robot_kind=info.robot_kind, source=info.source,
+                        policy_version_id=info.policy_version_id, iteration_id=info.iteration_id,
+                        seed=info.seed, initial_state_ref=info.initial_state_ref,
+                        action_dim=spec.action_dim, qpos_dim=spec.qpos_dim,
+                        control_period_s=info.control_period_s, writer_pid=os.getpid(),
+                        writer_host=socket.gethostname(), extra_json=json.dumps(info.extra),
+                    )
+                ).inserted_primary_key[0]
+                for camera, (h, w, c) in spec.cameras.items():
+                    conn.execute(insert(EpisodeCamera).values(
+                        episode_id=episode_id, camera=camera, height=h, width=w, channels=c,
+                        codec=spec.codec))
+        except OperationalError as exc:
+            raise self._translate(exc) from exc
+        return episode_id
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            error = self._error
+            self.abort()
+            raise self._translate(error) from error
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, StoreError):
+            return exc
+        if is_disk_full(exc):
+            return StoreFullError(
+                f"store {self._db_label} is full (disk or size cap) while writing episode "
+                f"{self.episode_id} at step {self._t}; the episode was discarded, earlier "
+                f"episodes are intact. Free space and record it again."
+            )
+        if isinstance(exc, (OperationalError, sqlite3.Error)):
+            return StoreError(f"store {self._db_label}: writing episode {self.episode_id} failed: {exc}")
+        return exc
+
+    def _finish_thread(self, sentinel) -> None:
+        self._closed = True
+        if self._thread is None:
+            return
+        if sentinel is _ABORT:  # let a producer blocked on a full queue go, and drop the rest
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+        self._queue.put(sentinel)
+        self._thread.join()
+        self._thread = None
+        self._encoders.shutdown(wait=True)
+
+    def _delete_rows(self) -> None:
+        delete_staged_episode(self._engine, self.episode_id)
+
+
+def delete_staged_episode(engine: Engine, episode_id: int) -> None:
+    """Remove a staged episode and its rows; committed episodes are left alone."""
+    with engine.begin() as conn:
+        status = conn.execute(select(Episode.status).where(Episode.id == episode_id)).scalar()
+        if status != "staged":
+            return
+        conn.execute(delete(Frame).where(Frame.episode_id == episode_id))
+        conn.execute(delete(Step).where(Step.episode_id == episode_id))
+        conn.execute(delete(EpisodeCamera).where(EpisodeCamera.episode_id == episode_id))
+        conn.execute(delete(Episode).where(Episode.id == episode_id))

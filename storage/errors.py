@@ -1,0 +1,29 @@
+"""Errors the store raises. Each message says what was wrong and what was expected."""
+
+
+class StoreError(Exception):
+    """Base class for every error raised by the trajectory store."""
+
+
+class StoreFileError(StoreError):
+    """The file at the store path is not a usable wmpo store; nothing was modified."""
+
+
+class SchemaVersionError(StoreFileError):
+    """The store was written by a newer wmpo, or needs a migration a read-only open cannot do."""
+
+
+class StepValidationError(StoreError, ValueError):
+    """A step handed to an episode writer has a wrong shape, dtype or a non-finite value."""
+
+
+class StoreFullError(StoreError):
+    """The disk (or the configured size cap) is full; the staged episode was discarded."""
+
+
+class EpisodeNotFoundError(StoreError, KeyError):
+    """No committed episode with that id."""
+
+
+class ImportFormatError(StoreError, ValueError):
+    """A file offered for import is malformed; nothing of it was imported."""

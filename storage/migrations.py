@@ -1,0 +1,34 @@
+"""Schema versions and the path between them.
+
+The version lives in the database itself (``PRAGMA user_version``). A new store is built
+from the current models and stamped with SCHEMA_VERSION; an older store is brought forward
+by running, in one transaction, every migration from its version up. SQLite DDL is
+transactional, so a failed migration leaves the file at its old version, untouched.
+
+To change the schema: edit schema.py, bump SCHEMA_VERSION, and add
+``MIGRATIONS[old_version] = function(connection)`` that turns an old-version database
+into the new one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import Connection
+
+SCHEMA_VERSION = 1
+Migration = Callable[[Connection], None]
+MIGRATIONS: dict[int, Migration] = {}
+
+
+def upgrade(connection: Connection, from_version: int, to_version: int,
+            migrations: dict[int, Migration]) -> None:
+    """Run migrations ``from_version -> ... -> to_version`` inside the caller's transaction."""
+    for version in range(from_version, to_version):
+        if version not in migrations:
+            raise RuntimeError(
+                f"no migration from schema v{version} to v{version + 1}; "
+                f"known migrations start at {sorted(migrations)}"
+            )
+        migrations[version](connection)
+    connection.exec_driver_sql(f"PRAGMA user_version = {int(to_version)}")

@@ -1,0 +1,183 @@
+"""Tables of the trajectory store (SQLAlchemy 2.x declarative models).
+
+Arrays live in BLOB columns as little-endian float32 (actions, qpos) or as encoded
+frames (see frame_codecs). An episode row is created as ``staged`` when its writer
+starts and flipped to ``committed`` in the writer's last transaction; every query
+of the store reads committed episodes only, so a half-written episode is never seen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROBOT_KINDS = ("sim", "real")
+EPISODE_SOURCES = ("expert", "policy", "eval", "imagined")
+LABEL_SOURCES = ("env", "operator", "reward_model")
+EPISODE_STATUSES = ("staged", "committed")
+JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+STEP_STATUSES = ("pending", "running", "done", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Iteration(Base):
+    """One lifelong-learning iteration: collect P rollouts, align, reward, GRPO, evaluate."""
+
+    __tablename__ = "iterations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    task: Mapped[str] = mapped_column(String(64))
+    budget: Mapped[int | None] = mapped_column(Integer)  # P, real rollouts collected
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    checkpoint_path: Mapped[str] = mapped_column(Text)
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"))
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="staged", index=True)
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    instruction: Mapped[str] = mapped_column(Text, default="")
+    robot_kind: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    policy_version_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"))
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"), index=True)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    initial_state_ref: Mapped[str | None] = mapped_column(Text)
+    success: Mapped[bool | None] = mapped_column(Boolean)
+    label_source: Mapped[str | None] = mapped_column(String(16))
+    reward_prob: Mapped[float | None] = mapped_column(Float)
+    length: Mapped[int] = mapped_column(Integer, default=0)
+    action_dim: Mapped[int] = mapped_column(Integer)
+    qpos_dim: Mapped[int] = mapped_column(Integer)
+    control_period_s: Mapped[float | None] = mapped_column(Float)
+    loop_hz_mean: Mapped[float | None] = mapped_column(Float)
+    loop_hz_min: Mapped[float | None] = mapped_column(Float)
+    loop_jitter_ms: Mapped[float | None] = mapped_column(Float)
+    safety_interventions: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    writer_pid: Mapped[int | None] = mapped_column(Integer)
+    writer_host: Mapped[str | None] = mapped_column(String(255))
+    extra_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class EpisodeCamera(Base):
+    """One camera stream of an episode: its frame size and the codec its frames are stored in."""
+
+    __tablename__ = "episode_cameras"
+    episode_id: Mapped[int] = mapped_column(
+        ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(16))
+
+
+class Step(Base):
+    """One control step: the action actually sent and the joint positions observed."""
+
+    __tablename__ = "steps"
+    episode_id: Mapped[int] = mapped_column(
+        ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    t: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timestamp: Mapped[float] = mapped_column(Float)  # seconds since the episode started
+    action: Mapped[bytes] = mapped_column(LargeBinary)  # float32[action_dim]
+    qpos: Mapped[bytes] = mapped_column(LargeBinary)  # float32[qpos_dim]
+
+
+class Frame(Base):
+    # A rowid table (not WITHOUT ROWID) on purpose: large BLOBs belong in rowid tables.
+    __tablename__ = "frames"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
+    camera: Mapped[str] = mapped_column(String(64))
+    t: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (UniqueConstraint("episode_id", "camera", "t", name="uq_frame"),)
+
+
+class Job(Base):
+    """A resumable piece of work (an improvement cycle, a training run) made of ordered steps."""
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobStep(Base):
+    __tablename__ = "job_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("job_id", "position", name="uq_job_step"),)
+
+
+class Metric(Base):
+    """A named number (loss, F1, success rate...) attached to an iteration and/or a job step."""
+
+    __tablename__ = "metrics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    step: Mapped[int | None] = mapped_column(Integer)
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"), index=True)
+    job_step_id: Mapped[int | None] = mapped_column(ForeignKey("job_steps.id"))
+    payload_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+Index("ix_episodes_visible", Episode.status, Episode.iteration_id, Episode.source)
