@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="operator's label for every imported episode (default: success)")
     importer.add_argument("--cameras", nargs="+", help="cameras to import (default: all)")
     importer.add_argument("--codec", choices=sorted(CODECS), default=DEFAULT_CODEC)
+    importer.add_argument("--jpeg-red-blue-swapped", action="store_true",
+                          help="compressed files whose recorder gave RGB arrays to cv2.imencode")
 
     relabel = commands.add_parser("relabel", help="set an episode's success label as the operator")
     relabel.add_argument("episode_id", type=int)
@@ -63,7 +65,7 @@ def run_import(store: TrajectoryStore, args) -> None:
     ids = import_aloha_episodes(
         store, args.files, task=args.task, instruction=args.instruction, robot_kind=args.robot,
         source=args.source, success=LABELS[args.label], cameras=args.cameras, codec=args.codec,
-        progress=progress)
+        jpeg_red_blue_swapped=args.jpeg_red_blue_swapped, progress=progress)
     print(f"imported {len(ids)} episodes: ids {ids[0]}..{ids[-1]}")
 
 

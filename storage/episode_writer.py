@@ -162,7 +162,9 @@ class StagedEpisodeWriter:
         elif not np.isfinite(timestamp):
             raise StepValidationError(f"timestamp: got {timestamp}, expected finite seconds")
         t = self._t
-        self._queue.put((t, float(timestamp), action32.tobytes(), qpos32.tobytes(), checked))
+        # Encoding starts now on the pool, so it overlaps the background thread's inserts.
+        encoded = [self._encoders.submit(self._codec.encode, checked[cam]) for cam in self.spec.cameras]
+        self._queue.put((t, float(timestamp), action32.tobytes(), qpos32.tobytes(), encoded))
         self._timestamps.append(float(timestamp))
         self._t += 1
         return t
@@ -244,21 +246,15 @@ class StagedEpisodeWriter:
 
     def _write_batch(self, batch: list) -> None:
         cameras = list(self.spec.cameras)
-        images = [step[4][cam] for step in batch for cam in cameras]
-        encoded = list(self._encoders.map(self._codec.encode, images))
-        step_rows = [
-            {"episode_id": self.episode_id, "t": t, "timestamp": ts, "action": a, "qpos": q}
-            for t, ts, a, q, _ in batch
-        ]
-        frame_rows = [
-            {"episode_id": self.episode_id, "camera": cam, "t": step[0], "data": encoded[i * len(cameras) + j]}
-            for i, step in enumerate(batch)
-            for j, cam in enumerate(cameras)
-        ]
+        step_rows = [(self.episode_id, t, ts, a, q) for t, ts, a, q, _ in batch]
+        frame_rows = [(self.episode_id, cam, t, future.result())
+                      for t, _, _, _, futures in batch for cam, future in zip(cameras, futures)]
         with self._engine.begin() as conn:
-            conn.execute(insert(Step), step_rows)
+            conn.exec_driver_sql(
+                "INSERT INTO steps (episode_id, t, timestamp, action, qpos) VALUES (?, ?, ?, ?, ?)", step_rows)
             if frame_rows:
-                conn.execute(insert(Frame), frame_rows)
+                conn.exec_driver_sql("INSERT INTO frames (episode_id, camera, t, data) VALUES (?, ?, ?, ?)",
+                                     frame_rows)
 
     # -- bookkeeping -----------------------------------------------------------------------
 

@@ -293,4 +293,5 @@ class TrajectoryStore:
         return {"episodes": by_source, "staged": staged, "frames": frames,
                 "policy_versions": policies, "iterations": iterations,
                 "unfinished_jobs": len(self.jobs.unfinished()),
-                "bytes": self.path.stat().st_size}
+                "bytes": sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                             if p.exists())}

@@ -1,0 +1,64 @@
+"""The headless CLI, run as operators run it: the installed `wmpo-app` in a subprocess."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from episode_data import write_episode
+
+from storage import TrajectoryStore
+
+WMPO_APP = shutil.which("wmpo-app") or str(Path(sys.executable).with_name("wmpo-app"))
+
+
+def wmpo_app(*args, db):
+    return subprocess.run([WMPO_APP, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_status_creates_store_and_reports(tmp_path):
+    db = tmp_path / "data" / "wmpo.db"
+    result = wmpo_app(db=db)  # no command: the main job
+    assert result.returncode == 0, result.stderr
+    assert "schema       v1" in result.stdout and "none yet" in result.stdout
+    with TrajectoryStore(db) as store:
+        write_episode(store, 1, 3, success=True, source="expert")
+        write_episode(store, 2, 3, success=False, source="expert")
+    result = wmpo_app("status", db=db)
+    assert "2 expert" in result.stdout
+    assert "expert: 50.0% [9.5, 90.5] (1/2, 0 unlabelled)" in result.stdout
+
+
+def test_import_list_relabel_check(tmp_path):
+    db = tmp_path / "wmpo.db"
+    path = tmp_path / "episode_0.hdf5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f.attrs["sim"] = True
+        f["/observations/qpos"] = rng.normal(size=(6, 14))
+        f["/action"] = rng.normal(size=(6, 14))
+        f["/observations/images/top"] = rng.integers(0, 256, (6, 16, 24, 3), dtype=np.uint8)
+    result = wmpo_app("import-aloha", str(path), "--task", "insertion", db=db)
+    assert result.returncode == 0, result.stderr
+    assert "imported 1 episodes" in result.stdout
+    listing = wmpo_app("episodes", "--source", "expert", db=db).stdout
+    assert "insertion" in listing and "operator" in listing and "sim" in listing
+    assert wmpo_app("relabel", "1", "failure", db=db).returncode == 0
+    assert "no" in wmpo_app("episodes", "--label", "failure", db=db).stdout
+    assert wmpo_app("check", db=db).stdout.strip() == "integrity: ok"
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    not_a_store = tmp_path / "notes.db"
+    not_a_store.write_text("hello")
+    result = wmpo_app("status", db=not_a_store)
+    assert result.returncode == 2
+    assert result.stderr.startswith("wmpo-app: error:") and "not a SQLite database" in result.stderr
+    bad = tmp_path / "episode_9.hdf5"
+    bad.write_text("not hdf5")
+    result = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
+    assert result.returncode == 2 and "not an HDF5 file" in result.stderr
+    assert "Traceback" not in result.stderr
