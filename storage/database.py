@@ -52,7 +52,11 @@ def inspect_store_file(path: Path) -> FileState:
     page_size = 65536 if page_size == 1 else page_size
     page_count = int.from_bytes(header[28:32], "big")
     header_count_valid = header[24:28] == header[92:96]
-    if size % page_size or (header_count_valid and size < page_count * page_size):
+    # A process killed mid-checkpoint may leave page 1 (with the new page count) written
+    # before the file grew; the WAL still holds everything, and SQLite recovers from it.
+    wal = path.with_name(path.name + "-wal")
+    wal_pending = wal.exists() and wal.stat().st_size > 0
+    if size % page_size or (header_count_valid and not wal_pending and size < page_count * page_size):
         expected = page_count * page_size if header_count_valid else f"a multiple of {page_size}"
         raise StoreFileError(
             f"{path} is truncated or damaged: {size} bytes, expected {expected} "

@@ -37,7 +37,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    """Declarative base of every wmpo table; its metadata builds a new store."""
 
 
 class Iteration(Base):

@@ -26,7 +26,7 @@ def good_step(t=0):
 
 def test_episode_invisible_until_commit(store, store_path):
     with store.episode_writer(INFO, SPEC) as writer:
-        for t in range(60):
+        for _ in range(60):
             writer.add_step(*good_step())
         time.sleep(3 * writer.flush_interval_s)
         assert store.summary()["staged"] == 1 and store.summary()["frames"] == 120  # on disk...
