@@ -1,0 +1,1 @@
+"""Scripted experts: demonstrations planned in end-effector space, replayed as joint targets."""

@@ -1,0 +1,124 @@
+"""The Robot interface shared by the MuJoCo sim and the real Mobile ALOHA.
+
+Modelled on lerobot's Robot: features known before connecting, connect/disconnect (or a
+``with`` block), and ``send_action`` returning the command actually sent after the safety
+filter -- which is what gets recorded. Subclasses implement the ``_``-methods only, so no
+command can reach an arm without passing the filter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robot.features import RobotFeatures
+from robot.safety import SafetyFilter
+
+
+class RobotError(RuntimeError):
+    """A robot could not do what was asked (not connected, device missing, stale data...)."""
+
+
+@dataclass
+class Observation:
+    qpos: np.ndarray  # float64 (14,), present joint positions, grippers normalised
+    frames: dict[str, np.ndarray]  # camera -> uint8 (H, W, 3)
+    success: bool | None = None  # the robot's own verdict; None where it cannot tell
+    env_state: np.ndarray | None = None  # object poses (sim only; privileged, for experts)
+    info: dict = field(default_factory=dict)
+
+
+class Robot(ABC):
+    features: RobotFeatures
+
+    def __init__(self, safety: SafetyFilter | None = None):
+        self.safety = safety or SafetyFilter()
+        self._connected = False
+        self._present: np.ndarray | None = None
+        self._holding: np.ndarray | None = None  # the last command sent: re-sending it holds still
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self) -> None:
+        if not self._connected:
+            self._connect()
+            self._connected = True
+
+    def disconnect(self) -> None:
+        if self._connected:
+            self._disconnect()
+            self._connected = False
+
+    def __enter__(self) -> "Robot":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.disconnect()
+
+    # -- control -----------------------------------------------------------------------------
+
+    def reset(self, initial_state=None) -> Observation:
+        """Bring the robot (and, in sim, the scene) to ``initial_state``; the first observation."""
+        self._require_connected()
+        self.safety.reset_counts()
+        observation = self._reset(initial_state)
+        self._present = observation.qpos
+        self._holding = observation.qpos.copy()  # backends start with goals at the reset pose
+        return observation
+
+    def observe(self) -> Observation:
+        self._require_connected()
+        observation = self._observe()
+        self._present = observation.qpos
+        return observation
+
+    def send_action(self, action) -> np.ndarray:
+        """Send ``action`` through the safety filter; returns the command actually sent."""
+        present = self._present_qpos()
+        command = self.safety.filter(action, present, self._holding)
+        self._command(command)
+        self._holding = command
+        return command
+
+    def hold(self, reason: str) -> np.ndarray:
+        """Hold position (watchdog, operator stop): re-send the last command; returns it."""
+        self._present_qpos()
+        command = self.safety.hold(self._holding, reason)
+        self._command(command)
+        self._holding = command
+        return command
+
+    def _present_qpos(self) -> np.ndarray:
+        self._require_connected()
+        if self._present is None:
+            raise RobotError("no observation yet: call reset() before sending actions")
+        return self._present
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise RobotError(f"{type(self).__name__} is not connected; call connect() or use `with`")
+
+    # -- what a backend implements -----------------------------------------------------------
+
+    @abstractmethod
+    def _connect(self) -> None: ...
+
+    @abstractmethod
+    def _disconnect(self) -> None: ...
+
+    @abstractmethod
+    def _reset(self, initial_state) -> Observation: ...
+
+    @abstractmethod
+    def _observe(self) -> Observation: ...
+
+    @abstractmethod
+    def _command(self, command: np.ndarray) -> None:
+        """Send an already-filtered 14-D command to the arms."""

@@ -1,0 +1,97 @@
+"""The safety filter every command to an arm passes through, sim or real.
+
+It clamps to per-joint limits and the gripper range, caps each arm joint's change per
+step relative to the *present* position, refuses NaN/inf by holding position, and holds
+position for the watchdog and the operator stop (by re-sending the last command). It never turns torque off: an arm without
+torque falls. Every intervention is counted by kind; the counts are stored with the episode.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robot.features import ARM_INDICES, GRIPPER_INDICES
+
+# vx300s joint limits (URDF; the same as the sim actuators' ctrlrange), radians.
+VX300S_LOWER = (-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158)
+VX300S_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
+
+INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop")
+
+
+def _both_arms(arm: tuple[float, ...], gripper: float) -> tuple[float, ...]:
+    return (*arm, gripper, *arm, gripper)
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    lower: tuple[float, ...] = _both_arms(VX300S_LOWER, 0.0)
+    upper: tuple[float, ...] = _both_arms(VX300S_UPPER, 1.0)
+    # lerobot's ALOHA default: 5 degrees per step. Grippers are exempt: a gripper closed on
+    # an object sits far from its target, and that gap is what holds the object.
+    max_step_rad: float = math.radians(5.0)
+
+    def __post_init__(self):
+        if len(self.lower) != 14 or len(self.upper) != 14:
+            raise ValueError(f"limits need 14 values each, got {len(self.lower)} and {len(self.upper)}")
+        bad = [i for i in range(14) if not self.lower[i] < self.upper[i]]
+        if bad:
+            raise ValueError(f"lower limit not below upper limit at joints {bad}")
+        if not self.max_step_rad > 0:
+            raise ValueError(f"max_step_rad {self.max_step_rad}; expected > 0")
+
+
+@dataclass
+class SafetyFilter:
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self):
+        self._lower = np.asarray(self.limits.lower)
+        self._upper = np.asarray(self.limits.upper)
+        self._arm = np.asarray(ARM_INDICES)
+        self._grippers = np.asarray(GRIPPER_INDICES)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def reset_counts(self) -> None:
+        self.counts.clear()
+
+    def filter(self, action, present: np.ndarray, holding: np.ndarray) -> np.ndarray:
+        """The command to send for ``action``, given the present joint positions and the
+        command that holds the arms where they are (the last one sent)."""
+        target = np.asarray(action, dtype=np.float64)
+        if target.shape != (14,):
+            raise ValueError(f"action has shape {target.shape}, expected (14,)")
+        if not np.isfinite(target).all():
+            return self.hold(holding, "non_finite")
+        safe = target.copy()
+        arm, grip = self._arm, self._grippers
+        safe[arm] = np.clip(safe[arm], self._lower[arm], self._upper[arm])
+        if (safe[arm] != target[arm]).any():
+            self.counts["joint_limit"] += 1
+        safe[grip] = np.clip(safe[grip], self._lower[grip], self._upper[grip])
+        if (safe[grip] != target[grip]).any():
+            self.counts["gripper_range"] += 1
+        step = self.limits.max_step_rad
+        capped = np.clip(safe[arm], present[arm] - step, present[arm] + step)
+        if (capped != safe[arm]).any():
+            self.counts["step_cap"] += 1
+            safe[arm] = capped
+        return safe
+
+    def hold(self, holding: np.ndarray, reason: str) -> np.ndarray:
+        """Re-send the holding command (clamped into limits) and count why.
+
+        A position-controlled arm holds still by keeping its last goal. Commanding the
+        *measured* position instead lets it sag under gravity a little more every step."""
+        if reason not in INTERVENTIONS:
+            raise ValueError(f"unknown intervention {reason!r}; expected one of {INTERVENTIONS}")
+        self.counts[reason] += 1
+        return np.clip(np.asarray(holding, dtype=np.float64), self._lower, self._upper)

@@ -1,0 +1,1 @@
+"""The MuJoCo simulation of ALOHA: the embedded default robot."""
