@@ -27,8 +27,9 @@ system_packages_needed() {
     echo "${missing[@]}"
 }
 
-# Libraries the Python packages load at run time (none yet; MuJoCo and librealsense add theirs).
-SYSTEM_PACKAGES=()
+# Libraries the Python packages load at run time: headless OpenGL for MuJoCo's renderer
+# (EGL through Mesa's software rasteriser; OSMesa as the fallback, MUJOCO_GL=osmesa).
+SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6)
 
 install_system_packages() {
     command -v dpkg-query >/dev/null || { say "not a Debian/Ubuntu system: skipping apt checks"; return; }

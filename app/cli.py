@@ -1,4 +1,8 @@
-"""`wmpo-app`: the headless command line. With no command it runs the main job (status for now)."""
+"""`wmpo-app`: the headless command line.
+
+With no command it runs the main job: record expert demonstrations on the simulated robot
+into the store, then show the store's status (the terminal UI will take this place).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ from storage.aloha_hdf5 import import_aloha_episodes
 from storage.frame_codecs import CODECS, DEFAULT_CODEC
 from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 
+from robot.sim.aloha_sim import SIM_CAMERAS
+from robot.sim.tasks import TASKS
+
+from app.contact_sheet import contact_sheet
+from app.demos import record_expert_demos
 from app.store_report import episode_table, status_report
 
 LABELS = {"success": True, "failure": False, "none": None}
@@ -23,7 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trajectory store file (default: $WMPO_DB or %(default)s)")
     commands = parser.add_subparsers(dest="command")
 
-    commands.add_parser("status", help="store summary and success rates (the default)")
+    commands.add_parser("status", help="store summary and success rates")
+
+    demos = commands.add_parser("demos", help="record scripted expert demonstrations in the sim")
+    demos.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    demos.add_argument("--n", type=int, default=10, help="episodes (default %(default)s)")
+    demos.add_argument("--first-seed", type=int, help="default: after the task's last demo seed")
+    demos.add_argument("--cameras", nargs="+", default=["cam_high"], choices=sorted(SIM_CAMERAS))
+    demos.add_argument("--size", type=image_size, default=(96, 128), help="HxW per camera (default 96x128)")
+
+    sheet = commands.add_parser("contact-sheet", help="PNG grid of evenly spaced frames of an episode")
+    sheet.add_argument("episode_id", type=int)
+    sheet.add_argument("--camera", default="cam_high")
+    sheet.add_argument("--out", type=Path, required=True)
     commands.add_parser("check", help="full SQLite integrity check of the store")
 
     episodes = commands.add_parser("episodes", help="list episodes, newest first")
@@ -52,6 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def image_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 96x128") from None
+    return height, width
+
+
+def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
+              cameras: list[str], size: tuple[int, int]) -> None:
+    def progress(done: int, total: int, result, seconds: float) -> None:
+        outcome = "success" if result.success else result.end
+        print(f"[{done}/{total}] {task} episode {result.episode_id}: {outcome} in {result.steps} steps, "
+              f"{result.steps / seconds:.0f} steps/s, {sum(result.safety.values())} safety interventions",
+              flush=True)
+
+    results = record_expert_demos(store, task, n, cameras={c: size for c in cameras},
+                                  first_seed=first_seed, progress=progress)
+    print(f"recorded {len(results)} expert episodes of {task}: "
+          f"{sum(bool(r.success) for r in results)} succeeded")
+
+
 def run_episodes(store: TrajectoryStore, args) -> None:
     where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
                           success=LABELS.get(args.label), labelled=False if args.label == "none" else None)
@@ -73,8 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with TrajectoryStore(args.db) as store:
-            if args.command in (None, "status"):
+            if args.command is None:  # the main job
+                run_demos(store, "transfer_cube", 10, None, ["cam_high"], (96, 128))
                 print(status_report(store))
+            elif args.command == "status":
+                print(status_report(store))
+            elif args.command == "demos":
+                run_demos(store, args.task, args.n, args.first_seed, args.cameras, args.size)
+            elif args.command == "contact-sheet":
+                contact_sheet(store, args.episode_id, args.camera).save(args.out)
+                print(f"wrote {args.out}")
             elif args.command == "check":
                 result = store.integrity_check()
                 print("integrity: " + "; ".join(result))

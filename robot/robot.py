@@ -38,6 +38,9 @@ class Robot(ABC):
         self._connected = False
         self._present: np.ndarray | None = None
         self._holding: np.ndarray | None = None  # the last command sent: re-sending it holds still
+        # Seconds the backend spent in physics, rendering or device I/O; the rollout loop
+        # subtracts it to measure its own overhead.
+        self.device_s = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -19,9 +19,17 @@ def wmpo_app(*args, db):
     return subprocess.run([WMPO_APP, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
 
 
+def test_main_job_records_demos_in_the_sim(tmp_path):
+    db = tmp_path / "data" / "wmpo.db"
+    result = wmpo_app(db=db)  # no command: what ./run.sh starts
+    assert result.returncode == 0, result.stderr
+    assert "recorded 10 expert episodes of transfer_cube: 10 succeeded" in result.stdout
+    assert "10 expert" in result.stdout  # the status that follows
+
+
 def test_status_creates_store_and_reports(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
-    result = wmpo_app(db=db)  # no command: the main job
+    result = wmpo_app("status", db=db)
     assert result.returncode == 0, result.stderr
     assert "schema       v1" in result.stdout and "none yet" in result.stdout
     with TrajectoryStore(db) as store:
@@ -62,3 +70,20 @@ def test_errors_are_one_clear_line(tmp_path):
     result = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
     assert result.returncode == 2 and "not an HDF5 file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demos_fill_the_store_with_successful_expert_episodes(tmp_path):
+    db = tmp_path / "wmpo.db"
+    result = wmpo_app("demos", "--task", "transfer_cube", "--n", "2", "--size", "32x48", db=db)
+    assert result.returncode == 0, result.stderr
+    assert "[2/2]" in result.stdout and "2 succeeded" in result.stdout
+    again = wmpo_app("demos", "--task", "transfer_cube", "--n", "1", "--size", "32x48", db=db)
+    assert again.returncode == 0, again.stderr
+    with TrajectoryStore(db) as store:
+        episodes = store.episodes()
+        assert [e.seed for e in episodes] == [0, 1, 2]  # a second run continues the seeds
+        assert all(e.source == "expert" and e.success and e.label_source == "env" for e in episodes)
+        assert store.cameras(episodes[0].id)["cam_high"].height == 32
+    sheet = tmp_path / "sheet.png"
+    assert wmpo_app("contact-sheet", "1", "--out", str(sheet), db=db).returncode == 0
+    assert sheet.stat().st_size > 1000

@@ -8,6 +8,7 @@ and evaluations need identical starts.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -93,8 +94,6 @@ class AlohaSim(Robot):
         self.features = RobotFeatures(
             cameras={name: (h, w, 3) for name, (h, w) in self.config.cameras.items()},
             control_period_s=self.config.control_period_s, realtime=self.config.realtime)
-        self.physics_s = 0.0  # time spent in physics and rendering, for loop-overhead figures
-        self.render_s = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -109,7 +108,14 @@ class AlohaSim(Robot):
                              f"the physics step {self.model.opt.timestep}s")
         self.substeps = round(substeps)
         self._geom_names = [self.model.geom(i).name for i in range(self.model.ngeom)]
-        self._renderers = {size: mujoco.Renderer(self.model, *size) for size in set(sizes)}
+        try:
+            self._renderers = {size: mujoco.Renderer(self.model, *size) for size in set(sizes)}
+        except Exception as exc:  # MuJoCo reports a missing GL stack in many ways
+            backend = os.environ.get("MUJOCO_GL", "(unset)")
+            raise RobotError(
+                f"cannot render the sim's cameras: no offscreen OpenGL context with MUJOCO_GL={backend} "
+                f"({exc}). Install libegl1 libgl1-mesa-dri (./run.sh does), or set MUJOCO_GL=osmesa "
+                f"with libosmesa6, before anything imports mujoco.") from exc
         for renderer in self._renderers.values():
             for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
                 renderer.scene.flags[flag] = 0
@@ -142,7 +148,7 @@ class AlohaSim(Robot):
     def _command(self, command: np.ndarray) -> None:
         start = time.perf_counter()
         step_scene(self.model, self.data, command, self.config.gripper, self.substeps)
-        self.physics_s += time.perf_counter() - start
+        self.device_s += time.perf_counter() - start
 
     def _observe(self) -> Observation:
         start = time.perf_counter()
@@ -151,7 +157,7 @@ class AlohaSim(Robot):
             renderer = self._renderers[size]
             renderer.update_scene(self.data, camera=SIM_CAMERAS[name])
             frames[name] = renderer.render()
-        self.render_s += time.perf_counter() - start
+        self.device_s += time.perf_counter() - start
         stage = self.stage()
         self._stage = max(self._stage, stage)
         return Observation(

@@ -1,0 +1,46 @@
+"""Recording scripted expert demonstrations in the sim into the store."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from sqlalchemy import func, select
+
+from robot.experts.scripted import ScriptedExpert
+from robot.rollout import RolloutConfig, RolloutResult, record_rollout
+from robot.sim.aloha_sim import AlohaSim, SimConfig
+from robot.sim.tasks import get_task
+from storage import EpisodeInfo, TrajectoryStore
+from storage.schema import Episode
+
+
+def next_demo_seed(store: TrajectoryStore, task: str) -> int:
+    """The seed after the highest one already used for this task's expert demos."""
+    with store.engine.connect() as conn:
+        highest = conn.execute(select(func.max(Episode.seed)).where(
+            Episode.task == task, Episode.source == "expert", Episode.status == "committed")).scalar()
+    return 0 if highest is None else highest + 1
+
+
+def record_expert_demos(store: TrajectoryStore, task: str, n: int, *, cameras: dict[str, tuple[int, int]],
+                        first_seed: int | None = None,
+                        progress: Callable[[int, int, RolloutResult, float], None] | None = None) -> list[RolloutResult]:
+    if n < 1:
+        raise ValueError(f"n={n}; expected at least one episode")
+    sim_task = get_task(task)
+    seed0 = next_demo_seed(store, task) if first_seed is None else first_seed
+    results = []
+    with AlohaSim(SimConfig(task=task, cameras=cameras)) as sim:
+        expert = ScriptedExpert(task)
+        for i in range(n):
+            seed = seed0 + i
+            info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind="sim", source="expert",
+                               seed=seed, control_period_s=sim.features.control_period_s)
+            started = time.perf_counter()
+            result = record_rollout(store, sim, expert, info, initial_state=seed,
+                                    config=RolloutConfig(horizon=sim_task.horizon))
+            results.append(result)
+            if progress is not None:
+                progress(i + 1, n, result, time.perf_counter() - started)
+    return results

@@ -1,0 +1,169 @@
+"""The rollout loop: a chunked policy drives a robot at its control period, every step recorded.
+
+Each policy call returns a chunk of K actions. One action may cover several control steps
+(a policy slower than the 50 Hz control rate): the target is then held, or interpolated
+from the previous one. Every command goes through the robot's safety filter, and the
+command actually sent is what is recorded, with the observation it answered.
+
+Watchdog: a policy call that takes longer than its deadline (by default the chunk's own
+duration) has left the arms without a fresh command; the loop holds position for the
+control periods it overran, and counts it. The first call has no deadline: until its
+chunk arrives the arms rest at the reset pose. Operator stop: setting ``stop`` holds position
+and ends the episode at the next step. The episode ends on success, horizon or stop, and
+is committed to the store -- or discarded, if the caller says so or something fails.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from robot.robot import Observation, Robot
+
+from storage import EpisodeInfo, EpisodeSpec, StagedEpisodeWriter, TrajectoryStore
+
+
+class ChunkPolicy(Protocol):
+    def reset(self) -> None: ...
+
+    def __call__(self, observation: Observation, instruction: str) -> np.ndarray:
+        """An action chunk, shape (K, 14)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    horizon: int = 400  # control steps
+    steps_per_action: int = 1  # control steps each chunk action covers
+    between_actions: str = "hold"  # "hold" the action, or "interpolate" towards it
+    deadline_s: float | None = None  # longest policy call; None: the chunk's duration
+    stop_on_success: bool = True
+    keep_stopped: bool = True  # commit (unlabelled) an episode the operator stopped
+
+    def __post_init__(self):
+        if self.horizon < 1 or self.steps_per_action < 1:
+            raise ValueError(f"horizon and steps_per_action must be >= 1, got {self.horizon}, {self.steps_per_action}")
+        if self.between_actions not in ("hold", "interpolate"):
+            raise ValueError(f"between_actions {self.between_actions!r}; expected 'hold' or 'interpolate'")
+
+
+@dataclass
+class RolloutResult:
+    steps: int
+    end: str  # "success", "horizon" or "stop"
+    success: bool | None  # None where the robot cannot tell
+    safety: dict[str, int]
+    overhead_s: np.ndarray  # per step: loop time outside the robot backend and the policy
+    policy_s: list[float] = field(default_factory=list)  # per policy call
+    episode_id: int | None = None
+
+
+def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig) -> list[np.ndarray]:
+    """One target per control step for a chunk of actions."""
+    n = config.steps_per_action
+    targets = []
+    for action in chunk:
+        if config.between_actions == "hold":
+            targets += [action] * n
+        else:
+            targets += [previous + (action - previous) * (i + 1) / n for i in range(n)]
+        previous = action
+    return targets
+
+
+def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instruction: str = "",
+                config: RolloutConfig = RolloutConfig(), writer: StagedEpisodeWriter | None = None,
+                stop: threading.Event | None = None) -> RolloutResult:
+    """Run one episode; stream each step into ``writer`` (not committed here)."""
+    period = robot.features.control_period_s
+    policy.reset()
+    observation = robot.reset(initial_state)
+    targets: deque = deque()
+    previous = observation.qpos.copy()
+    overhead, policy_times = [], []
+    start = time.perf_counter()
+    end, t = "horizon", 0
+
+    def step(command_fn) -> float:
+        """Send one command, record it with the observation it answered; backend seconds."""
+        nonlocal observation, t
+        before = robot.device_s
+        sent = command_fn()
+        answered = observation
+        observation = robot.observe()
+        device = robot.device_s - before
+        if writer is not None:
+            writer.add_step(sent, answered.qpos, answered.frames, timestamp=time.perf_counter() - start)
+        t += 1
+        return device
+
+    while t < config.horizon:
+        tick = time.perf_counter()
+        if stop is not None and stop.is_set():
+            step(lambda: robot.hold("operator_stop"))
+            end = "stop"
+            break
+        policy_s = 0.0
+        if not targets:
+            called = time.perf_counter()
+            chunk = np.asarray(policy(observation, instruction), dtype=np.float64)
+            policy_s = time.perf_counter() - called
+            policy_times.append(policy_s)
+            if chunk.ndim != 2 or chunk.shape[1] != robot.features.action_dim or len(chunk) == 0:
+                raise ValueError(f"policy returned a chunk of shape {chunk.shape}, expected (K, {robot.features.action_dim})")
+            expanded = expand_chunk(chunk, previous, config)
+            previous = chunk[-1]
+            deadline = config.deadline_s if config.deadline_s is not None else len(expanded) * period
+            late = policy_s > deadline and len(policy_times) > 1
+            missed = math.ceil((policy_s - deadline) / period) if late else 0
+            for _ in range(min(missed, config.horizon - t)):
+                step(lambda: robot.hold("watchdog"))
+            targets.extend(expanded)
+            if t >= config.horizon:
+                break
+        target = targets.popleft()
+        device = step(lambda: robot.send_action(target))
+        overhead.append(time.perf_counter() - tick - device - policy_s)
+        if config.stop_on_success and observation.success:
+            end = "success"
+            break
+        if robot.features.realtime:
+            _sleep_until(start + t * period)
+    success = None if observation.success is None else (end == "success" or bool(observation.success))
+    return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
+                         overhead_s=np.asarray(overhead), policy_s=policy_times)
+
+
+def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.perf_counter()
+    if remaining > 0.002:
+        time.sleep(remaining - 0.001)  # sleep most of it, then spin for precision
+    while time.perf_counter() < deadline:
+        pass
+
+
+def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, info: EpisodeInfo, *,
+                   initial_state=None, config: RolloutConfig = RolloutConfig(), codec: str | None = None,
+                   stop: threading.Event | None = None) -> RolloutResult:
+    """Run one episode into a staged episode of the store and commit it (or discard it)."""
+    features = robot.features
+    spec = EpisodeSpec(cameras=dict(features.cameras), action_dim=features.action_dim,
+                       qpos_dim=features.qpos_dim, **({"codec": codec} if codec else {}))
+    with store.episode_writer(info, spec) as writer:
+        result = run_rollout(robot, policy, initial_state=initial_state, instruction=info.instruction,
+                             config=config, writer=writer, stop=stop)
+        if result.end == "stop" and not config.keep_stopped:
+            writer.abort()
+            return result
+        label = None if result.end == "stop" else result.success
+        result.episode_id = writer.commit(
+            success=label, label_source="env" if label is not None else None,
+            safety_interventions=sum(result.safety.values()),
+            extra={"end": result.end, "safety": result.safety})
+    return result
