@@ -21,7 +21,11 @@ def status_report(store: TrajectoryStore) -> str:
         rates = store.success_rates(by)
         if rates:
             lines.append(f"success per {by} (95% Wilson interval):")
-            lines += [f"  {rate}" for rate in rates]
+            for rate in rates:
+                name = rate.group
+                if by == "iteration":
+                    name = "outside iterations" if rate.group is None else f"iteration {rate.group}"
+                lines.append(f"  {name}: {rate.summary()}")
     return "\n".join(lines)
 
 

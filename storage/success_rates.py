@@ -39,12 +39,15 @@ class SuccessRate:
     def interval(self) -> tuple[float, float]:
         return wilson_interval(self.successes, self.labelled)
 
-    def __str__(self) -> str:
+    def summary(self) -> str:
         if not self.labelled:
-            return f"{self.group}: no labelled episodes ({self.unlabelled} unlabelled)"
+            return f"no labelled episodes ({self.unlabelled} unlabelled)"
         low, high = self.interval
-        return (f"{self.group}: {100 * self.rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] "
+        return (f"{100 * self.rate:.1f}% [{100 * low:.1f}, {100 * high:.1f}] "
                 f"({self.successes}/{self.labelled}, {self.unlabelled} unlabelled)")
+
+    def __str__(self) -> str:
+        return f"{self.group}: {self.summary()}"
 
 
 def success_rates(engine: Engine, by: str, where: EpisodeFilter | None = None) -> list[SuccessRate]:

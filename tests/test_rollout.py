@@ -134,3 +134,15 @@ def test_failure_mid_episode_discards_it(store):
         with pytest.raises(ValueError, match=r"chunk of shape \(14,\), expected \(K, 14\)"):
             record_rollout(store, sim, Flat(), info(), initial_state=0)
     assert store.count_episodes() == 0 and store.summary()["staged"] == 0
+
+
+def test_realtime_robot_is_paced_at_its_control_period(store):
+    with AlohaSim(SimConfig(cameras=CAMERA, realtime=True)) as sim:
+        started = time.perf_counter()
+        result = record_rollout(store, sim, StillPolicy(chunk=5), info(), initial_state=0,
+                                config=RolloutConfig(horizon=30))
+        elapsed = time.perf_counter() - started
+    assert elapsed >= 29 * 0.02
+    episode = store.episode(result.episode_id)
+    assert episode.loop_hz_mean == pytest.approx(50, abs=2.5)
+    assert episode.loop_jitter_ms < 5
