@@ -34,7 +34,6 @@ class ChunkPolicy(Protocol):
 
     def __call__(self, observation: Observation, instruction: str) -> np.ndarray:
         """An action chunk, shape (K, 14)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -89,14 +88,16 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     overhead, policy_times = [], []
     start = time.perf_counter()
     end, t = "horizon", 0
+    succeeded = False  # the task's final stage was reached at some step
 
-    def step(command_fn) -> float:
+    def step(send, argument) -> float:
         """Send one command, record it with the observation it answered; backend seconds."""
-        nonlocal observation, t
+        nonlocal observation, t, succeeded
         before = robot.device_s
-        sent = command_fn()
+        sent = send(argument)
         answered = observation
         observation = robot.observe()
+        succeeded = succeeded or bool(observation.success)
         device = robot.device_s - before
         if writer is not None:
             writer.add_step(sent, answered.qpos, answered.frames, timestamp=time.perf_counter() - start)
@@ -106,10 +107,10 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     while t < config.horizon:
         tick = time.perf_counter()
         if stop is not None and stop.is_set():
-            step(lambda: robot.hold("operator_stop"))
+            step(robot.hold, "operator_stop")
             end = "stop"
             break
-        policy_s = 0.0
+        policy_s = held_s = 0.0
         if not targets:
             called = time.perf_counter()
             chunk = np.asarray(policy(observation, instruction), dtype=np.float64)
@@ -122,30 +123,30 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
             deadline = config.deadline_s if config.deadline_s is not None else len(expanded) * period
             late = policy_s > deadline and len(policy_times) > 1
             missed = math.ceil((policy_s - deadline) / period) if late else 0
+            held = time.perf_counter()
             for _ in range(min(missed, config.horizon - t)):
-                step(lambda: robot.hold("watchdog"))
+                step(robot.hold, "watchdog")
+            held_s = time.perf_counter() - held
             targets.extend(expanded)
             if t >= config.horizon:
                 break
         target = targets.popleft()
-        device = step(lambda: robot.send_action(target))
-        overhead.append(time.perf_counter() - tick - device - policy_s)
+        device = step(robot.send_action, target)
+        overhead.append(time.perf_counter() - tick - device - policy_s - held_s)
         if config.stop_on_success and observation.success:
             end = "success"
             break
         if robot.features.realtime:
             _sleep_until(start + t * period)
-    success = None if observation.success is None else (end == "success" or bool(observation.success))
+    success = None if observation.success is None else succeeded
     return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
                          overhead_s=np.asarray(overhead), policy_s=policy_times)
 
 
 def _sleep_until(deadline: float) -> None:
-    remaining = deadline - time.perf_counter()
-    if remaining > 0.002:
-        time.sleep(remaining - 0.001)  # sleep most of it, then spin for precision
-    while time.perf_counter() < deadline:
-        pass
+    # Sleep most of the wait, then yield in short turns: time.sleep alone overshoots by ~1 ms.
+    while (remaining := deadline - time.perf_counter()) > 0:
+        time.sleep(remaining - 0.001 if remaining > 0.002 else 0)
 
 
 def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, info: EpisodeInfo, *,
