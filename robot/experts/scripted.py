@@ -19,11 +19,16 @@ from robot.experts.inverse_kinematics import ArmIK
 from robot.experts.plans import PLANS, pose_at
 from robot.robot import Observation
 from robot.safety import SafetyFilter, SafetyLimits
-from robot.sim.aloha_sim import SimGripper, arm_qpos14, reset_scene, step_scene
+from robot.sim.aloha_sim import (
+    SimGripper,
+    arm_qpos14,
+    contacts,
+    physics_steps_per_control,
+    reset_scene,
+    step_scene,
+)
 from robot.sim.scene import SceneConfig, build_model
 from robot.sim.tasks import get_task
-
-SUBSTEPS = 10  # 2 ms physics per 20 ms control step, as in AlohaSim
 
 _models: dict[tuple[str, str], mujoco.MjModel] = {}
 
@@ -37,12 +42,16 @@ def _joint_model(task_name: str, scene: SceneConfig) -> mujoco.MjModel:
 
 def plan_joint_trajectory(task_name: str, object_poses: np.ndarray, scene: SceneConfig = SceneConfig(),
                           gripper: SimGripper = SimGripper(), limits: SafetyLimits = SafetyLimits(),
-                          horizon: int | None = None) -> tuple[np.ndarray, int]:
-    """Joint targets (horizon, 14) carrying out the task, and the best stage they reached."""
+                          horizon: int | None = None, control_period_s: float = 0.02) -> tuple[np.ndarray, int]:
+    """Joint targets (horizon, 14) carrying out the task, and the best stage they reached.
+
+    ``scene``, ``gripper``, ``limits`` and ``control_period_s`` must be the episode sim's, so
+    that replaying the targets reproduces the planned run."""
     task = get_task(task_name)
     horizon = horizon or task.horizon
     model = _joint_model(task_name, scene)
     data = mujoco.MjData(model)
+    substeps = physics_steps_per_control(model, control_period_s)
     reset_scene(model, data, np.asarray(object_poses, dtype=np.float64), gripper)
     arms = {"left": ArmIK(model, "left"), "right": ArmIK(model, "right")}
     tips = [arms[side].fingertip_pose(data.qpos) for side in ("left", "right")]
@@ -67,10 +76,9 @@ def plan_joint_trajectory(task_name: str, object_poses: np.ndarray, scene: Scene
             target[joints.stop] = grip
         command = safety.filter(target, present, holding)
         trajectory[t] = holding = command
-        step_scene(model, data, command, gripper, SUBSTEPS)
+        step_scene(model, data, command, gripper, substeps)
         present = arm_qpos14(data.qpos, gripper)
-        contacts = {frozenset((geom_names[a], geom_names[b])) for a, b in data.contact.geom[: data.ncon]}
-        best_stage = max(best_stage, task.stage(contacts))
+        best_stage = max(best_stage, task.stage(contacts(data, geom_names)))
     return trajectory, best_stage
 
 

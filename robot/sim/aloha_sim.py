@@ -86,6 +86,19 @@ def step_scene(model: mujoco.MjModel, data: mujoco.MjData, command14: np.ndarray
     mujoco.mj_step(model, data, nstep=substeps)
 
 
+def contacts(data: mujoco.MjData, geom_names: list[str]) -> set[frozenset]:
+    """The pairs of geom names in contact now."""
+    return {frozenset((geom_names[a], geom_names[b])) for a, b in data.contact.geom[: data.ncon]}
+
+
+def physics_steps_per_control(model: mujoco.MjModel, control_period_s: float) -> int:
+    steps = control_period_s / model.opt.timestep
+    if abs(steps - round(steps)) > 1e-6:
+        raise RobotError(f"control period {control_period_s}s is not a multiple of the physics step "
+                         f"{model.opt.timestep}s")
+    return round(steps)
+
+
 class AlohaSim(Robot):
     def __init__(self, config: SimConfig | None = None, safety: SafetyFilter | None = None):
         super().__init__(safety)
@@ -102,11 +115,7 @@ class AlohaSim(Robot):
         largest = (max(h for h, _ in sizes), max(w for _, w in sizes)) if sizes else (8, 8)
         self.model = build_model(self.task, self.config.scene, max_render_size=largest)
         self.data = mujoco.MjData(self.model)
-        substeps = self.config.control_period_s / self.model.opt.timestep
-        if abs(substeps - round(substeps)) > 1e-6:
-            raise RobotError(f"control period {self.config.control_period_s}s is not a multiple of "
-                             f"the physics step {self.model.opt.timestep}s")
-        self.substeps = round(substeps)
+        self.substeps = physics_steps_per_control(self.model, self.config.control_period_s)
         self._geom_names = [self.model.geom(i).name for i in range(self.model.ngeom)]
         try:
             self._renderers = {size: mujoco.Renderer(self.model, *size) for size in set(sizes)}
@@ -119,7 +128,6 @@ class AlohaSim(Robot):
         for renderer in self._renderers.values():
             for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
                 renderer.scene.flags[flag] = 0
-        self._stage = 0
 
     def _disconnect(self) -> None:
         for renderer in self._renderers.values():
@@ -141,7 +149,6 @@ class AlohaSim(Robot):
                 raise ValueError(f"initial object poses: got shape {poses.shape}, expected ({expected},) finite "
                                  f"(x, y, z, qw, qx, qy, qz for {', '.join(self.task.objects)})")
         reset_scene(self.model, self.data, poses, self.config.gripper)
-        self._stage = 0
         self._seed = seed
         return self._observe()
 
@@ -159,7 +166,6 @@ class AlohaSim(Robot):
             frames[name] = renderer.render()
         self.device_s += time.perf_counter() - start
         stage = self.stage()
-        self._stage = max(self._stage, stage)
         return Observation(
             qpos=arm_qpos14(self.data.qpos, self.config.gripper), frames=frames, success=stage == self.task.final_stage,
             env_state=self.data.qpos[16:].copy(), info={"stage": stage, "seed": self._seed})
@@ -168,6 +174,4 @@ class AlohaSim(Robot):
 
     def stage(self) -> int:
         """The task stage (0..4) from the present contacts."""
-        pairs = self.data.contact.geom[: self.data.ncon]
-        names = self._geom_names
-        return self.task.stage({frozenset((names[a], names[b])) for a, b in pairs})
+        return self.task.stage(contacts(self.data, self._geom_names))
