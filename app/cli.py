@@ -19,7 +19,11 @@ from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 from robot.sim.aloha_sim import SIM_CAMERAS
 from robot.sim.tasks import TASKS
 
+from learning.trainer import TrainConfig
+from learning.vla.config import PROFILES, profile
+
 from app.contact_sheet import contact_sheet
+from app.policies import evaluate_policy, train_base_policy
 from app.demos import record_expert_demos
 from app.store_report import episode_table, status_report
 
@@ -40,6 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--first-seed", type=int, help="default: after the task's last demo seed")
     demos.add_argument("--cameras", nargs="+", default=["cam_high"], choices=sorted(SIM_CAMERAS))
     demos.add_argument("--size", type=image_size, default=(96, 128), help="HxW per camera (default 96x128)")
+
+    trainer = commands.add_parser("train-policy", help="imitation-train a base policy on expert demos (resumable)")
+    trainer.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    trainer.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    trainer.add_argument("--demos", type=int, default=50, help="expert demos to train on; missing ones are recorded")
+    trainer.add_argument("--steps", type=int, default=3000)
+    trainer.add_argument("--batch", type=int, default=64)
+    trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
+                                        "run with the same name resumes")
+
+    evaluate = commands.add_parser("eval", help="evaluate a policy version on the fixed evaluation seeds")
+    evaluate.add_argument("--policy", required=True, help="policy version name or id")
+    evaluate.add_argument("--task", choices=sorted(TASKS), help="default: the task it was trained on")
+    evaluate.add_argument("--n", type=int, default=128, help="evaluation episodes (default %(default)s)")
+    evaluate.add_argument("--sample", action="store_true", help="sample actions instead of greedy decoding")
+    evaluate.add_argument("--temperature", type=float, default=1.0)
+    evaluate.add_argument("--record-frames", action="store_true", help="also store the evaluation images")
 
     sheet = commands.add_parser("contact-sheet", help="PNG grid of evenly spaced frames of an episode")
     sheet.add_argument("episode_id", type=int)
@@ -95,6 +116,43 @@ def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
           f"{sum(bool(r.success) for r in results)} succeeded")
 
 
+def run_train_policy(store: TrajectoryStore, args) -> None:
+    name = args.name or f"base-{args.task}-{args.profile}"
+    config = profile(args.profile)
+    train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
+                               checkpoint_every=max(1, min(500, args.steps // 4)))
+
+    def demo_progress(done, total, result, seconds):
+        print(f"[demos {done}/{total}] episode {result.episode_id}: {result.end} in {result.steps} steps", flush=True)
+
+    def progress(p):
+        metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
+        print(f"[train {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
+
+    version_id = train_base_policy(store, args.task, name, config, train_config, args.demos, batch_size=args.batch,
+                                   demo_progress=demo_progress, progress=progress)
+    version = store.policy_version(version_id)
+    print(f"policy version {version.id} {version.name!r}: {version.checkpoint_path} (sha256 {version.checkpoint_sha256[:12]})")
+
+
+def find_policy_version(store: TrajectoryStore, ref: str) -> int:
+    for version in store.policy_versions():
+        if ref in (version.name, str(version.id)):
+            return version.id
+    raise StoreError(f"no policy version named or numbered {ref!r}; see `wmpo-app status`")
+
+
+def run_eval(store: TrajectoryStore, args) -> None:
+    def progress(done, total, success):
+        if done % 8 == 0 or done == total:
+            print(f"[eval {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
+
+    summary = evaluate_policy(store, find_policy_version(store, args.policy), args.task, args.n,
+                              greedy=not args.sample, temperature=args.temperature,
+                              record_frames=args.record_frames, progress=progress)
+    print(summary)
+
+
 def run_episodes(store: TrajectoryStore, args) -> None:
     where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
                           success=LABELS.get(args.label), labelled=False if args.label == "none" else None)
@@ -123,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(status_report(store))
             elif args.command == "demos":
                 run_demos(store, args.task, args.n, args.first_seed, args.cameras, args.size)
+            elif args.command == "train-policy":
+                run_train_policy(store, args)
+            elif args.command == "eval":
+                run_eval(store, args)
             elif args.command == "contact-sheet":
                 contact_sheet(store, args.episode_id, args.camera).save(args.out)
                 print(f"wrote {args.out}")

@@ -7,6 +7,7 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
+from learning.evaluation import EVAL_SEED_BASE
 from robot.experts.scripted import ScriptedExpert
 from robot.rollout import RolloutConfig, RolloutResult, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
@@ -30,6 +31,9 @@ def record_expert_demos(store: TrajectoryStore, task: str, n: int, *, cameras: d
         raise ValueError(f"n={n}; expected at least one episode")
     sim_task = get_task(task)
     seed0 = next_demo_seed(store, task) if first_seed is None else first_seed
+    if seed0 < 0 or seed0 + n > EVAL_SEED_BASE:
+        raise ValueError(f"demo seeds {seed0}..{seed0 + n - 1} must stay in 0..{EVAL_SEED_BASE - 1}: "
+                         f"seeds from {EVAL_SEED_BASE} on are the fixed evaluation set")
     results = []
     with AlohaSim(SimConfig(task=task, cameras=cameras)) as sim:
         expert = ScriptedExpert(task)

@@ -100,7 +100,8 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
         succeeded = succeeded or bool(observation.success)
         device = robot.device_s - before
         if writer is not None:
-            writer.add_step(sent, answered.qpos, answered.frames, timestamp=time.perf_counter() - start)
+            frames = answered.frames if writer.spec.cameras else None
+            writer.add_step(sent, answered.qpos, frames, timestamp=time.perf_counter() - start)
         t += 1
         return device
 
@@ -151,10 +152,13 @@ def _sleep_until(deadline: float) -> None:
 
 def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, info: EpisodeInfo, *,
                    initial_state=None, config: RolloutConfig = RolloutConfig(), codec: str | None = None,
-                   stop: threading.Event | None = None) -> RolloutResult:
-    """Run one episode into a staged episode of the store and commit it (or discard it)."""
+                   stop: threading.Event | None = None, record_frames: bool = True) -> RolloutResult:
+    """Run one episode into a staged episode of the store and commit it (or discard it).
+
+    ``record_frames=False`` keeps actions, qpos, label and safety counts but no images
+    (evaluations: hundreds of episodes whose pictures nobody needs)."""
     features = robot.features
-    spec = EpisodeSpec(cameras=dict(features.cameras), action_dim=features.action_dim,
+    spec = EpisodeSpec(cameras=dict(features.cameras) if record_frames else {}, action_dim=features.action_dim,
                        qpos_dim=features.qpos_dim, **({"codec": codec} if codec else {}))
     with store.episode_writer(info, spec) as writer:
         result = run_rollout(robot, policy, initial_state=initial_state, instruction=info.instruction,

@@ -36,13 +36,20 @@ class _Stream:
 
 class ClipDataset(IterableDataset):
     """Yields dicts: frames uint8 (n, H, W, C), actions float32 (n, A), qpos float32 (n, Q),
-    episode_id, start, and success (1 / 0 / -1 unlabelled) of the clip's episode."""
+    episode_id, start, and success (1 / 0 / -1 unlabelled) of the clip's episode.
+
+    ``frame_offsets`` picks which frames of the clip are decoded (default: all n); a policy
+    learning action chunks needs only the first."""
 
     def __init__(self, store_path: Path | str, camera: str, clip_len: int, *,
                  where: EpisodeFilter | None = None, stride: int = 1, shuffle: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, frame_offsets: tuple[int, ...] | None = None):
         if clip_len < 1 or stride < 1:
             raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
+        offsets = tuple(range(clip_len)) if frame_offsets is None else tuple(frame_offsets)
+        if not offsets or min(offsets) < 0 or max(offsets) >= clip_len:
+            raise ValueError(f"frame_offsets {frame_offsets} must lie in 0..{clip_len - 1}")
+        self.frame_offsets = offsets
         self.store_path = Path(store_path)
         self.camera, self.clip_len, self.stride = camera, clip_len, stride
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
@@ -102,14 +109,15 @@ class ClipDataset(IterableDataset):
     def read_clip(self, conn, episode_id: int, start: int) -> dict:
         stream = self._streams[episode_id]
         stop = start + self.clip_len
-        blobs = conn.execute(
-            select(Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
-                                     Frame.t >= start, Frame.t < stop).order_by(Frame.t)).scalars().all()
+        wanted = [start + offset for offset in self.frame_offsets]
+        blobs = dict(conn.execute(
+            select(Frame.t, Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
+                                              Frame.t.in_(wanted))).all())
         steps = conn.execute(
             select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start,
                                                 Step.t < stop).order_by(Step.t)).all()
         decode = get_codec(stream.codec).decode
-        frames = np.stack([decode(b).reshape(stream.shape) for b in blobs])
+        frames = np.stack([decode(blobs[t]).reshape(stream.shape) for t in wanted])
         actions = np.frombuffer(b"".join(s.action for s in steps), "<f4").reshape(-1, stream.action_dim)
         qpos = np.frombuffer(b"".join(s.qpos for s in steps), "<f4").reshape(-1, stream.qpos_dim)
         return {

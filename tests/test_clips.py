@@ -1,6 +1,7 @@
 """The clip dataset: right content, every clip once, shuffled across episodes, worker shards."""
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -65,3 +66,14 @@ def test_dataloader_workers_draw_disjoint_shares(store, store_path):
         assert batch["frames"].shape[1:] == (4, 24, 32, 3)
         drawn += list(zip(batch["episode_id"].tolist(), batch["start"].tolist()))
     assert len(drawn) == len(dataset) == len(set(drawn))
+
+
+def test_frame_offsets_decode_only_the_frames_asked_for(store, store_path):
+    episodes = fill(store, [10])
+    dataset = ClipDataset(store_path, "cam_high", clip_len=4, shuffle=False, frame_offsets=(0, 3))
+    clip = next(iter(dataset))
+    _, _, frames = episode_arrays(*episodes[clip["episode_id"]])
+    assert clip["frames"].shape == (2, 24, 32, 3) and clip["actions"].shape == (4, 14)
+    np.testing.assert_array_equal(clip["frames"].numpy(), frames["cam_high"][[0, 3]])
+    with pytest.raises(ValueError, match="frame_offsets"):
+        ClipDataset(store_path, "cam_high", clip_len=4, frame_offsets=(4,))

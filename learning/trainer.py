@@ -1,0 +1,93 @@
+"""One training loop for every learner (policy, world model, reward model).
+
+A learner is an nn.Module with ``loss(batch) -> (loss, metrics)``. The loop owns the
+optimizer, gradient clipping, progress, and resumable checkpoints: every
+``checkpoint_every`` steps the weights, optimizer moments and step go to
+``checkpoint_dir``; started again, it continues from there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from learning.checkpoints import load_optimizer, load_weights, read_config, save_checkpoint
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    warmup_steps: int = 100
+    cosine_decay: bool = True  # to 10% of lr at the last step
+    log_every: int = 50
+    checkpoint_every: int = 500
+    seed: int = 0
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    steps: int
+    loss: float
+    metrics: dict
+    steps_per_s: float
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if not config.cosine_decay:
+        return config.lr
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], config: TrainConfig,
+          checkpoint_dir: Path, learner_config: dict,
+          progress: Callable[[TrainProgress], None] | None = None) -> torch.nn.Module:
+    """Train ``learner`` for ``config.steps`` steps. ``batches(start_step)`` yields batches."""
+    checkpoint_dir = Path(checkpoint_dir)
+    optimizer = torch.optim.AdamW(learner.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step = 0
+    if (checkpoint_dir / "config.json").exists() or checkpoint_dir.with_name(checkpoint_dir.name + ".previous").exists():
+        load_weights(checkpoint_dir, learner)
+        load_optimizer(checkpoint_dir, optimizer)
+        step = int(read_config(checkpoint_dir).get("train_step", 0))
+    torch.manual_seed(config.seed + step)
+    learner.train()
+    started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
+    for batch in batches(step):
+        if step >= config.steps:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        loss, metrics = learner.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step}; last metrics {metrics}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(learner.parameters(), config.grad_clip)
+        optimizer.step()
+        step += 1
+        window_loss += loss.item()
+        for key, value in metrics.items():
+            window_metrics[key] = window_metrics.get(key, 0.0) + float(value)
+        if step % config.log_every == 0 or step == config.steps:
+            n = step - window_start
+            elapsed = time.perf_counter() - started
+            if progress is not None:
+                progress(TrainProgress(step, config.steps, window_loss / n,
+                                       {k: v / n for k, v in window_metrics.items()}, n / elapsed))
+            started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(checkpoint_dir, learner, {**learner_config, "train_step": step}, optimizer)
+    learner.eval()
+    return learner

@@ -1,0 +1,1 @@
+"""The vision-language-action policy: images + instruction -> a chunk of discrete actions."""

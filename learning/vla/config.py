@@ -1,0 +1,59 @@
+"""Policy configuration and the three profiles (tiny for tests, cpu, gpu)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+BACKBONES = ("small", "pretrained")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    camera: str = "cam_high"  # WMPO's policy sees the top camera only, no proprioception
+    image_size: tuple[int, int] = (96, 128)  # (height, width) the policy is fed
+    chunk_size: int = 8  # K actions per forward pass
+    action_dim: int = 14  # D
+    n_bins: int = 256  # per action dimension
+    backbone: str = "small"  # "small": trained from scratch; "pretrained": transformers, local path
+    pretrained_path: str | None = None  # folder of a CLIP/SigLIP-style model (gpu profile)
+    width: int = 32  # small backbone: channels of the first conv layer
+    embed_dim: int = 256  # fused image + instruction features
+    query_dim: int = 64  # one learned query per (k, d) action token
+    head_hidden: int = 256
+    vocab_buckets: int = 1024  # small backbone: hashed instruction words
+    augment_shift: int = 4  # random image shift (pixels) while training
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone {self.backbone!r}; expected one of {BACKBONES}")
+        if self.backbone == "pretrained" and not self.pretrained_path:
+            raise ValueError("backbone 'pretrained' needs pretrained_path: a local folder (no hub downloads)")
+        if min(self.image_size) < 16:
+            raise ValueError(f"image_size {self.image_size}; expected at least 16x16")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PolicyConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["image_size"] = tuple(known.get("image_size", cls.image_size))
+        return cls(**known)
+
+
+PROFILES = {
+    "tiny": PolicyConfig(image_size=(32, 48), width=8, embed_dim=32, query_dim=16, head_hidden=32,
+                         vocab_buckets=64, augment_shift=2),
+    "cpu": PolicyConfig(width=16),  # ~85 ms per batch of 64 on 2 cores
+    # Paper scale: 224 px input to a pretrained vision-language backbone (set pretrained_path).
+    "gpu": PolicyConfig(image_size=(224, 224), backbone="pretrained", pretrained_path="models/siglip",
+                        embed_dim=1024, query_dim=256, head_hidden=1024, augment_shift=8),
+}
+
+
+def profile(name: str, **overrides) -> PolicyConfig:
+    try:
+        base = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}") from None
+    return replace(base, **overrides) if overrides else base

@@ -1,0 +1,97 @@
+"""Imitation (supervised fine-tuning) of the policy on successful expert episodes in the store.
+
+Batches come from the store's ClipDataset: the first frame of each K-step window and the
+K actions that follow it. Action bins are fitted to the expert actions once and saved
+with the checkpoint; a resumed run reuses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from learning.action_bins import ActionBins
+from learning.checkpoints import CheckpointError, load_weights, read_config
+from learning.trainer import TrainConfig, TrainProgress, train
+from learning.vla.config import PolicyConfig
+from learning.vla.policy import VLAPolicy
+from storage import EpisodeFilter, TrajectoryStore
+from storage.clips import ClipDataset
+
+CHECKPOINT_KIND = "wmpo-vla-policy"
+
+
+def expert_filter(task: str | None) -> EpisodeFilter:
+    return EpisodeFilter(task=task, source="expert", success=True)
+
+
+def fit_bins(store: TrajectoryStore, where: EpisodeFilter, n_bins: int) -> ActionBins:
+    episodes = store.episodes(where)
+    if not episodes:
+        raise ValueError(f"no successful expert episodes match {where}; record demos first (wmpo-app demos)")
+    actions = np.concatenate([store.load_steps(e.id).actions for e in episodes])
+    return ActionBins.from_actions(actions, n_bins=n_bins)
+
+
+def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: EpisodeFilter, batch_size: int,
+                      seed: int) -> Callable[[int], Iterator[dict]]:
+    dataset = ClipDataset(store.path, config.camera, config.chunk_size, where=where, seed=seed, frame_offsets=(0,))
+    if len(dataset) == 0:
+        raise ValueError(f"no {config.chunk_size}-step windows of camera {config.camera!r} in episodes matching {where}")
+    instructions = {e.id: e.instruction for e in store.episodes(where)}
+    shape = next(iter(dataset))["frames"].shape[1:3]
+    if tuple(shape) != tuple(config.image_size):
+        raise ValueError(f"stored {config.camera} frames are {tuple(shape)}, the policy expects {config.image_size}: "
+                         f"record demos with --size {config.image_size[0]}x{config.image_size[1]}")
+    steps_per_epoch = max(1, len(dataset) // batch_size)
+
+    def batches(start_step: int) -> Iterator[dict]:
+        epoch = start_step // steps_per_epoch
+        while True:
+            dataset.set_epoch(epoch)
+            items = []
+            for clip in dataset:
+                items.append(clip)
+                if len(items) == batch_size:
+                    yield {"images": torch.stack([c["frames"][0] for c in items]),
+                           "actions": torch.stack([c["actions"] for c in items]),
+                           "instructions": [instructions[c["episode_id"]] for c in items]}
+                    items = []
+            epoch += 1
+
+    return batches
+
+
+def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: TrainConfig, checkpoint_dir: Path, *,
+                 task: str | None, batch_size: int = 64,
+                 progress: Callable[[TrainProgress], None] | None = None) -> VLAPolicy:
+    """Train (or resume training) a policy on the expert episodes of ``task`` (None: all)."""
+    where = expert_filter(task)
+    checkpoint_dir = Path(checkpoint_dir)
+    if (checkpoint_dir / "config.json").exists():
+        saved = read_config(checkpoint_dir)
+        bins = ActionBins.from_json(saved["bins"])  # the resumed run keeps its bins
+        if PolicyConfig.from_json(saved["policy"]) != config:
+            raise CheckpointError(f"{checkpoint_dir} holds a policy with another configuration; "
+                                  f"choose another checkpoint folder or the same profile")
+    else:
+        bins = fit_bins(store, where, config.n_bins)
+    torch.manual_seed(train_config.seed)
+    policy = VLAPolicy(config, bins)
+    meta = {"kind": CHECKPOINT_KIND, "policy": config.to_json(), "bins": bins.to_json(),
+            "train": asdict(train_config), "task": task, "episodes": store.count_episodes(where)}
+    batches = imitation_batches(store, config, where, batch_size, train_config.seed)
+    return train(policy, batches, train_config, checkpoint_dir, meta, progress)
+
+
+def load_policy(checkpoint_dir: Path) -> VLAPolicy:
+    meta = read_config(checkpoint_dir)
+    if meta.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"{checkpoint_dir} is not a policy checkpoint (kind {meta.get('kind')!r})")
+    policy = VLAPolicy(PolicyConfig.from_json(meta["policy"]), ActionBins.from_json(meta["bins"]))
+    load_weights(checkpoint_dir, policy)
+    return policy.eval()

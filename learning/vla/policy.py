@@ -1,0 +1,101 @@
+"""VLAPolicy: all K x D action tokens predicted in parallel, each over n_bins discrete bins.
+
+This is the discrete variant of the OpenVLA-OFT action head that WMPO uses: one learned
+query per (step k, dimension d) token reads the fused image + instruction features, and
+one forward pass gives every token's logits. Tokens are independent given the input, so
+the log-probability of a chunk is exactly the sum of its K x D token log-probabilities --
+what GRPO needs. Temperature divides the logits, in sampling and in log_prob alike.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from learning.action_bins import ActionBins
+from learning.vla.backbones import make_backbone
+from learning.vla.config import PolicyConfig
+
+
+class VLAPolicy(nn.Module):
+    def __init__(self, config: PolicyConfig, bins: ActionBins):
+        super().__init__()
+        if bins.dim != config.action_dim or bins.n_bins != config.n_bins:
+            raise ValueError(f"bins are {bins.dim} dims x {bins.n_bins}, config wants "
+                             f"{config.action_dim} x {config.n_bins}")
+        self.config, self.bins = config, bins
+        tokens = config.chunk_size * config.action_dim
+        self.backbone = make_backbone(config)
+        self.queries = nn.Parameter(torch.randn(tokens, config.query_dim) * 0.02)
+        # First head layer split in two: context and query parts are computed once each and
+        # added, instead of concatenating a copy of the context to every token.
+        self.from_context = nn.Linear(config.embed_dim, config.head_hidden)
+        self.from_query = nn.Linear(config.query_dim, config.head_hidden, bias=False)
+        self.head = nn.Sequential(nn.GELU(), nn.Linear(config.head_hidden, config.head_hidden), nn.GELU(),
+                                  nn.Linear(config.head_hidden, config.n_bins))
+
+    def check_images(self, images: torch.Tensor) -> None:
+        h, w = self.config.image_size
+        if images.ndim != 4 or tuple(images.shape[1:]) != (h, w, 3) or images.dtype != torch.uint8:
+            raise ValueError(f"images: got {tuple(images.shape)} {images.dtype}, expected uint8 (B, {h}, {w}, 3)")
+
+    def logits(self, images: torch.Tensor, instructions: list[str], augment: bool = False) -> torch.Tensor:
+        """(B, K, D, n_bins) for uint8 images (B, H, W, 3).
+
+        Augmentation only when asked (imitation): sampling and log_prob must see the same
+        input, or GRPO's probability ratios would be noise."""
+        self.check_images(images)
+        if augment and self.config.augment_shift:
+            images = random_shift(images, self.config.augment_shift)
+        context = self.backbone(images, instructions)
+        hidden = self.from_context(context)[:, None, :] + self.from_query(self.queries)[None]
+        c = self.config
+        return self.head(hidden).view(len(images), c.chunk_size, c.action_dim, c.n_bins)
+
+    def token_log_probs(self, logits: torch.Tensor, bins: torch.Tensor, temperature: float) -> torch.Tensor:
+        check_temperature(temperature)
+        return F.log_softmax(logits / temperature, dim=-1).gather(-1, bins.unsqueeze(-1)).squeeze(-1)
+
+    def log_prob(self, images: torch.Tensor, instructions: list[str], bins: torch.Tensor,
+                 temperature: float = 1.0) -> torch.Tensor:
+        """Exact log-probability (B,) of the chunks given as bin indices (B, K, D)."""
+        logits = self.logits(images, instructions)
+        return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
+
+    @torch.no_grad()
+    def sample(self, images: torch.Tensor, instructions: list[str], temperature: float = 1.0,
+               greedy: bool = False, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chunks as bin indices (B, K, D) and their log-probabilities (B,) under ``temperature``."""
+        check_temperature(temperature)
+        logits = self.logits(images, instructions)
+        if greedy:
+            bins = logits.argmax(dim=-1)
+        else:
+            probs = F.softmax(logits / temperature, dim=-1)
+            bins = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
+        return bins, self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
+
+    def actions(self, bins: torch.Tensor) -> torch.Tensor:
+        return self.bins.decode(bins)
+
+    def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Imitation: cross-entropy of the expert's binned chunk (the learner protocol)."""
+        targets, clipped = self.bins.encode(batch["actions"])
+        logits = self.logits(batch["images"], batch["instructions"], augment=True)
+        loss = F.cross_entropy(logits.reshape(-1, self.config.n_bins), targets.reshape(-1))
+        accuracy = (logits.argmax(-1) == targets).float().mean()
+        return loss, {"token_accuracy": accuracy.item(), "clipped": float(clipped)}
+
+
+def check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature {temperature}; expected > 0 (use greedy=True for argmax)")
+
+
+def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
+    """Shift each image by up to ``pad`` pixels (edges repeated): cheap, strong augmentation."""
+    n, h, w, _ = images.shape
+    rows = (torch.arange(h)[None, :] + torch.randint(-pad, pad + 1, (n, 1))).clamp_(0, h - 1)
+    cols = (torch.arange(w)[None, :] + torch.randint(-pad, pad + 1, (n, 1))).clamp_(0, w - 1)
+    return images[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
