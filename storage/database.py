@@ -28,12 +28,44 @@ class FileState:
     empty_sqlite: bool = False  # a valid SQLite file with no tables: safe to adopt
 
 
+# Files this process has opened through SQLite. Their raw bytes are never read again here:
+# closing *any* descriptor of a file drops *all* of this process's POSIX locks on it,
+# SQLite's included -- another process may then think it is alone, checkpoint and delete
+# the WAL under our connections, and later commits are lost. SQLite guards only its own
+# descriptors against this.
+_opened_by_sqlite: set[str] = set()
+
+
 def inspect_store_file(path: Path) -> FileState:
     """Say what is at ``path`` without changing it; raise StoreFileError if it is unusable."""
     if not path.exists():
         return FileState(exists=False)
     if path.is_dir():
         raise StoreFileError(f"{path} is a directory; expected a wmpo store file (SQLite)")
+    if os.path.realpath(path) not in _opened_by_sqlite:
+        check_raw_header(path)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreFileError(f"{path} is a damaged SQLite database ({exc}); expected a wmpo store") from exc
+    if app_id != APPLICATION_ID:
+        if not tables:
+            return FileState(exists=True, empty_sqlite=True)
+        raise StoreFileError(
+            f"{path} is a SQLite database but not a wmpo store (application_id={app_id:#x}, "
+            f"expected {APPLICATION_ID:#x}; tables: {', '.join(sorted(tables)[:8])})"
+        )
+    return FileState(exists=True, schema_version=version)
+
+
+def check_raw_header(path: Path) -> None:
+    """Refuse empty, non-SQLite and truncated files from their first 100 bytes and size."""
     size = path.stat().st_size
     if size == 0:
         raise StoreFileError(
@@ -62,32 +94,13 @@ def inspect_store_file(path: Path) -> FileState:
             f"{path} is truncated or damaged: {size} bytes, expected {expected} "
             f"({page_count} pages of {page_size} bytes). Restore it from a backup."
         )
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreFileError(f"{path} is a damaged SQLite database ({exc}); expected a wmpo store") from exc
-    if app_id != APPLICATION_ID:
-        if not tables:
-            return FileState(exists=True, empty_sqlite=True)
-        raise StoreFileError(
-            f"{path} is a SQLite database but not a wmpo store (application_id={app_id:#x}, "
-            f"expected {APPLICATION_ID:#x}; tables: {', '.join(sorted(tables)[:8])})"
-        )
-    return FileState(exists=True, schema_version=version)
 
 
 def _make_engine(path: Path, readonly: bool, max_size_bytes: int | None,
                  busy_timeout_s: float) -> Engine:
-    if readonly:
-        engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    else:
-        engine = create_engine(f"sqlite:///{path}")
+    # Read-only stores are ordinary connections with PRAGMA query_only set.
+    engine = create_engine(f"sqlite:///{path}")
+    _opened_by_sqlite.add(os.path.realpath(path))
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection, _record):
@@ -96,7 +109,9 @@ def _make_engine(path: Path, readonly: bool, max_size_bytes: int | None,
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
+        if readonly:
+            cursor.execute("PRAGMA query_only = ON")
+        else:
             cursor.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode: a killed process never corrupts the file or loses a commit;
             # only a power cut may drop the last few commits.

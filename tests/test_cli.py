@@ -10,7 +10,7 @@ import numpy as np
 
 from episode_data import write_episode
 
-from storage import TrajectoryStore
+from storage import EpisodeFilter, TrajectoryStore
 
 WMPO_APP = shutil.which("wmpo-app") or str(Path(sys.executable).with_name("wmpo-app"))
 
@@ -87,3 +87,23 @@ def test_demos_fill_the_store_with_successful_expert_episodes(tmp_path):
     sheet = tmp_path / "sheet.png"
     assert wmpo_app("contact-sheet", "1", "--out", str(sheet), db=db).returncode == 0
     assert sheet.stat().st_size > 1000
+
+
+def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
+    db = tmp_path / "wmpo.db"
+    trained = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", "--demos", "2",
+                       "--steps", "20", "--batch", "16", db=db)
+    assert trained.returncode == 0, trained.stderr
+    assert "[demos 2/2]" in trained.stdout and "[train 20/20]" in trained.stdout
+    assert "policy version 1 'base-transfer_cube-tiny'" in trained.stdout
+    evaluated = wmpo_app("eval", "--policy", "base-transfer_cube-tiny", "--n", "2", db=db)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "transfer_cube: success" in evaluated.stdout and "ms/chunk" in evaluated.stdout
+    with TrajectoryStore(db) as store:
+        runs = store.episodes(EpisodeFilter(source="eval"))
+        assert [e.seed for e in runs] == [1_000_000, 1_000_001]  # the fixed evaluation seeds
+        assert all(e.policy_version_id == 1 and e.success is not None for e in runs)
+        assert store.cameras(runs[0].id) == {}  # evaluations keep no frames unless asked
+        assert store.metrics("eval/success_rate")[0].payload_json
+    again = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", db=db)
+    assert "policy version 1" in again.stdout  # already trained: nothing redone

@@ -1,0 +1,63 @@
+"""The cpu-profile base policy: imitation on scripted demos, evaluated on 128 fixed seeds.
+
+    .venv/bin/python benchmarks/base_policy.py --db wmpo-data/bench.db
+
+For each task: record the demos that are missing, train (or resume) the policy, evaluate it
+greedily on the 128 evaluation seeds (disjoint from every demo seed), and print the success
+rate with its 95% Wilson interval and the inference time per chunk. The target band is
+20-60% success: room for WMPO to improve, like the paper's 33.6% average base policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import robot  # noqa: F401  (headless GL before mujoco loads)
+from app.policies import evaluate_policy, train_base_policy
+from learning.trainer import TrainConfig
+from learning.vla.config import profile
+from storage import TrajectoryStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=Path("wmpo-data/bench.db"))
+    parser.add_argument("--tasks", nargs="+", default=["transfer_cube", "insertion"])
+    parser.add_argument("--demos", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+
+    config = profile("cpu")
+    results = []
+    with TrajectoryStore(args.db) as store:
+        for task in args.tasks:
+            name = f"base-{task}-cpu-{args.demos}demos-{args.steps}steps"
+            started = time.perf_counter()
+            version_id = train_base_policy(
+                store, task, name, config, TrainConfig(steps=args.steps, log_every=100, checkpoint_every=500),
+                args.demos, progress=lambda p: print(f"[{task} train {p.step}/{p.steps}] loss {p.loss:.3f}", flush=True))
+            trained = time.perf_counter() - started
+            summary = evaluate_policy(store, version_id, task, args.episodes)
+            print(summary, flush=True)
+            results.append({**summary.to_json(), "policy": name, "train_and_demo_s": trained,
+                            "eval_s": time.perf_counter() - started - trained})
+    print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos} demos, {args.steps} steps\n")
+    print("| task | success (greedy) | 95% interval | mean successful length | inference ms/chunk (median / p95) | chunk lasts |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        low, high = r["interval95"]
+        length = f"{r['mean_success_length']:.0f}" if r["mean_success_length"] else "-"
+        print(f"| {r['task']} | {r['successes']}/{r['episodes']} ({100 * r['rate']:.1f}%) | [{100 * low:.1f}, {100 * high:.1f}] "
+              f"| {length} | {r['inference_ms_median']:.1f} / {r['inference_ms_p95']:.1f} | {r['chunk_ms']:.0f} ms |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
