@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_argument("--size", type=image_size, default=(96, 128), help="HxW per camera (default 96x128)")
 
     trainer = commands.add_parser("train-policy", help="imitation-train a base policy on expert demos (resumable)")
-    trainer.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    trainer.add_argument("--task", choices=[*sorted(TASKS), "all"], default="transfer_cube",
+                         help="'all': one instruction-conditioned policy for every task")
     trainer.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     trainer.add_argument("--demos", type=int, default=50, help="expert demos to train on; missing ones are recorded")
     trainer.add_argument("--steps", type=int, default=3000)
@@ -129,7 +130,8 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[train {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
-    version_id = train_base_policy(store, args.task, name, config, train_config, args.demos, batch_size=args.batch,
+    task = None if args.task == "all" else args.task
+    version_id = train_base_policy(store, task, name, config, train_config, args.demos, batch_size=args.batch,
                                    demo_progress=demo_progress, progress=progress)
     version = store.policy_version(version_id)
     print(f"policy version {version.id} {version.name!r}: {version.checkpoint_path} (sha256 {version.checkpoint_sha256[:12]})")

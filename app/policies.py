@@ -14,7 +14,7 @@ from learning.vla.imitation import expert_filter, load_policy, train_policy
 from learning.vla.runner import PolicyRunner, check_policy_fits
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
-from robot.sim.tasks import get_task
+from robot.sim.tasks import TASKS, get_task
 from storage import EpisodeInfo, StoreError, TrajectoryStore
 
 
@@ -38,14 +38,17 @@ def ensure_demos(store: TrajectoryStore, task: str, n: int, config: PolicyConfig
         record_expert_demos(store, task, missing, cameras={config.camera: config.image_size}, progress=progress)
 
 
-def train_base_policy(store: TrajectoryStore, task: str, name: str, config: PolicyConfig, train: TrainConfig,
-                      demos: int, *, batch_size: int = 64, demo_progress: Callable | None = None,
+def train_base_policy(store: TrajectoryStore, task: str | None, name: str, config: PolicyConfig,
+                      train: TrainConfig, demos: int, *, batch_size: int = 64, demo_progress: Callable | None = None,
                       progress: Callable[[TrainProgress], None] | None = None) -> int:
-    """Demos (if missing) -> imitation (resumable) -> registered policy version; returns its id."""
+    """Demos (if missing) -> imitation (resumable) -> registered policy version; returns its id.
+
+    ``task=None`` trains one instruction-conditioned policy on every sim task's demos."""
     existing = {v.name: v for v in store.policy_versions()}
     if name in existing:
         return existing[name].id
-    ensure_demos(store, task, demos, config, demo_progress)
+    for each in ([task] if task else sorted(TASKS)):
+        ensure_demos(store, each, demos, config, demo_progress)
     folder = checkpoints_dir(store) / name
     train_policy(store, config, train, folder, task=task, batch_size=batch_size, progress=progress)
     version = store.register_policy_version(name, folder, config={"task": task, "policy": config.to_json(),
@@ -85,5 +88,5 @@ def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = 
 def store_config_task(version) -> str:
     task = json.loads(version.config_json).get("task")
     if not task:
-        raise StoreError(f"policy version {version.name!r} does not record its task; pass --task")
+        raise StoreError(f"policy version {version.name!r} was trained on several tasks; pass --task")
     return task

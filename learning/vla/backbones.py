@@ -32,26 +32,45 @@ def hashed_words(text: str, buckets: int) -> list[int]:
 
 
 class SmallBackbone(nn.Module):
+    """CNN from scratch for few demonstrations: where things are matters most.
+
+    Two coordinate channels are added to the image (CoordConv) and the last feature map
+    (1/8 resolution) is read out twice: as spatial-softmax keypoints -- the expected image
+    position of each channel's strongest response, which finds a 4 cm cube that is a few
+    pixels wide -- and, pooled, flattened, for the arms' overall pose.
+    """
+
     def __init__(self, config: PolicyConfig):
         super().__init__()
         c = config.width
         self.conv = nn.Sequential(
-            nn.Conv2d(3, c, 5, stride=2, padding=2), _norm(c), nn.GELU(),
+            nn.Conv2d(5, c, 5, stride=2, padding=2), _norm(c), nn.GELU(),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), _norm(2 * c), nn.GELU(),
             nn.Conv2d(2 * c, 4 * c, 3, stride=2, padding=1), _norm(4 * c), nn.GELU(),
-            nn.Conv2d(4 * c, 4 * c, 3, stride=2, padding=1), _norm(4 * c), nn.GELU(),
+            nn.Conv2d(4 * c, 4 * c, 3, stride=1, padding=1), _norm(4 * c), nn.GELU(),
         )
-        h, w = (math.ceil(s / 16) for s in config.image_size)
-        # Flattening (not pooling) keeps where things are: the policy has no other state.
-        self.project = nn.Sequential(nn.Linear(4 * c * h * w, config.embed_dim), nn.LayerNorm(config.embed_dim))
+        h, w = (math.ceil(s / 8) for s in config.image_size)
+        self.keypoint_logits = nn.Conv2d(4 * c, 2 * c, 1)
+        self.pooled = nn.AvgPool2d(2, ceil_mode=True)
+        pooled_cells = math.ceil(h / 2) * math.ceil(w / 2)
+        self.project = nn.Sequential(nn.Linear(4 * c * pooled_cells + 2 * 2 * c, config.embed_dim),
+                                     nn.LayerNorm(config.embed_dim))
         self.words = nn.EmbeddingBag(config.vocab_buckets, config.embed_dim, mode="mean")
         self.fuse = nn.Sequential(nn.GELU(), nn.Linear(2 * config.embed_dim, config.embed_dim), nn.GELU())
         self.buckets = config.vocab_buckets
-        self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, config.image_size[0]),
+                                torch.linspace(-1, 1, config.image_size[1]), indexing="ij")
+        self.register_buffer("coords", torch.stack([ys, xs])[None], persistent=False)
+        fy, fx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        self.register_buffer("grid", torch.stack([fy.flatten(), fx.flatten()], 1), persistent=False)
 
     def forward(self, images: torch.Tensor, instructions: list[str]) -> torch.Tensor:
-        x = images.permute(0, 3, 1, 2).float() / 255.0 - self.mean
-        visual = self.project(self.conv(x).flatten(1))
+        x = images.permute(0, 3, 1, 2).float() / 255.0 - 0.5
+        x = torch.cat([x, self.coords.expand(len(x), -1, -1, -1)], dim=1)
+        features = self.conv(x)
+        attention = self.keypoint_logits(features).flatten(2).softmax(dim=-1)  # (B, K, h*w)
+        keypoints = (attention @ self.grid).flatten(1)  # (B, 2K) expected (y, x) per keypoint
+        visual = self.project(torch.cat([self.pooled(features).flatten(1), keypoints], dim=1))
         ids = [hashed_words(text, self.buckets) for text in instructions]
         offsets = torch.tensor([0] + [len(i) for i in ids[:-1]], device=images.device).cumsum(0)
         flat = torch.tensor([w for i in ids for w in i], device=images.device)

@@ -22,12 +22,19 @@ class PolicyConfig:
     head_hidden: int = 256
     vocab_buckets: int = 1024  # small backbone: hashed instruction words
     augment_shift: int = 4  # random image shift (pixels) while training
+    # "delta": each action is a target relative to the joint positions when the chunk
+    # starts (the network still sees only image and instruction; the runner adds the
+    # robot's present qpos). "absolute": raw joint targets. Deltas need no reading of exact
+    # joint angles off the image, which is what makes an image-only policy stall.
+    action_mode: str = "delta"
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone {self.backbone!r}; expected one of {BACKBONES}")
         if self.backbone == "pretrained" and not self.pretrained_path:
             raise ValueError("backbone 'pretrained' needs pretrained_path: a local folder (no hub downloads)")
+        if self.action_mode not in ("delta", "absolute"):
+            raise ValueError(f"action_mode {self.action_mode!r}; expected 'delta' or 'absolute'")
         if min(self.image_size) < 16:
             raise ValueError(f"image_size {self.image_size}; expected at least 16x16")
 

@@ -29,12 +29,24 @@ def expert_filter(task: str | None) -> EpisodeFilter:
     return EpisodeFilter(task=task, source="expert", success=True)
 
 
-def fit_bins(store: TrajectoryStore, where: EpisodeFilter, n_bins: int) -> ActionBins:
+def chunk_targets(actions: torch.Tensor, qpos: torch.Tensor, config: PolicyConfig) -> torch.Tensor:
+    """What the policy learns to output for chunks (B, K, D) starting at qpos (B, D)."""
+    return actions - qpos[:, None, :] if config.action_mode == "delta" else actions
+
+
+def fit_bins(store: TrajectoryStore, where: EpisodeFilter, config: PolicyConfig) -> ActionBins:
+    """Bins over every chunk target the expert episodes contain."""
     episodes = store.episodes(where)
     if not episodes:
         raise ValueError(f"no successful expert episodes match {where}; record demos first (wmpo-app demos)")
-    actions = np.concatenate([store.load_steps(e.id).actions for e in episodes])
-    return ActionBins.from_actions(actions, n_bins=n_bins)
+    targets = []
+    for episode in episodes:
+        steps = store.load_steps(episode.id)
+        for k in range(config.chunk_size):
+            starts = np.arange(len(steps.actions) - k)
+            offset = steps.qpos[starts] if config.action_mode == "delta" else 0.0
+            targets.append(steps.actions[starts + k] - offset)
+    return ActionBins.from_actions(np.concatenate(targets), n_bins=config.n_bins)
 
 
 def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: EpisodeFilter, batch_size: int,
@@ -57,8 +69,10 @@ def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: Episo
             for clip in dataset:
                 items.append(clip)
                 if len(items) == batch_size:
+                    actions = torch.stack([c["actions"] for c in items])
+                    qpos = torch.stack([c["qpos"][0] for c in items])
                     yield {"images": torch.stack([c["frames"][0] for c in items]),
-                           "actions": torch.stack([c["actions"] for c in items]),
+                           "actions": chunk_targets(actions, qpos, config),
                            "instructions": [instructions[c["episode_id"]] for c in items]}
                     items = []
             epoch += 1
@@ -79,7 +93,7 @@ def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: Tra
             raise CheckpointError(f"{checkpoint_dir} holds a policy with another configuration; "
                                   f"choose another checkpoint folder or the same profile")
     else:
-        bins = fit_bins(store, where, config.n_bins)
+        bins = fit_bins(store, where, config)
     torch.manual_seed(train_config.seed)
     policy = VLAPolicy(config, bins)
     meta = {"kind": CHECKPOINT_KIND, "policy": config.to_json(), "bins": bins.to_json(),

@@ -50,4 +50,7 @@ class PolicyRunner:
                                          greedy=self.greedy, generator=self.generator)
         self.inference_s.append(time.perf_counter() - started)
         self.last_bins = bins[0]
-        return self.policy.actions(bins[0]).numpy().astype(np.float64)
+        chunk = self.policy.actions(bins[0]).numpy().astype(np.float64)
+        if self.policy.config.action_mode == "delta":
+            chunk = chunk + np.asarray(observation.qpos, dtype=np.float64)[None, :]
+        return chunk
