@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--demos", type=int, default=50, help="expert demos to train on; missing ones are recorded")
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=64)
+    trainer.add_argument("--camera", choices=sorted(SIM_CAMERAS), help="the camera the policy sees (default cam_high)")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
                                         "run with the same name resumes")
 
@@ -119,7 +120,7 @@ def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
 
 def run_train_policy(store: TrajectoryStore, args) -> None:
     name = args.name or f"base-{args.task}-{args.profile}"
-    config = profile(args.profile)
+    config = profile(args.profile, **({"camera": args.camera} if args.camera else {}))
     train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
                                checkpoint_every=max(1, min(500, args.steps // 4)))
 
