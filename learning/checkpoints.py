@@ -44,10 +44,18 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, config: dict,
     return folder
 
 
-def read_config(folder: Path) -> dict:
+def existing_checkpoint(folder: Path) -> Path | None:
+    """The complete checkpoint at ``folder``, or its ``.previous`` when a crash came between
+    the two renames of save_checkpoint; None when there is neither."""
     folder = Path(folder)
-    if not (folder / CONFIG_FILE).is_file() and folder.with_name(folder.name + ".previous").is_dir():
-        folder = folder.with_name(folder.name + ".previous")  # a crash between the two renames
+    for candidate in (folder, folder.with_name(folder.name + ".previous")):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    return None
+
+
+def read_config(folder: Path) -> dict:
+    folder = existing_checkpoint(folder) or Path(folder)
     try:
         return json.loads((folder / CONFIG_FILE).read_text())
     except FileNotFoundError:
@@ -57,9 +65,7 @@ def read_config(folder: Path) -> dict:
 
 
 def load_weights(folder: Path, model: torch.nn.Module) -> None:
-    folder = Path(folder)
-    if not (folder / MODEL_FILE).is_file() and folder.with_name(folder.name + ".previous").is_dir():
-        folder = folder.with_name(folder.name + ".previous")
+    folder = existing_checkpoint(folder) or Path(folder)
     try:
         state = load_file(folder / MODEL_FILE)
     except FileNotFoundError:
@@ -78,7 +84,7 @@ def load_weights(folder: Path, model: torch.nn.Module) -> None:
 
 def load_optimizer(folder: Path, optimizer: torch.optim.Optimizer) -> bool:
     """Restore optimizer state saved with the checkpoint; False when there is none."""
-    folder = Path(folder)
+    folder = existing_checkpoint(folder) or Path(folder)
     if not (folder / OPTIMIZER_FILE).is_file():
         return False
     tensors = load_file(folder / OPTIMIZER_FILE)

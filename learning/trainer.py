@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from learning.checkpoints import load_optimizer, load_weights, read_config, save_checkpoint
+from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
     checkpoint_dir = Path(checkpoint_dir)
     optimizer = torch.optim.AdamW(learner.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step = 0
-    if (checkpoint_dir / "config.json").exists() or checkpoint_dir.with_name(checkpoint_dir.name + ".previous").exists():
+    if existing_checkpoint(checkpoint_dir) is not None:
         load_weights(checkpoint_dir, learner)
         load_optimizer(checkpoint_dir, optimizer)
         step = int(read_config(checkpoint_dir).get("train_step", 0))

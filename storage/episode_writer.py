@@ -319,13 +319,16 @@ class StagedEpisodeWriter:
         delete_staged_episode(self._engine, self.episode_id)
 
 
+def delete_episode_rows(conn, episode_id: int) -> None:
+    """Delete an episode and everything recorded for it, inside the caller's transaction."""
+    for table in (Frame, Step, EpisodeCamera):
+        conn.execute(delete(table).where(table.episode_id == episode_id))
+    conn.execute(delete(Episode).where(Episode.id == episode_id))
+
+
 def delete_staged_episode(engine: Engine, episode_id: int) -> None:
     """Remove a staged episode and its rows; committed episodes are left alone."""
     with engine.begin() as conn:
         status = conn.execute(select(Episode.status).where(Episode.id == episode_id)).scalar()
-        if status != "staged":
-            return
-        conn.execute(delete(Frame).where(Frame.episode_id == episode_id))
-        conn.execute(delete(Step).where(Step.episode_id == episode_id))
-        conn.execute(delete(EpisodeCamera).where(EpisodeCamera.episode_id == episode_id))
-        conn.execute(delete(Episode).where(Episode.id == episode_id))
+        if status == "staged":
+            delete_episode_rows(conn, episode_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.database import is_process_alive, open_database
@@ -19,6 +19,7 @@ from storage.episode_writer import (
     EpisodeSpec,
     StagedEpisodeWriter,
     check_label,
+    delete_episode_rows,
     delete_staged_episode,
 )
 from storage.errors import EpisodeNotFoundError, StoreError
@@ -200,9 +201,7 @@ class TrajectoryStore:
     def delete_episode(self, episode_id: int) -> None:
         self.episode(episode_id)
         with self.engine.begin() as conn:
-            for table in (Frame, Step, EpisodeCamera):
-                conn.execute(delete(table).where(table.episode_id == episode_id))
-            conn.execute(delete(Episode).where(Episode.id == episode_id))
+            delete_episode_rows(conn, episode_id)
 
     def success_rates(self, by: str = "iteration", where: EpisodeFilter | None = None) -> list[SuccessRate]:
         return success_rates(self.engine, by, where)

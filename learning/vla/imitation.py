@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from learning.action_bins import ActionBins
-from learning.checkpoints import CheckpointError, load_weights, read_config
+from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.vla.config import PolicyConfig
 from learning.vla.policy import VLAPolicy
@@ -86,7 +86,7 @@ def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: Tra
     """Train (or resume training) a policy on the expert episodes of ``task`` (None: all)."""
     where = expert_filter(task)
     checkpoint_dir = Path(checkpoint_dir)
-    if (checkpoint_dir / "config.json").exists():
+    if existing_checkpoint(checkpoint_dir) is not None:
         saved = read_config(checkpoint_dir)
         bins = ActionBins.from_json(saved["bins"])  # the resumed run keeps its bins
         if PolicyConfig.from_json(saved["policy"]) != config:
