@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=64)
     trainer.add_argument("--camera", choices=sorted(SIM_CAMERAS), help="the camera the policy sees (default cam_high)")
+    trainer.add_argument("--action-mode", choices=["absolute", "delta"],
+                         help="joint targets as they are, or relative to the joints when a chunk starts")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
                                         "run with the same name resumes")
 
@@ -120,7 +122,8 @@ def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
 
 def run_train_policy(store: TrajectoryStore, args) -> None:
     name = args.name or f"base-{args.task}-{args.profile}"
-    config = profile(args.profile, **({"camera": args.camera} if args.camera else {}))
+    overrides = {"camera": args.camera, "action_mode": args.action_mode}
+    config = profile(args.profile, **{k: v for k, v in overrides.items() if v})
     train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
                                checkpoint_every=max(1, min(500, args.steps // 4)))
 

@@ -66,7 +66,7 @@ def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = 
     sim_task = get_task(task)
     config = policy.config
     runner = PolicyRunner(policy, greedy=greedy, temperature=temperature)
-    successes, lengths = [], []
+    successes, lengths, stages = [], [], []
     with AlohaSim(SimConfig(task=task, cameras={config.camera: config.image_size})) as sim:
         check_policy_fits(policy, sim.features.cameras, sim.features.action_dim)
         for i, seed in enumerate(evaluation_seeds(n)):
@@ -76,10 +76,11 @@ def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = 
                                     config=RolloutConfig(horizon=sim_task.horizon))
             successes.append(bool(result.success))
             lengths.append(result.steps)
+            stages.append(result.best_stage)
             if progress is not None:
                 progress(i + 1, n, bool(result.success))
     chunk_ms = config.chunk_size * sim.features.control_period_s * 1e3
-    summary = summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms)  # first call warms up
+    summary = summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
     store.log_metric("eval/success_rate", summary.rate,
                      payload={**summary.to_json(), "policy_version_id": version_id, "greedy": greedy})
     return summary

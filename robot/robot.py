@@ -28,6 +28,7 @@ class Observation:
     success: bool | None = None  # the robot's own verdict; None where it cannot tell
     env_state: np.ndarray | None = None  # object poses (sim only; privileged, for experts)
     info: dict = field(default_factory=dict)
+    t: int = 0  # control steps since reset; set by the rollout loop
 
 
 class Robot(ABC):

@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -61,6 +61,7 @@ class RolloutResult:
     overhead_s: np.ndarray  # per step: loop time outside the robot backend and the policy
     policy_s: list[float] = field(default_factory=list)  # per policy call
     episode_id: int | None = None
+    best_stage: int | None = None  # highest task stage the robot reported (sim); None where it cannot tell
 
 
 def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig) -> list[np.ndarray]:
@@ -89,15 +90,18 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     start = time.perf_counter()
     end, t = "horizon", 0
     succeeded = False  # the task's final stage was reached at some step
+    best_stage = observation.info.get("stage")
 
     def step(send, argument) -> float:
         """Send one command, record it with the observation it answered; backend seconds."""
-        nonlocal observation, t, succeeded
+        nonlocal observation, t, succeeded, best_stage
         before = robot.device_s
         sent = send(argument)
         answered = observation
         observation = robot.observe()
         succeeded = succeeded or bool(observation.success)
+        if observation.info.get("stage") is not None:
+            best_stage = max(best_stage or 0, observation.info["stage"])
         device = robot.device_s - before
         if writer is not None:
             frames = answered.frames if writer.spec.cameras else None
@@ -114,7 +118,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
         policy_s = held_s = 0.0
         if not targets:
             called = time.perf_counter()
-            chunk = np.asarray(policy(observation, instruction), dtype=np.float64)
+            chunk = np.asarray(policy(replace(observation, t=t), instruction), dtype=np.float64)
             policy_s = time.perf_counter() - called
             policy_times.append(policy_s)
             if chunk.ndim != 2 or chunk.shape[1] != robot.features.action_dim or len(chunk) == 0:
@@ -141,7 +145,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
             _sleep_until(start + t * period)
     success = None if observation.success is None else succeeded
     return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
-                         overhead_s=np.asarray(overhead), policy_s=policy_times)
+                         overhead_s=np.asarray(overhead), policy_s=policy_times, best_stage=best_stage)
 
 
 def _sleep_until(deadline: float) -> None:
@@ -170,5 +174,5 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
         result.episode_id = writer.commit(
             success=label, label_source="env" if label is not None else None,
             safety_interventions=sum(result.safety.values()),
-            extra={"end": result.end, "safety": result.safety})
+            extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage})
     return result

@@ -33,6 +33,17 @@ def test_expert_succeeds_in_the_sim(task, seeds):
             assert sum(result.safety.values()) == 0
 
 
+def test_wrist_rolls_stay_on_one_branch_wherever_the_cube_is():
+    """Off-centre objects must not make the IK roll the forearm by +-pi/2 (see ArmIK.facing):
+    demonstrations of one image would then differ by pi in two joints."""
+    task = get_task("transfer_cube")
+    for seed in (0, 1, 5):  # cubes left and right of the arms' line
+        trajectory, stage = plan_joint_trajectory("transfer_cube", sample_object_poses(task, SceneConfig(), seed))
+        assert stage == task.final_stage
+        forearm_rolls = trajectory[:, [3, 10]]
+        assert np.abs(forearm_rolls).max() < 0.3, f"seed {seed}: forearm roll reached {np.abs(forearm_rolls).max():.2f}"
+
+
 def test_planned_trajectory_is_deterministic_and_within_limits():
     poses = sample_object_poses(get_task("insertion"), SceneConfig(), 5)
     first, stage = plan_joint_trajectory("insertion", poses)

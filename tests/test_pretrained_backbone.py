@@ -43,10 +43,12 @@ def test_pretrained_backbone_drives_the_same_head(tiny_clip_folder):
     policy = VLAPolicy(pretrained_config(tiny_clip_folder), ActionBins(low=(-1.0,) * 14, high=(1.0,) * 14)).eval()
     images = torch.randint(0, 256, (2, 32, 48, 3), dtype=torch.uint8)
     instructions = ["pick up the red cube", "insert the peg"]
-    bins, log_prob = policy.sample(images, instructions, temperature=1.6)
+    steps = torch.tensor([0, 200])
+    bins, log_prob = policy.sample(images, instructions, steps, temperature=1.6)
     assert bins.shape == (2, 8, 14)
-    np.testing.assert_allclose(policy.log_prob(images, instructions, bins, 1.6).detach(), log_prob, rtol=1e-5)
-    loss, _ = policy.loss({"images": images, "instructions": instructions, "actions": torch.zeros(2, 8, 14)})
+    np.testing.assert_allclose(policy.log_prob(images, instructions, steps, bins, 1.6).detach(), log_prob, rtol=1e-5)
+    loss, _ = policy.loss({"images": images, "instructions": instructions, "steps": steps,
+                           "actions": torch.zeros(2, 8, 14)})
     loss.backward()
     assert policy.backbone.model.text_model.embeddings.token_embedding.weight.grad is not None
 
@@ -59,7 +61,8 @@ def test_checkpoint_of_a_pretrained_policy_round_trips(tiny_clip_folder, tmp_pat
     restored = VLAPolicy(PolicyConfig.from_json(config.to_json()), bins).eval()
     load_weights(tmp_path / "ckpt", restored)
     images = torch.randint(0, 256, (1, 32, 48, 3), dtype=torch.uint8)
-    assert torch.equal(policy.logits(images, ["pick"]), restored.logits(images, ["pick"]))
+    steps = torch.tensor([8])
+    assert torch.equal(policy.logits(images, ["pick"], steps), restored.logits(images, ["pick"], steps))
 
 
 def test_missing_local_model_is_a_clear_error(tmp_path):

@@ -1,5 +1,6 @@
 """The rollout loop into a real store file: chunks, watchdog, operator stop, commit/discard."""
 
+import json
 import threading
 import time
 
@@ -19,13 +20,14 @@ class StillPolicy:
 
     def __init__(self, chunk=4, delay_s=0.0, poison_call=None):
         self.chunk, self.delay_s, self.poison_call = chunk, delay_s, poison_call
-        self.calls = 0
+        self.calls, self.seen_steps = 0, []
 
     def reset(self):
-        self.calls = 0
+        self.calls, self.seen_steps = 0, []
 
     def __call__(self, observation, instruction):
         self.calls += 1
+        self.seen_steps.append(observation.t)
         if self.calls > 1:
             time.sleep(self.delay_s)
         chunk = np.repeat(observation.qpos[None], self.chunk, axis=0)
@@ -43,7 +45,7 @@ def test_expert_rollout_is_recorded_step_by_step(store):
         first_frame = sim.reset(11).frames["cam_high"]
         result = record_rollout(store, sim, ScriptedExpert("transfer_cube"), info(source="expert", seed=11),
                                 initial_state=11)
-    assert result.end == "success" and result.success
+    assert result.end == "success" and result.success and result.best_stage == 4
     episode = store.episode(result.episode_id)
     assert (episode.length, episode.success, episode.label_source) == (result.steps, True, "env")
     assert episode.loop_hz_mean > 50  # the sim runs faster than real time
@@ -55,10 +57,12 @@ def test_expert_rollout_is_recorded_step_by_step(store):
 
 def test_horizon_ends_a_failed_episode_labelled_by_the_sim(store):
     with AlohaSim(SimConfig(cameras=CAMERA)) as sim:
-        result = record_rollout(store, sim, StillPolicy(), info(), initial_state=0,
-                                config=RolloutConfig(horizon=12))
+        policy = StillPolicy()
+        result = record_rollout(store, sim, policy, info(), initial_state=0, config=RolloutConfig(horizon=12))
     assert (result.end, result.steps, result.success) == ("horizon", 12, False)
     assert store.episode(result.episode_id).success is False
+    assert policy.seen_steps == [0, 4, 8]  # each chunk is asked for at the control step it starts
+    assert result.best_stage == 0 and json.loads(store.episode(result.episode_id).extra_json)["best_stage"] == 0
 
 
 def test_held_and_interpolated_targets_between_slow_policy_actions():

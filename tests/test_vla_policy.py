@@ -12,6 +12,7 @@ from learning.vla.runner import PolicyMismatchError, PolicyRunner, check_policy_
 
 TINY = profile("tiny")
 INSTRUCTIONS = ["pick up the red cube", "insert the peg"]
+STEPS = torch.tensor([0, 120])
 
 
 def tiny_policy(seed=0):
@@ -26,8 +27,16 @@ def images(n=2, seed=0):
 
 
 def test_one_forward_pass_gives_every_token():
-    logits = tiny_policy().logits(images(), INSTRUCTIONS)
+    logits = tiny_policy().logits(images(), INSTRUCTIONS, STEPS)
     assert logits.shape == (2, 8, 14, 256)
+
+
+def test_the_control_step_is_an_input():
+    policy, x = tiny_policy(), images(1).repeat(2, 1, 1, 1)
+    logits = policy.logits(x, INSTRUCTIONS[:1] * 2, torch.tensor([40, 300]))
+    assert not torch.allclose(logits[0], logits[1])  # same image, another moment of the episode
+    with pytest.raises(ValueError, match=r"steps: got none, expected .* shape \(2,\)"):
+        policy.logits(x, INSTRUCTIONS)
 
 
 @pytest.mark.parametrize("temperature", [1.0, 1.6, 0.5])
@@ -35,11 +44,11 @@ def test_log_prob_of_sampled_chunks_equals_recomputation(temperature):
     policy = tiny_policy()
     x = images()
     generator = torch.Generator().manual_seed(1)
-    bins, log_prob = policy.sample(x, INSTRUCTIONS, temperature=temperature, generator=generator)
-    np.testing.assert_allclose(policy.log_prob(x, INSTRUCTIONS, bins, temperature=temperature).detach(),
+    bins, log_prob = policy.sample(x, INSTRUCTIONS, STEPS, temperature=temperature, generator=generator)
+    np.testing.assert_allclose(policy.log_prob(x, INSTRUCTIONS, STEPS, bins, temperature=temperature).detach(),
                                log_prob, rtol=1e-5)
     # Temperature enters as logits / T, in both: recompute by hand from raw logits.
-    logits = policy.logits(x, INSTRUCTIONS).detach()
+    logits = policy.logits(x, INSTRUCTIONS, STEPS).detach()
     by_hand = F.log_softmax(logits / temperature, -1).gather(-1, bins[..., None]).sum(dim=(1, 2, 3))
     np.testing.assert_allclose(by_hand, log_prob, rtol=1e-5)
 
@@ -48,20 +57,20 @@ def test_temperature_spreads_samples_and_greedy_is_argmax():
     policy = tiny_policy()
     with torch.no_grad():
         policy.head[-1].weight.mul_(200)  # an untrained head is nearly flat: give it opinions
-    x = images(1).repeat(64, 1, 1, 1)
-    cold, _ = policy.sample(x, INSTRUCTIONS[:1] * 64, temperature=0.2, generator=torch.Generator().manual_seed(0))
-    hot, _ = policy.sample(x, INSTRUCTIONS[:1] * 64, temperature=3.0, generator=torch.Generator().manual_seed(0))
+    x, steps = images(1).repeat(64, 1, 1, 1), torch.zeros(64, dtype=torch.long)
+    cold, _ = policy.sample(x, INSTRUCTIONS[:1] * 64, steps, temperature=0.2, generator=torch.Generator().manual_seed(0))
+    hot, _ = policy.sample(x, INSTRUCTIONS[:1] * 64, steps, temperature=3.0, generator=torch.Generator().manual_seed(0))
     assert hot.float().std(0).mean() > cold.float().std(0).mean()
-    greedy, _ = policy.sample(x[:1], INSTRUCTIONS[:1], greedy=True)
-    assert torch.equal(greedy, policy.logits(x[:1], INSTRUCTIONS[:1]).argmax(-1))
+    greedy, _ = policy.sample(x[:1], INSTRUCTIONS[:1], steps[:1], greedy=True)
+    assert torch.equal(greedy, policy.logits(x[:1], INSTRUCTIONS[:1], steps[:1]).argmax(-1))
     with pytest.raises(ValueError, match="temperature"):
-        policy.sample(x[:1], INSTRUCTIONS[:1], temperature=0.0)
+        policy.sample(x[:1], INSTRUCTIONS[:1], steps[:1], temperature=0.0)
 
 
 def test_imitation_loss_learns_a_fixed_batch():
     policy = tiny_policy().train()
     torch.manual_seed(0)
-    batch = {"images": images(8), "instructions": INSTRUCTIONS * 4,
+    batch = {"images": images(8), "instructions": INSTRUCTIONS * 4, "steps": torch.arange(8) * 40,
              "actions": torch.rand(8, 8, 14) * 1.6 - 0.8}
     optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
     first, _ = policy.loss(batch)
@@ -76,7 +85,7 @@ def test_imitation_loss_learns_a_fixed_batch():
 
 def test_wrong_images_are_refused():
     with pytest.raises(ValueError, match=r"expected uint8 \(B, 32, 48, 3\)"):
-        tiny_policy().logits(torch.zeros(1, 32, 48, 3), INSTRUCTIONS[:1])
+        tiny_policy().logits(torch.zeros(1, 32, 48, 3), INSTRUCTIONS[:1], STEPS[:1])
 
 
 def test_policy_that_does_not_fit_the_robot_is_refused():
@@ -94,6 +103,7 @@ def test_runner_returns_a_chunk_in_robot_units():
     class Observation:
         frames = {"cam_high": images(1)[0].numpy()}
         qpos = np.linspace(-0.5, 0.5, 14)
+        t = 16
 
     policy = tiny_policy()
     runner = PolicyRunner(policy)

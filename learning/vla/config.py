@@ -27,6 +27,13 @@ class PolicyConfig:
     # robot's present qpos). "absolute": raw joint targets. Deltas need no reading of exact
     # joint angles off the image, which is what makes an image-only policy stall.
     action_mode: str = "delta"
+    # The control step at which the chunk starts, as a fraction of ``horizon``, joins the
+    # image features. Scripted and teleoperated demos pause (fingers closing, one arm
+    # waiting for the other): the image alone cannot say whether the pause is over, and
+    # the most common answer, "stay", freezes an image-only policy for good. The step is
+    # known exactly on the robot and inside the world model alike.
+    time_input: bool = True
+    horizon: int = 400  # control steps of an episode (8 s at 50 Hz)
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
@@ -35,6 +42,8 @@ class PolicyConfig:
             raise ValueError("backbone 'pretrained' needs pretrained_path: a local folder (no hub downloads)")
         if self.action_mode not in ("delta", "absolute"):
             raise ValueError(f"action_mode {self.action_mode!r}; expected 'delta' or 'absolute'")
+        if self.horizon < 1:
+            raise ValueError(f"horizon {self.horizon}; expected at least 1 control step")
         if min(self.image_size) < 16:
             raise ValueError(f"image_size {self.image_size}; expected at least 16x16")
 

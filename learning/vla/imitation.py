@@ -73,6 +73,7 @@ def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: Episo
                     qpos = torch.stack([c["qpos"][0] for c in items])
                     yield {"images": torch.stack([c["frames"][0] for c in items]),
                            "actions": chunk_targets(actions, qpos, config),
+                           "steps": torch.tensor([c["start"] for c in items]),
                            "instructions": [instructions[c["episode_id"]] for c in items]}
                     items = []
             epoch += 1

@@ -9,6 +9,8 @@ what GRPO needs. Temperature divides the logits, in sampling and in log_prob ali
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -32,6 +34,7 @@ class VLAPolicy(nn.Module):
         # added, instead of concatenating a copy of the context to every token.
         self.from_context = nn.Linear(config.embed_dim, config.head_hidden)
         self.from_query = nn.Linear(config.query_dim, config.head_hidden, bias=False)
+        self.time = TimeEmbedding(config.embed_dim) if config.time_input else None
         self.head = nn.Sequential(nn.GELU(), nn.Linear(config.head_hidden, config.head_hidden), nn.GELU(),
                                   nn.Linear(config.head_hidden, config.n_bins))
 
@@ -40,15 +43,26 @@ class VLAPolicy(nn.Module):
         if images.ndim != 4 or tuple(images.shape[1:]) != (h, w, 3) or images.dtype != torch.uint8:
             raise ValueError(f"images: got {tuple(images.shape)} {images.dtype}, expected uint8 (B, {h}, {w}, 3)")
 
-    def logits(self, images: torch.Tensor, instructions: list[str], augment: bool = False) -> torch.Tensor:
-        """(B, K, D, n_bins) for uint8 images (B, H, W, 3).
+    def check_steps(self, steps: torch.Tensor | None, batch: int) -> None:
+        if self.time is None:
+            return
+        if steps is None or tuple(steps.shape) != (batch,):
+            got = "none" if steps is None else tuple(steps.shape)
+            raise ValueError(f"steps: got {got}, expected the control step of each chunk's start, shape ({batch},)")
+
+    def logits(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,
+               augment: bool = False) -> torch.Tensor:
+        """(B, K, D, n_bins) for uint8 images (B, H, W, 3) seen at control steps (B,).
 
         Augmentation only when asked (imitation): sampling and log_prob must see the same
         input, or GRPO's probability ratios would be noise."""
         self.check_images(images)
+        self.check_steps(steps, len(images))
         if augment and self.config.augment_shift:
             images = random_shift(images, self.config.augment_shift)
         context = self.backbone(images, instructions)
+        if self.time is not None:
+            context = context + self.time(steps.to(context.device).float() / self.config.horizon)
         hidden = self.from_context(context)[:, None, :] + self.from_query(self.queries)[None]
         c = self.config
         return self.head(hidden).view(len(images), c.chunk_size, c.action_dim, c.n_bins)
@@ -57,18 +71,19 @@ class VLAPolicy(nn.Module):
         check_temperature(temperature)
         return F.log_softmax(logits / temperature, dim=-1).gather(-1, bins.unsqueeze(-1)).squeeze(-1)
 
-    def log_prob(self, images: torch.Tensor, instructions: list[str], bins: torch.Tensor,
-                 temperature: float = 1.0) -> torch.Tensor:
+    def log_prob(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
+                 bins: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Exact log-probability (B,) of the chunks given as bin indices (B, K, D)."""
-        logits = self.logits(images, instructions)
+        logits = self.logits(images, instructions, steps)
         return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
 
     @torch.no_grad()
-    def sample(self, images: torch.Tensor, instructions: list[str], temperature: float = 1.0,
-               greedy: bool = False, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,
+               temperature: float = 1.0, greedy: bool = False,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Chunks as bin indices (B, K, D) and their log-probabilities (B,) under ``temperature``."""
         check_temperature(temperature)
-        logits = self.logits(images, instructions)
+        logits = self.logits(images, instructions, steps)
         if greedy:
             bins = logits.argmax(dim=-1)
         else:
@@ -82,10 +97,23 @@ class VLAPolicy(nn.Module):
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Imitation: cross-entropy of the expert's binned chunk (the learner protocol)."""
         targets, clipped = self.bins.encode(batch["actions"])
-        logits = self.logits(batch["images"], batch["instructions"], augment=True)
+        logits = self.logits(batch["images"], batch["instructions"], batch.get("steps"), augment=True)
         loss = F.cross_entropy(logits.reshape(-1, self.config.n_bins), targets.reshape(-1))
         accuracy = (logits.argmax(-1) == targets).float().mean()
         return loss, {"token_accuracy": accuracy.item(), "clipped": float(clipped)}
+
+
+class TimeEmbedding(nn.Module):
+    """Episode progress (0..1) as sines and cosines of 8 octaves, projected to ``dim``."""
+
+    def __init__(self, dim: int, octaves: int = 8):
+        super().__init__()
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(octaves), persistent=False)
+        self.project = nn.Linear(2 * octaves + 1, dim)
+
+    def forward(self, progress: torch.Tensor) -> torch.Tensor:
+        angles = progress[:, None] * self.frequencies
+        return self.project(torch.cat([progress[:, None], angles.sin(), angles.cos()], dim=1))
 
 
 def check_temperature(temperature: float) -> None:

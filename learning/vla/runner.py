@@ -46,8 +46,8 @@ class PolicyRunner:
         image = torch.from_numpy(np.ascontiguousarray(observation.frames[self.policy.config.camera]))[None]
         started = time.perf_counter()
         with torch.no_grad():
-            bins, _ = self.policy.sample(image, [instruction], temperature=self.temperature,
-                                         greedy=self.greedy, generator=self.generator)
+            bins, _ = self.policy.sample(image, [instruction], torch.tensor([observation.t]),
+                                         temperature=self.temperature, greedy=self.greedy, generator=self.generator)
         self.inference_s.append(time.perf_counter() - started)
         self.last_bins = bins[0]
         chunk = self.policy.actions(bins[0]).numpy().astype(np.float64)

@@ -35,6 +35,23 @@ class ArmIK:
         self._jacr = np.zeros((3, model.nv))
         # The fingertip frame is gripper * offset; so gripper = fingertip * offset^-1.
         self._offset_pos, self._offset_quat = FINGERTIP_OFFSET[side]
+        data = mujoco.MjData(model)
+        mujoco.mj_kinematics(model, data)
+        self.base_xy = data.xpos[model.body(f"vx300s_{side}/shoulder_link").id][:2].copy()
+        self.forward = 1.0 if side == "left" else -1.0  # the arms face each other along x
+
+    def facing(self, xyz: np.ndarray, quat: np.ndarray) -> np.ndarray:
+        """``quat`` (given for an arm looking straight ahead) turned about z towards ``xyz``.
+
+        The wrist is roll-pitch-roll, so it cannot yaw: an orientation fixed in the world,
+        asked of an arm whose waist has turned towards an off-centre object, is reached only
+        by rolling the forearm +-90 degrees, with the sign left to chance near the centre.
+        Demonstrations whose joints differ by pi for one camera image cannot be imitated."""
+        dx, dy = (np.asarray(xyz[:2]) - self.base_xy) * self.forward
+        turn = np.array([np.cos(np.arctan2(dy, dx) / 2), 0.0, 0.0, np.sin(np.arctan2(dy, dx) / 2)])
+        turned = np.zeros(4)
+        mujoco.mju_mulQuat(turned, turn, np.asarray(quat, float))
+        return turned
 
     def fingertip_pose(self, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World pose (xyz, quat wxyz) of the fingertip frame for the full model qpos."""

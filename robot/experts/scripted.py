@@ -70,7 +70,7 @@ def plan_joint_trajectory(task_name: str, object_poses: np.ndarray, scene: Scene
         target = np.zeros(14)
         for side, waypoints, joints in (("left", plan.left, slice(0, 6)), ("right", plan.right, slice(7, 13))):
             xyz, quat, grip = pose_at(waypoints, t)
-            solution, _ = arms[side].solve(ik_seed, xyz, quat)
+            solution, _ = arms[side].solve(ik_seed, xyz, arms[side].facing(xyz, quat))
             ik_seed[arms[side].qpos_index] = solution
             target[joints] = solution
             target[joints.stop] = grip
