@@ -1,7 +1,8 @@
 """One training loop for every learner (policy, world model, reward model).
 
-A learner is an nn.Module with ``loss(batch) -> (loss, metrics)``. The loop owns the
-optimizer, gradient clipping, progress, and resumable checkpoints: every
+A learner is an nn.Module with ``loss(batch) -> (loss, metrics)`` and, optionally,
+``after_step()`` (an EMA update); parameters with requires_grad=False are not trained.
+The loop owns the optimizer, gradient clipping, progress, and resumable checkpoints: every
 ``checkpoint_every`` steps the weights, optimizer moments and step go to
 ``checkpoint_dir``; started again, it continues from there.
 """
@@ -55,7 +56,8 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
           progress: Callable[[TrainProgress], None] | None = None) -> torch.nn.Module:
     """Train ``learner`` for ``config.steps`` steps. ``batches(start_step)`` yields batches."""
     checkpoint_dir = Path(checkpoint_dir)
-    optimizer = torch.optim.AdamW(learner.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trained = [p for p in learner.parameters() if p.requires_grad]  # frozen parts (a VAE, an EMA copy) stay
+    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     step = 0
     if existing_checkpoint(checkpoint_dir) is not None:
         load_weights(checkpoint_dir, learner)
@@ -74,8 +76,10 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; last metrics {metrics}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(learner.parameters(), config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         optimizer.step()
+        if hasattr(learner, "after_step"):  # e.g. an EMA update
+            learner.after_step()
         step += 1
         window_loss += loss.item()
         for key, value in metrics.items():

@@ -39,7 +39,9 @@ class ClipDataset(IterableDataset):
     episode_id, start, and success (1 / 0 / -1 unlabelled) of the clip's episode.
 
     ``frame_offsets`` picks which frames of the clip are decoded (default: all n); a policy
-    learning action chunks needs only the first."""
+    learning action chunks needs only the first. Negative offsets reach back before the
+    clip's start for history; before the episode's first frame, that frame stands in (a
+    video world model's context at the start of an episode)."""
 
     def __init__(self, store_path: Path | str, camera: str, clip_len: int, *,
                  where: EpisodeFilter | None = None, stride: int = 1, shuffle: bool = True,
@@ -47,8 +49,8 @@ class ClipDataset(IterableDataset):
         if clip_len < 1 or stride < 1:
             raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
         offsets = tuple(range(clip_len)) if frame_offsets is None else tuple(frame_offsets)
-        if not offsets or min(offsets) < 0 or max(offsets) >= clip_len:
-            raise ValueError(f"frame_offsets {frame_offsets} must lie in 0..{clip_len - 1}")
+        if not offsets or max(offsets) >= clip_len:
+            raise ValueError(f"frame_offsets {frame_offsets} must be below clip_len {clip_len}")
         self.frame_offsets = offsets
         self.store_path = Path(store_path)
         self.camera, self.clip_len, self.stride = camera, clip_len, stride
@@ -109,7 +111,7 @@ class ClipDataset(IterableDataset):
     def read_clip(self, conn, episode_id: int, start: int) -> dict:
         stream = self._streams[episode_id]
         stop = start + self.clip_len
-        wanted = [start + offset for offset in self.frame_offsets]
+        wanted = [max(0, start + offset) for offset in self.frame_offsets]
         blobs = dict(conn.execute(
             select(Frame.t, Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
                                               Frame.t.in_(wanted))).all())

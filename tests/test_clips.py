@@ -77,3 +77,12 @@ def test_frame_offsets_decode_only_the_frames_asked_for(store, store_path):
     np.testing.assert_array_equal(clip["frames"].numpy(), frames["cam_high"][[0, 3]])
     with pytest.raises(ValueError, match="frame_offsets"):
         ClipDataset(store_path, "cam_high", clip_len=4, frame_offsets=(4,))
+
+
+def test_history_before_the_first_frame_repeats_it(store, store_path):
+    episodes = fill(store, [10])
+    dataset = ClipDataset(store_path, "cam_high", clip_len=3, shuffle=False, frame_offsets=(-3, -2, -1, 0, 2))
+    clips = {clip["start"]: clip for clip in dataset}
+    _, _, frames = episode_arrays(*episodes[clips[0]["episode_id"]])
+    np.testing.assert_array_equal(clips[0]["frames"].numpy(), frames["cam_high"][[0, 0, 0, 0, 2]])
+    np.testing.assert_array_equal(clips[5]["frames"].numpy(), frames["cam_high"][[2, 3, 4, 5, 7]])
