@@ -19,13 +19,18 @@ from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 from robot.sim.aloha_sim import SIM_CAMERAS
 from robot.sim.tasks import TASKS
 
+from learning.checkpoints import CheckpointError
 from learning.trainer import TrainConfig
 from learning.vla.config import PROFILES, profile
+from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
+from learning.world_model.config import profile as world_model_profile
+from learning.world_model.world_model import SAMPLERS
 
 from app.contact_sheet import contact_sheet
 from app.policies import evaluate_policy, train_base_policy
 from app.demos import record_expert_demos
 from app.store_report import episode_table, status_report
+from app.world_models import measure_fidelity, pretrain_world_model
 
 LABELS = {"success": True, "failure": False, "none": None}
 
@@ -65,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sample", action="store_true", help="sample actions instead of greedy decoding")
     evaluate.add_argument("--temperature", type=float, default=1.0)
     evaluate.add_argument("--record-frames", action="store_true", help="also store the evaluation images")
+
+    world = commands.add_parser("train-world-model",
+                                help="pretrain the video world model on stored episodes (VAE, then DiT; resumable)")
+    world.add_argument("--profile", choices=sorted(WORLD_MODEL_PROFILES), default="cpu")
+    world.add_argument("--vae-steps", type=int, default=2000)
+    world.add_argument("--steps", type=int, default=4000)
+    world.add_argument("--batch", type=int, default=8)
+    world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted run resumes")
+
+    fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
+    fidelity.add_argument("--name", default="world-model")
+    fidelity.add_argument("--episodes", type=int, default=8)
+    fidelity.add_argument("--horizon", type=int, help="steps to imagine (default: whole episodes)")
+    fidelity.add_argument("--sampler", choices=SAMPLERS)
+    fidelity.add_argument("--sampling-steps", type=int)
+    fidelity.add_argument("--strips", type=Path, help="folder for real-over-imagined PNG strips")
 
     sheet = commands.add_parser("contact-sheet", help="PNG grid of evenly spaced frames of an episode")
     sheet.add_argument("episode_id", type=int)
@@ -159,6 +180,26 @@ def run_eval(store: TrajectoryStore, args) -> None:
     print(summary)
 
 
+def run_train_world_model(store: TrajectoryStore, args) -> None:
+    def progress(stage, p):
+        metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
+        print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
+
+    def schedule(steps, lr):
+        return TrainConfig(steps=steps, lr=lr, warmup_steps=min(100, steps // 10),
+                           log_every=max(1, min(100, steps // 20)), checkpoint_every=max(1, min(500, steps // 4)))
+
+    folder = pretrain_world_model(store, args.name, world_model_profile(args.profile), schedule(args.vae_steps, 1e-3),
+                                  schedule(args.steps, 1e-4), batch_size=args.batch, progress=progress)
+    print(f"world model {args.name!r}: {folder}")
+
+
+def run_fidelity(store: TrajectoryStore, args) -> None:
+    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
+                              steps=args.sampling_steps, strips_dir=args.strips)
+    print(report.summary())
+
+
 def run_episodes(store: TrajectoryStore, args) -> None:
     where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
                           success=LABELS.get(args.label), labelled=False if args.label == "none" else None)
@@ -191,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                 run_train_policy(store, args)
             elif args.command == "eval":
                 run_eval(store, args)
+            elif args.command == "train-world-model":
+                run_train_world_model(store, args)
+            elif args.command == "fidelity":
+                run_fidelity(store, args)
             elif args.command == "contact-sheet":
                 contact_sheet(store, args.episode_id, args.camera).save(args.out)
                 print(f"wrote {args.out}")
@@ -206,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 label = LABELS[args.label]
                 store.set_label(args.episode_id, label, "operator" if label is not None else None)
                 print(f"episode {args.episode_id}: label {args.label} (operator)")
-    except (StoreError, ValueError) as exc:
+    except (StoreError, CheckpointError, ValueError) as exc:
         print(f"wmpo-app: error: {exc}", file=sys.stderr)
         return 2
     return 0

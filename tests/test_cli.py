@@ -107,3 +107,22 @@ def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
         assert store.metrics("eval/success_rate")[0].payload_json
     again = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", db=db)
     assert "policy version 1" in again.stdout  # already trained: nothing redone
+
+
+def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
+    db = tmp_path / "wmpo.db"
+    assert wmpo_app("demos", "--n", "3", "--size", "32x48", db=db).returncode == 0
+    trained = wmpo_app("train-world-model", "--profile", "tiny", "--vae-steps", "4", "--steps", "4", "--batch", "2",
+                       "--name", "wm", db=db)
+    assert trained.returncode == 0, trained.stderr
+    assert "[vae 4/4]" in trained.stdout and "[world model 4/4]" in trained.stdout
+    strips = tmp_path / "strips"
+    report = wmpo_app("fidelity", "--name", "wm", "--horizon", "17", "--strips", str(strips), db=db)
+    assert report.returncode == 0, report.stderr
+    assert "1 episodes, 16 steps: PSNR" in report.stdout
+    assert [p.name for p in strips.iterdir()] == ["fidelity-wm-episode3.png"]  # the held-out episode
+    with TrajectoryStore(db) as store:
+        payload = store.metrics("world_model/psnr_db_last")[0].payload_json
+        assert '"episode_ids": [3]' in payload
+    missing = wmpo_app("fidelity", "--name", "nothing", db=db)
+    assert missing.returncode == 2 and "nothing" in missing.stderr

@@ -110,6 +110,11 @@ def test_runner_returns_a_chunk_in_robot_units():
     runner.reset()
     chunk = runner(Observation(), "pick up the red cube")
     assert chunk.shape == (8, 14) and chunk.dtype == np.float64
-    # delta mode: the network's targets are relative to the joints when the chunk starts
-    np.testing.assert_allclose(chunk, policy.actions(runner.last_bins).numpy() + Observation.qpos, rtol=1e-6)
+    np.testing.assert_allclose(chunk, policy.actions(runner.last_bins).numpy(), rtol=1e-6)  # absolute targets
     assert len(runner.inference_s) == 1
+    torch.manual_seed(0)
+    delta = PolicyRunner(VLAPolicy(profile("tiny", action_mode="delta"), policy.bins).eval())
+    delta.reset()
+    chunk = delta(Observation(), "pick up the red cube")
+    # delta mode: the network's targets are relative to the joints when the chunk starts
+    np.testing.assert_allclose(chunk, delta.policy.actions(delta.last_bins).numpy() + Observation.qpos, rtol=1e-6)

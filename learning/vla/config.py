@@ -22,11 +22,11 @@ class PolicyConfig:
     head_hidden: int = 256
     vocab_buckets: int = 1024  # small backbone: hashed instruction words
     augment_shift: int = 4  # random image shift (pixels) while training
-    # "delta": each action is a target relative to the joint positions when the chunk
-    # starts (the network still sees only image and instruction; the runner adds the
-    # robot's present qpos). "absolute": raw joint targets. Deltas need no reading of exact
-    # joint angles off the image, which is what makes an image-only policy stall.
-    action_mode: str = "delta"
+    # "absolute": joint targets as the robot takes them. "delta": targets relative to the
+    # joints when the chunk starts (the runner adds the robot's present qpos). Absolute is
+    # the default: it needs no proprioception, which imagination cannot supply (the world
+    # model gives pixels only), and with the control step as input it learns as well.
+    action_mode: str = "absolute"
     # The control step at which the chunk starts, as a fraction of ``horizon``, joins the
     # image features. Scripted and teleoperated demos pause (fingers closing, one arm
     # waiting for the other): the image alone cannot say whether the pause is over, and
