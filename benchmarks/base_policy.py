@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=Path("wmpo-data/bench.db"))
     parser.add_argument("--tasks", nargs="+", default=["transfer_cube", "insertion"])
     parser.add_argument("--demos", type=int, default=50)
-    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--episodes", type=int, default=128)
     parser.add_argument("--name", help="policy version to train or reuse (default from demos and steps)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from learning.action_bins import ActionBins
+from learning.batches import epoch_batches
 from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.vla.config import PolicyConfig
@@ -59,26 +60,16 @@ def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: Episo
     if tuple(shape) != tuple(config.image_size):
         raise ValueError(f"stored {config.camera} frames are {tuple(shape)}, the policy expects {config.image_size}: "
                          f"record demos with --size {config.image_size[0]}x{config.image_size[1]}")
-    steps_per_epoch = max(1, len(dataset) // batch_size)
 
-    def batches(start_step: int) -> Iterator[dict]:
-        epoch = start_step // steps_per_epoch
-        while True:
-            dataset.set_epoch(epoch)
-            items = []
-            for clip in dataset:
-                items.append(clip)
-                if len(items) == batch_size:
-                    actions = torch.stack([c["actions"] for c in items])
-                    qpos = torch.stack([c["qpos"][0] for c in items])
-                    yield {"images": torch.stack([c["frames"][0] for c in items]),
-                           "actions": chunk_targets(actions, qpos, config),
-                           "steps": torch.tensor([c["start"] for c in items]),
-                           "instructions": [instructions[c["episode_id"]] for c in items]}
-                    items = []
-            epoch += 1
+    def collate(items: list[dict]) -> dict:
+        actions = torch.stack([c["actions"] for c in items])
+        qpos = torch.stack([c["qpos"][0] for c in items])
+        return {"images": torch.stack([c["frames"][0] for c in items]),
+                "actions": chunk_targets(actions, qpos, config),
+                "steps": torch.tensor([c["start"] for c in items]),
+                "instructions": [instructions[c["episode_id"]] for c in items]}
 
-    return batches
+    return epoch_batches(dataset, batch_size, collate)
 
 
 def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: TrainConfig, checkpoint_dir: Path, *,

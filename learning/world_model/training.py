@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
+from learning.batches import epoch_batches
 from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.world_model.config import WorldModelConfig
@@ -44,24 +45,6 @@ def clip_dataset(store: TrajectoryStore, config: WorldModelConfig, where: Episod
     return dataset
 
 
-def batches_of(dataset: ClipDataset, batch_size: int, make: Callable[[list[dict]], dict]) -> Callable[[int], Iterator[dict]]:
-    steps_per_epoch = max(1, len(dataset) // batch_size)
-
-    def batches(start_step: int) -> Iterator[dict]:
-        epoch = start_step // steps_per_epoch
-        while True:
-            dataset.set_epoch(epoch)
-            items = []
-            for clip in dataset:
-                items.append(clip)
-                if len(items) == batch_size:
-                    yield make(items)
-                    items = []
-            epoch += 1
-
-    return batches
-
-
 def clip_batch(items: list[dict], chunk_size: int) -> dict:
     return {"frames": torch.stack([c["frames"] for c in items]),
             "actions": torch.stack([c["actions"][:chunk_size] for c in items])}
@@ -83,7 +66,7 @@ def train_vae(store: TrajectoryStore, config: WorldModelConfig, train_config: Tr
     dataset = ClipDataset(store.path, config.camera, 1, where=where, seed=train_config.seed)
     if len(dataset) == 0:
         raise ValueError(f"no stored {config.camera} frames match {where}")
-    batches = batches_of(dataset, batch_size, lambda items: {"frames": torch.cat([c["frames"] for c in items])})
+    batches = epoch_batches(dataset, batch_size, lambda items: {"frames": torch.cat([c["frames"] for c in items])})
     meta = {"kind": VAE_KIND, "world_model": config.to_json(), "train": asdict(train_config)}
     return train(learner, batches, train_config, folder, meta, progress).vae
 
@@ -118,7 +101,7 @@ def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_co
         model.set_statistics(latent_scale(model.vae, sample), *action_statistics(store, where))
     torch.manual_seed(train_config.seed)
     dataset = clip_dataset(store, config, where, train_config.seed)
-    batches = batches_of(dataset, batch_size, lambda items: clip_batch(items, config.chunk_size))
+    batches = epoch_batches(dataset, batch_size, lambda items: clip_batch(items, config.chunk_size))
     meta = {"kind": WORLD_MODEL_KIND, "world_model": config.to_json(), "train": asdict(train_config),
             "episodes": store.count_episodes(where)}
     return train(model, batches, train_config, folder, meta, progress)

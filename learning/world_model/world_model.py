@@ -133,8 +133,8 @@ class WorldModel(nn.Module):
         context_t = torch.full((b,), config.context_noise_steps, dtype=torch.long)
         noisy_context = self.noise.add_noise(context, torch.randn(context.shape, generator=generator), context_t)
         for t in scheduler.timesteps:
-            timesteps, padded, has_action = self._inputs(actions, config.context_noise_steps,
-                                                         torch.full((b,), int(t)))
-            eps = network(torch.cat([noisy_context, sample], dim=1), timesteps, padded, has_action)[:, config.context_frames:]
-            sample = scheduler.step(eps.flatten(1, 2), t, sample.flatten(1, 2), generator=generator).prev_sample.view(shape)
+            timesteps, padded, has_action = self._inputs(actions, config.context_noise_steps, torch.full((b,), int(t)))
+            eps = network(torch.cat([noisy_context, sample], dim=1), timesteps, padded, has_action)
+            eps = eps[:, config.context_frames:].flatten(1, 2)  # the scheduler steps (B, K*C, h, w)
+            sample = scheduler.step(eps, t, sample.flatten(1, 2), generator=generator).prev_sample.view(shape)
         return sample

@@ -1,0 +1,28 @@
+"""Endless, resumable batches from a ClipDataset: what ``trainer.train`` consumes."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from storage.clips import ClipDataset
+
+
+def epoch_batches(dataset: ClipDataset, batch_size: int,
+                  collate: Callable[[list[dict]], dict]) -> Callable[[int], Iterator[dict]]:
+    """``batches(start_step)``: a resumed run continues at the epoch its step falls in, so
+    the shuffle order it sees is the one an uninterrupted run would have seen."""
+    steps_per_epoch = max(1, len(dataset) // batch_size)
+
+    def batches(start_step: int) -> Iterator[dict]:
+        epoch = start_step // steps_per_epoch
+        while True:
+            dataset.set_epoch(epoch)
+            items = []
+            for clip in dataset:
+                items.append(clip)
+                if len(items) == batch_size:
+                    yield collate(items)
+                    items = []
+            epoch += 1
+
+    return batches
