@@ -81,8 +81,8 @@ def test_sampler_and_steps_are_chosen_at_sampling_time():
     model = tiny_model()
     context, actions = model.encode(frames(1, C)), torch.randn(1, K, 14)
     outputs = [model.predict(context, actions, sampler=sampler, steps=steps, generator=torch.Generator().manual_seed(0))
-               for sampler, steps in (("ddim", 2), ("ddim", 5), ("dpm", 3), ("ddpm", 3))]
-    assert all(torch.isfinite(o).all() for o in outputs)
+               for sampler, steps in (("ddim", 2), ("ddim", 5), ("ddpm", 3))]
+    assert all(torch.isfinite(o).all() and o.abs().max() < 10 for o in outputs)  # clean-latent estimates clipped
     assert not torch.allclose(outputs[0], outputs[1])
     with pytest.raises(ValueError, match="sampler 'euler'"):
         model.predict(context, actions, sampler="euler")
