@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+
+from learning.profiles import pick_profile
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,4 @@ PROFILES = {
 
 
 def profile(name: str, **overrides) -> WorldModelConfig:
-    try:
-        base = PROFILES[name]
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}") from None
-    return replace(base, **overrides) if overrides else base
+    return pick_profile(PROFILES, name, **overrides)
