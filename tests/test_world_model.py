@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from app.demos import record_expert_demos
-from learning.checkpoints import save_checkpoint
+from learning.checkpoints import CheckpointError, save_checkpoint
 from learning.trainer import TrainConfig
 from learning.world_model.config import profile
 from learning.world_model.imagination import Imagination
@@ -128,3 +128,11 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     assert imagination.t == 2 * K
     with pytest.raises(ValueError, match="actions for 2 trajectories, imagining 3"):
         imagination.step(torch.zeros(2, K, 14))
+    # Policy behaviour alignment: fine-tuning starts from the pretrained weights and statistics.
+    pretrained = load_world_model(tmp_path / "wm")
+    aligned = train_world_model(store, TINY, TrainConfig(steps=1, warmup_steps=1), tmp_path / "aligned",
+                                init_from=tmp_path / "wm", batch_size=2)
+    assert torch.equal(aligned.latent_scale, pretrained.latent_scale)
+    assert torch.equal(aligned.vae.decoder.conv_out.weight, pretrained.vae.decoder.conv_out.weight)  # VAE frozen
+    with pytest.raises(CheckpointError, match="another configuration"):
+        train_world_model(store, profile("tiny", depth=2), train, tmp_path / "aligned")
