@@ -27,7 +27,8 @@ def split_episodes(store: TrajectoryStore, camera: str, where: EpisodeFilter = E
     """(training ids, held-out ids) among episodes that recorded ``camera``."""
     ids = [e.id for e in store.episodes(where) if camera in store.cameras(e.id)]
     held_out = ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:]
-    return [i for i in ids if i not in set(held_out)], held_out
+    kept = set(held_out)
+    return [i for i in ids if i not in kept], held_out
 
 
 def world_model_dir(store: TrajectoryStore, name: str) -> Path:

@@ -135,8 +135,10 @@ class WorldModel(nn.Module):
         sample = torch.randn(shape, generator=generator)
         context_t = torch.full((b,), config.context_noise_steps, dtype=torch.long)
         noisy_context = self.noise.add_noise(context, torch.randn(context.shape, generator=generator), context_t)
+        # Actions and their mask are the same at every sampling step; only the targets' timestep moves.
+        timesteps, padded, has_action = self._inputs(actions, config.context_noise_steps, torch.zeros(b))
         for t in scheduler.timesteps:
-            timesteps, padded, has_action = self._inputs(actions, config.context_noise_steps, torch.full((b,), int(t)))
+            timesteps[:, config.context_frames:] = int(t)
             eps = network(torch.cat([noisy_context, sample], dim=1), timesteps, padded, has_action)
             eps = eps[:, config.context_frames:].flatten(1, 2)  # the scheduler steps (B, K*C, h, w)
             sample = scheduler.step(eps, t, sample.flatten(1, 2), generator=generator).prev_sample.view(shape)
