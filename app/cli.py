@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, TrajectoryStore
@@ -20,6 +21,9 @@ from robot.sim.aloha_sim import SIM_CAMERAS
 from robot.sim.tasks import TASKS
 
 from learning.checkpoints import CheckpointError
+from learning.reward_model.config import PROFILES as REWARD_PROFILES
+from learning.reward_model.config import profile as reward_profile
+from learning.reward_model.training import load_reward_model
 from learning.trainer import TrainConfig
 from learning.vla.config import PROFILES, profile
 from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
@@ -27,10 +31,14 @@ from learning.world_model.config import profile as world_model_profile
 from learning.world_model.world_model import SAMPLERS
 
 from app.contact_sheet import contact_sheet
-from app.policies import evaluate_policy, train_base_policy
+from app.cycle import run_cycle
+from app.cycle_config import PROFILES as CYCLE_PROFILES
+from app.cycle_config import profile as cycle_profile
+from app.policies import collect_rollouts, evaluate_policy, train_base_policy
 from app.demos import record_expert_demos
+from app.reward_models import reward_model_dir, train_success_model
 from app.store_report import episode_table, status_report
-from app.world_models import measure_fidelity, pretrain_world_model
+from app.world_models import align_world_model, measure_fidelity, pretrain_world_model
 
 LABELS = {"success": True, "failure": False, "none": None}
 
@@ -71,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--temperature", type=float, default=1.0)
     evaluate.add_argument("--record-frames", action="store_true", help="also store the evaluation images")
 
+    collect = commands.add_parser("collect", help="sample N rollouts of a policy (with frames) on fresh training seeds")
+    collect.add_argument("--policy", required=True, help="policy version name or id")
+    collect.add_argument("--task", choices=sorted(TASKS), help="default: the task it was trained on")
+    collect.add_argument("--n", type=int, default=128, help="episodes: the real budget P (default %(default)s)")
+    collect.add_argument("--temperature", type=float, default=1.0)
+
     world = commands.add_parser("train-world-model",
                                 help="pretrain the video world model on stored episodes (VAE, then DiT; resumable)")
     world.add_argument("--profile", choices=sorted(WORLD_MODEL_PROFILES), default="cpu")
@@ -79,6 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--batch", type=int, default=8)
     world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted run resumes")
 
+    align = commands.add_parser("align-world-model",
+                                help="fine-tune a world model on a policy's rollouts (behaviour alignment; resumable)")
+    align.add_argument("--from", dest="base", required=True, help="world model to start from")
+    align.add_argument("--name", required=True, help="the aligned world model's name")
+    align.add_argument("--task", choices=sorted(TASKS))
+    align.add_argument("--policy", help="only this policy version's rollouts (name or id; default: every policy's)")
+    align.add_argument("--steps", type=int, default=1000)
+    align.add_argument("--batch", type=int, default=8)
+
+    reward = commands.add_parser("train-reward", help="train the success reward model of a task (resumable)")
+    reward.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    reward.add_argument("--profile", choices=sorted(REWARD_PROFILES), default="cpu")
+    reward.add_argument("--steps", type=int, default=2000)
+    reward.add_argument("--batch", type=int, default=32)
+    reward.add_argument("--name", help="checkpoint name (default reward-TASK); an interrupted run resumes")
+
     fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
     fidelity.add_argument("--name", default="world-model")
     fidelity.add_argument("--episodes", type=int, default=8)
@@ -86,6 +116,28 @@ def build_parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--sampler", choices=SAMPLERS)
     fidelity.add_argument("--sampling-steps", type=int)
     fidelity.add_argument("--strips", type=Path, help="folder for real-over-imagined PNG strips")
+    fidelity.add_argument("--task", choices=sorted(TASKS), help="only held-out episodes of this task")
+    fidelity.add_argument("--source", choices=EPISODE_SOURCES, help="only held-out episodes from this source")
+    fidelity.add_argument("--reward", help="reward model name: adds the outcome agreement")
+
+    cycle = commands.add_parser("cycle", help="lifelong WMPO iterations: collect, align, reward, GRPO, evaluate, deploy")
+    cycle.add_argument("--iterations", type=int, default=1)
+    cycle.add_argument("--profile", choices=sorted(CYCLE_PROFILES), default="cpu")
+    cycle.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    cycle.add_argument("--budget", type=int, help="P: real rollouts per iteration (default: the profile's)")
+    cycle.add_argument("--policy", help="deploy this policy version first if none is deployed for the task")
+    cycle.add_argument("--world-model", help="pretrained world model to start from (default: the profile's)")
+    cycle.add_argument("--grpo-updates", type=int, help="GRPO updates per iteration (default: the profile's)")
+    cycle.add_argument("--eval-episodes", type=int, help="evaluation episodes (default: the profile's)")
+    cycle.add_argument("--deploy-margin", type=float, help="deploy if new success >= deployed - margin")
+    cycle.add_argument("--resume", action="store_true", help="finish the interrupted iteration and its planned ones")
+
+    deploy = commands.add_parser("deploy", help="deploy a policy version for a task (operator override)")
+    deploy.add_argument("--policy", required=True)
+    deploy.add_argument("--task", choices=sorted(TASKS), required=True)
+    rollback = commands.add_parser("rollback", help="deploy the previously deployed (or a given) policy version again")
+    rollback.add_argument("--task", choices=sorted(TASKS), required=True)
+    rollback.add_argument("--to", help="policy version name or id (default: the one deployed before the current)")
 
     sheet = commands.add_parser("contact-sheet", help="PNG grid of evenly spaced frames of an episode")
     sheet.add_argument("episode_id", type=int)
@@ -180,6 +232,16 @@ def run_eval(store: TrajectoryStore, args) -> None:
     print(summary)
 
 
+def run_collect(store: TrajectoryStore, args) -> None:
+    def progress(done, total, success):
+        if done % 8 == 0 or done == total:
+            print(f"[collect {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
+
+    summary = collect_rollouts(store, find_policy_version(store, args.policy), args.task, args.n,
+                               temperature=args.temperature, progress=progress)
+    print(summary)
+
+
 def run_train_world_model(store: TrajectoryStore, args) -> None:
     def progress(stage, p):
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
@@ -194,10 +256,73 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
     print(f"world model {args.name!r}: {folder}")
 
 
+def run_train_reward(store: TrajectoryStore, args) -> None:
+    def progress(p):
+        print(f"[reward {p.step}/{p.steps}] loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
+              f"({p.steps_per_s:.1f} steps/s)", flush=True)
+
+    train = TrainConfig(steps=args.steps, lr=3e-4, warmup_steps=min(100, args.steps // 10),
+                        log_every=max(1, min(100, args.steps // 20)), checkpoint_every=max(1, min(500, args.steps // 4)))
+    report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
+                                 train, batch_size=args.batch, progress=progress)
+    print(f"reward model: {report.folder}")
+    for split in ("validation", "held_out", "evaluation"):
+        scores = getattr(report, split)
+        print(f"  {split}: {scores if scores is not None else 'no episodes'}")
+
+
+def run_align_world_model(store: TrajectoryStore, args) -> None:
+    def progress(stage, p):
+        print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)", flush=True)
+
+    where = EpisodeFilter(task=args.task, source="policy",
+                          policy_version_id=find_policy_version(store, args.policy) if args.policy else None)
+    train = TrainConfig(steps=args.steps, lr=5e-5, warmup_steps=min(100, args.steps // 10),
+                        log_every=max(1, min(100, args.steps // 20)), checkpoint_every=max(1, min(500, args.steps // 4)))
+    folder = align_world_model(store, args.name, args.base, where, train, batch_size=args.batch, progress=progress)
+    print(f"world model {args.name!r} (aligned from {args.base!r}): {folder}")
+
+
 def run_fidelity(store: TrajectoryStore, args) -> None:
+    reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
     report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
-                              steps=args.sampling_steps, strips_dir=args.strips)
+                              steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
+                              where=EpisodeFilter(task=args.task, source=args.source))
     print(report.summary())
+
+
+def run_cycle_command(store: TrajectoryStore, args) -> None:
+    overrides = {"task": args.task, "budget": args.budget, "world_model": args.world_model,
+                 "grpo_updates": args.grpo_updates, "eval_episodes": args.eval_episodes,
+                 "deploy_margin": args.deploy_margin}
+    config = cycle_profile(args.profile, **{k: v for k, v in overrides.items() if v is not None})
+    if args.policy and store.deployed(config.task) is None:
+        store.deploy(config.task, find_policy_version(store, args.policy), "initial")
+    started = time.perf_counter()
+
+    def report(message: str) -> None:
+        print(f"[cycle {time.perf_counter() - started:7.0f} s] {message}", flush=True)
+
+    for result in run_cycle(store, config, args.iterations, resume=args.resume, report=report):
+        deploy = result.get("deploy", {})
+        evaluation = result.get("evaluate", {})
+        rates = ", ".join(f"{role} {100 * e['rate']:.1f}% [{100 * e['interval95'][0]:.1f}, "
+                          f"{100 * e['interval95'][1]:.1f}]" for role, e in evaluation.items() if role != "skipped")
+        print(f"iteration done: {rates or evaluation.get('skipped', '')}; "
+              f"{'deployed' if deploy.get('deployed') else 'not deployed'}: "
+              f"{deploy.get('note') or deploy.get('reason', '')}", flush=True)
+
+
+def run_rollback(store: TrajectoryStore, args) -> None:
+    if args.to:
+        version = find_policy_version(store, args.to)
+    else:
+        history = store.deployments(args.task)
+        if len(history) < 2:
+            raise StoreError(f"{args.task} has {len(history)} deployment(s): nothing earlier to roll back to")
+        version = history[-2].policy_version_id
+    store.deploy(args.task, version, "rollback")
+    print(f"{args.task}: policy version {store.policy_version(version).name!r} deployed again (rollback)")
 
 
 def run_episodes(store: TrajectoryStore, args) -> None:
@@ -232,10 +357,23 @@ def main(argv: list[str] | None = None) -> int:
                 run_train_policy(store, args)
             elif args.command == "eval":
                 run_eval(store, args)
+            elif args.command == "collect":
+                run_collect(store, args)
             elif args.command == "train-world-model":
                 run_train_world_model(store, args)
+            elif args.command == "align-world-model":
+                run_align_world_model(store, args)
+            elif args.command == "train-reward":
+                run_train_reward(store, args)
             elif args.command == "fidelity":
                 run_fidelity(store, args)
+            elif args.command == "cycle":
+                run_cycle_command(store, args)
+            elif args.command == "deploy":
+                store.deploy(args.task, find_policy_version(store, args.policy), "operator")
+                print(f"{args.task}: policy version {args.policy!r} deployed (operator)")
+            elif args.command == "rollback":
+                run_rollback(store, args)
             elif args.command == "contact-sheet":
                 contact_sheet(store, args.episode_id, args.camera).save(args.out)
                 print(f"wrote {args.out}")

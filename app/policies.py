@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from sqlalchemy import func, select
+
 from app.demos import record_expert_demos
-from learning.evaluation import EvalSummary, evaluation_seeds, summarize
+from learning.evaluation import EVAL_SEED_BASE, ROLLOUT_SEED_BASE, EvalSummary, evaluation_seeds, summarize
 from learning.trainer import TrainConfig, TrainProgress
 from learning.vla.config import PolicyConfig
 from learning.vla.imitation import expert_filter, load_policy, train_policy
@@ -15,7 +17,8 @@ from learning.vla.runner import PolicyRunner, check_policy_fits
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import TASKS, get_task
-from storage import EpisodeInfo, StoreError, TrajectoryStore
+from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
+from storage.schema import Episode
 
 
 def checkpoints_dir(store: TrajectoryStore) -> Path:
@@ -56,34 +59,92 @@ def train_base_policy(store: TrajectoryStore, task: str | None, name: str, confi
     return version.id
 
 
-def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = None, n: int = 128, *,
-                    greedy: bool = True, temperature: float = 1.0, record_frames: bool = False,
-                    progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
+def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | None, seeds: list[int], *,
+                        source: str, greedy: bool, temperature: float = 1.0, record_frames: bool = False,
+                        iteration_id: int | None = None, reuse_finished: bool = False,
+                        progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
+    """Run a stored policy version in the sim from each seed, every episode into the store.
+
+    ``reuse_finished``: seeds this version already ran for the same source and iteration
+    are not run again, their stored outcomes count (a killed cycle resumes where it stopped)."""
     version = store.policy_version(version_id)
-    path = store.verify_policy_checkpoint(version_id)
-    policy = load_policy(path)
+    policy = load_policy(store.verify_policy_checkpoint(version_id))
     task = task or store_config_task(version)
     sim_task = get_task(task)
     config = policy.config
+    done = finished_episodes(store, version_id, task, source, iteration_id) if reuse_finished else {}
     runner = PolicyRunner(policy, greedy=greedy, temperature=temperature)
     successes, lengths, stages = [], [], []
     with AlohaSim(SimConfig(task=task, cameras={config.camera: config.image_size})) as sim:
         check_policy_fits(policy, sim.features.cameras, sim.features.action_dim)
-        for i, seed in enumerate(evaluation_seeds(n)):
-            info = EpisodeInfo(task=task, instruction=sim_task.instruction, source="eval", seed=seed,
-                               policy_version_id=version_id, control_period_s=sim.features.control_period_s)
-            result = record_rollout(store, sim, runner, info, initial_state=seed, record_frames=record_frames,
-                                    config=RolloutConfig(horizon=sim_task.horizon))
-            successes.append(bool(result.success))
-            lengths.append(result.steps)
-            stages.append(result.best_stage)
+        for i, seed in enumerate(seeds):
+            if seed in done:
+                success, length, stage = done[seed]
+            else:
+                info = EpisodeInfo(task=task, instruction=sim_task.instruction, source=source, seed=seed,
+                                   policy_version_id=version_id, iteration_id=iteration_id,
+                                   control_period_s=sim.features.control_period_s)
+                result = record_rollout(store, sim, runner, info, initial_state=seed, record_frames=record_frames,
+                                        config=RolloutConfig(horizon=sim_task.horizon))
+                success, length, stage = bool(result.success), result.steps, result.best_stage
+            successes.append(success)
+            lengths.append(length)
+            stages.append(stage)
             if progress is not None:
-                progress(i + 1, n, bool(result.success))
+                progress(i + 1, len(seeds), success)
     chunk_ms = config.chunk_size * sim.features.control_period_s * 1e3
-    summary = summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
-    store.log_metric("eval/success_rate", summary.rate,
+    return summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
+
+
+def finished_episodes(store: TrajectoryStore, version_id: int, task: str, source: str,
+                      iteration_id: int | None) -> dict[int, tuple[bool, int, int | None]]:
+    """seed -> (success, length, highest stage) of committed episodes of this run."""
+    where = EpisodeFilter(task=task, source=source, policy_version_id=version_id, iteration_id=iteration_id)
+    episodes = [e for e in store.episodes(where) if iteration_id is not None or e.iteration_id is None]
+    return {e.seed: (bool(e.success), e.length, json.loads(e.extra_json or "{}").get("best_stage"))
+            for e in episodes}
+
+
+def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = None, n: int = 128, *,
+                    greedy: bool = True, temperature: float = 1.0, record_frames: bool = False,
+                    iteration_id: int | None = None, reuse_finished: bool = False,
+                    progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
+    """The evaluation protocol: the fixed evaluation seeds, greedy by default, logged as a metric."""
+    summary = run_policy_episodes(store, version_id, task, evaluation_seeds(n), source="eval", greedy=greedy,
+                                  temperature=temperature, record_frames=record_frames, iteration_id=iteration_id,
+                                  reuse_finished=reuse_finished, progress=progress)
+    store.log_metric("eval/success_rate", summary.rate, iteration_id=iteration_id,
                      payload={**summary.to_json(), "policy_version_id": version_id, "greedy": greedy})
     return summary
+
+
+def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, n: int, *,
+                     temperature: float = 1.0, iteration_id: int | None = None,
+                     progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
+    """The real budget P: ``n`` sampled episodes of the policy, with frames, from fresh training seeds.
+
+    These are what the world model aligns to and the reward model learns from; their seeds
+    follow the task's earlier rollouts, never the evaluation set's. Within an iteration,
+    episodes already collected count towards ``n`` (a killed collection resumes)."""
+    task = task or store_config_task(store.policy_version(version_id))
+    done = finished_episodes(store, version_id, task, "policy", iteration_id) if iteration_id is not None else {}
+    first = min(done) if done else next_rollout_seed(store, task)
+    if first + n > EVAL_SEED_BASE:
+        raise ValueError(f"rollout seeds {first}..{first + n - 1} would reach the evaluation seeds ({EVAL_SEED_BASE})")
+    summary = run_policy_episodes(store, version_id, task, list(range(first, first + n)), source="policy",
+                                  greedy=False, temperature=temperature, record_frames=True,
+                                  iteration_id=iteration_id, reuse_finished=iteration_id is not None,
+                                  progress=progress)
+    store.log_metric("collect/success_rate", summary.rate, iteration_id=iteration_id,
+                     payload={**summary.to_json(), "policy_version_id": version_id, "temperature": temperature})
+    return summary
+
+
+def next_rollout_seed(store: TrajectoryStore, task: str) -> int:
+    with store.engine.connect() as conn:
+        highest = conn.execute(select(func.max(Episode.seed)).where(
+            Episode.task == task, Episode.source == "policy", Episode.seed >= ROLLOUT_SEED_BASE)).scalar()
+    return ROLLOUT_SEED_BASE if highest is None else highest + 1
 
 
 def store_config_task(version) -> str:

@@ -1,8 +1,9 @@
 """Training the world model on the store and measuring its fidelity: the app's side.
 
-Episodes are split once by id: every ``HOLD_OUT_EVERY``-th episode with frames of the
-world model's camera (the last one, in a store of fewer) is held out for the fidelity
-report and never trained on.
+Episodes are split once by id: every ``HOLD_OUT_EVERY``-th of all episodes with frames of
+the world model's camera (the last one, in a store of fewer) is held out for the fidelity
+and reward reports and never trained on. New episodes only append to that list, so an
+episode once held out stays held out.
 Checkpoints live in the store's checkpoints folder: ``<name>/vae`` (cpu and tiny profiles
 train their own) and ``<name>/model``.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from app.policies import checkpoints_dir
+from learning.reward_model.judge import judge as judge_trajectory
+from learning.reward_model.model import RewardModel
 from learning.trainer import TrainConfig, TrainProgress
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.fidelity import FidelityReport, Replay, fidelity_report, strip
@@ -24,11 +27,15 @@ HOLD_OUT_EVERY = 10
 
 
 def split_episodes(store: TrajectoryStore, camera: str, where: EpisodeFilter = EpisodeFilter()):
-    """(training ids, held-out ids) among episodes that recorded ``camera``."""
-    ids = [e.id for e in store.episodes(where) if camera in store.cameras(e.id)]
-    held_out = ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:]
-    kept = set(held_out)
-    return [i for i in ids if i not in kept], held_out
+    """(training ids, held-out ids) among episodes that recorded ``camera`` and match ``where``.
+
+    The split is made over all such episodes first and ``where`` picks from both parts, so a
+    filtered view never moves an episode from one side to the other."""
+    ids = [e.id for e in store.episodes() if camera in store.cameras(e.id)]
+    held_out = set(ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:])
+    matching = {e.id for e in store.episodes(where)}
+    return ([i for i in ids if i in matching and i not in held_out],
+            [i for i in ids if i in matching and i in held_out])
 
 
 def world_model_dir(store: TrajectoryStore, name: str) -> Path:
@@ -54,23 +61,46 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
     return folder / "model"
 
 
+def align_world_model(store: TrajectoryStore, name: str, base: str, where: EpisodeFilter, train: TrainConfig, *,
+                      batch_size: int = 8, progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
+    """Policy behaviour alignment: fine-tune world model ``base`` on the (training) rollouts
+    ``where`` selects -- successes and failures alike -- into world model ``name``."""
+    config = load_world_model(world_model_dir(store, base) / "model").config
+    training_ids, _ = split_episodes(store, config.camera, where)
+    if not training_ids:
+        raise ValueError(f"no episodes with camera {config.camera!r} match {where} outside the held-out set; "
+                         f"collect rollouts first (wmpo-app collect)")
+    folder = world_model_dir(store, name) / "model"
+    train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
+                      init_from=world_model_dir(store, base) / "model", batch_size=batch_size,
+                      progress=(lambda p: progress("align", p)) if progress else None)
+    return folder
+
+
 def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, horizon: int | None = None,
                      sampler: str | None = None, steps: int | None = None, strips_dir: Path | None = None,
+                     where: EpisodeFilter = EpisodeFilter(), reward_model: RewardModel | None = None,
                      iteration_id: int | None = None) -> FidelityReport:
-    """Replay held-out episodes in the world model; store the report as a metric, write strips."""
+    """Replay held-out episodes (those ``where`` selects) in the world model; with a reward
+    model, also the outcome agreement. The report is stored as a metric; strips are written."""
     model = load_world_model(world_model_dir(store, name) / "model")
     camera = model.config.camera
-    _, held_out = split_episodes(store, camera)
+    _, held_out = split_episodes(store, camera, where)
     if not held_out:
-        raise ValueError(f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}); record more")
+        raise ValueError(f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}) match {where}; "
+                         f"record more")
     replays = []
     for episode_id in held_out[:episodes]:
         episode = store.episode(episode_id)
         replays.append(Replay(real=store.load_frames(episode_id, camera), actions=store.load_steps(episode_id).actions,
                               success=episode.success))
-    report, imagined = fidelity_report(Imagination(model, sampler=sampler, steps=steps), replays, horizon)
-    store.log_metric("world_model/psnr_db_last", report.psnr_db[-1], iteration_id=iteration_id,
-                     payload={"name": name, "episode_ids": held_out[:episodes], **report.to_json()})
+    judge = (lambda frames: judge_trajectory(reward_model, frames).success) if reward_model is not None else None
+    report, imagined = fidelity_report(Imagination(model, sampler=sampler, steps=steps), replays, horizon, judge)
+    payload = {"name": name, "episode_ids": held_out[:episodes], **report.to_json()}
+    store.log_metric("world_model/psnr_db_last", report.psnr_db[-1], iteration_id=iteration_id, payload=payload)
+    if report.outcome_agreement is not None:
+        store.log_metric("world_model/outcome_agreement", report.outcome_agreement, iteration_id=iteration_id,
+                         payload=payload)
     if strips_dir is not None:
         Path(strips_dir).mkdir(parents=True, exist_ok=True)
         for episode_id, replay, frames in zip(held_out, replays, imagined):

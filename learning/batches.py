@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+from learning.distributed import world_size
 from storage.clips import ClipDataset
 
 
 def epoch_batches(dataset: ClipDataset, batch_size: int,
                   collate: Callable[[list[dict]], dict]) -> Callable[[int], Iterator[dict]]:
     """``batches(start_step)``: a resumed run continues at the epoch its step falls in, so
-    the shuffle order it sees is the one an uninterrupted run would have seen."""
-    steps_per_epoch = max(1, len(dataset) // batch_size)
+    the shuffle order it sees is the one an uninterrupted run would have seen. With several
+    processes each draws its own share of an epoch's clips."""
+    steps_per_epoch = max(1, len(dataset) // (batch_size * world_size()))
 
     def batches(start_step: int) -> Iterator[dict]:
         epoch = start_step // steps_per_epoch

@@ -1,7 +1,7 @@
 """The evaluation protocol: fixed initial states, disjoint from every training seed.
 
-Evaluation seeds start at EVAL_SEED_BASE; demonstrations and training rollouts draw their
-seeds below it. A result is a success rate with its 95% Wilson interval and the mean
+Evaluation seeds start at EVAL_SEED_BASE; demonstrations (from 0) and training rollouts
+(from ROLLOUT_SEED_BASE) draw their seeds below it. A result is a success rate with its 95% Wilson interval and the mean
 length of the successful episodes (the paper's Fig. 5).
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 from storage import wilson_interval
 
 EVAL_SEED_BASE = 1_000_000
+ROLLOUT_SEED_BASE = 500_000  # policy rollouts (the real budget P); demos count up from 0
 
 
 def evaluation_seeds(n: int = 128) -> list[int]:

@@ -4,7 +4,9 @@ A learner is an nn.Module with ``loss(batch) -> (loss, metrics)`` and, optionall
 ``after_step()`` (an EMA update); parameters with requires_grad=False are not trained.
 The loop owns the optimizer, gradient clipping, progress, and resumable checkpoints: every
 ``checkpoint_every`` steps the weights, optimizer moments and step go to
-``checkpoint_dir``; started again, it continues from there.
+``checkpoint_dir``; started again, it continues from there. Launched as several processes
+(torchrun, accelerate), gradients are averaged across them and rank 0 alone reports and
+writes checkpoints (see ``learning.distributed``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from learning import distributed
 from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
 
 
@@ -56,6 +59,7 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
           progress: Callable[[TrainProgress], None] | None = None) -> torch.nn.Module:
     """Train ``learner`` for ``config.steps`` steps. ``batches(start_step)`` yields batches."""
     checkpoint_dir = Path(checkpoint_dir)
+    rank, _ = distributed.init_from_env()
     trained = [p for p in learner.parameters() if p.requires_grad]  # frozen parts (a VAE, an EMA copy) stay
     optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     step = 0
@@ -63,7 +67,8 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
         load_weights(checkpoint_dir, learner)
         load_optimizer(checkpoint_dir, optimizer)
         step = int(read_config(checkpoint_dir).get("train_step", 0))
-    torch.manual_seed(config.seed + step)
+    distributed.broadcast_module(learner)
+    torch.manual_seed(config.seed + step + 7919 * rank)  # ranks draw different noise and augmentations
     learner.train()
     started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
     for batch in batches(step):
@@ -76,6 +81,7 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; last metrics {metrics}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(trained)
         torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         optimizer.step()
         if hasattr(learner, "after_step"):  # e.g. an EMA update
@@ -87,11 +93,13 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
         if step % config.log_every == 0 or step == config.steps:
             n = step - window_start
             elapsed = time.perf_counter() - started
-            if progress is not None:
+            if progress is not None and rank == 0:
                 progress(TrainProgress(step, config.steps, window_loss / n,
                                        {k: v / n for k, v in window_metrics.items()}, n / elapsed))
             started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(checkpoint_dir, learner, {**learner_config, "train_step": step}, optimizer)
+            if rank == 0:
+                save_checkpoint(checkpoint_dir, learner, {**learner_config, "train_step": step}, optimizer)
+            distributed.barrier()
     learner.eval()
     return learner

@@ -102,6 +102,15 @@ class JobLedger:
             ids = conn.execute(query).scalars().all()
         return [self.get(i) for i in ids]
 
+    def finished(self, kind: str | None = None) -> list[JobState]:
+        """Jobs that are done, oldest first."""
+        query = select(Job.id).where(Job.status == "done").order_by(Job.id)
+        if kind is not None:
+            query = query.where(Job.kind == kind)
+        with self._engine.connect() as conn:
+            ids = conn.execute(query).scalars().all()
+        return [self.get(i) for i in ids]
+
     def claim(self, job_id: int) -> JobState:
         """Make this process the job's owner; refuse if another live process owns it."""
         with self._engine.begin() as conn:

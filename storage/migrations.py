@@ -16,9 +16,18 @@ from typing import Callable
 
 from sqlalchemy import Connection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Migration = Callable[[Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def add_deployments(connection: Connection) -> None:
+    """v1 -> v2: the deployments table (which policy version drives each task)."""
+    from storage.schema import Deployment  # the models import nothing from here; keep it that way
+
+    Deployment.__table__.create(connection)
+
+
+MIGRATIONS: dict[int, Migration] = {1: add_deployments}
 
 
 def upgrade(connection: Connection, from_version: int, to_version: int,

@@ -30,6 +30,7 @@ LABEL_SOURCES = ("env", "operator", "reward_model")
 EPISODE_STATUSES = ("staged", "committed")
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "done", "failed")
+DEPLOY_REASONS = ("initial", "gate", "operator", "rollback")
 
 
 def utcnow() -> datetime:
@@ -63,6 +64,22 @@ class PolicyVersion(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"))
     iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
     config_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Deployment(Base):
+    """Which policy version drives the robot for a task, from when: the latest row wins.
+
+    Rows are never edited, so every earlier deployment stays on record and a rollback is
+    just a new row naming an older version."""
+
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
+    reason: Mapped[str] = mapped_column(String(16))  # DEPLOY_REASONS
+    note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -27,6 +27,8 @@ from storage.frame_codecs import get_codec
 from storage.jobs import JobLedger
 from storage.migrations import SCHEMA_VERSION, Migration
 from storage.schema import (
+    DEPLOY_REASONS,
+    Deployment,
     Episode,
     EpisodeCamera,
     Frame,
@@ -249,6 +251,29 @@ class TrajectoryStore:
     def policy_versions(self) -> list[PolicyVersion]:
         with self.session() as session:
             return list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id)))
+
+    def deploy(self, task: str, version_id: int, reason: str, *, iteration_id: int | None = None,
+               note: str = "") -> Deployment:
+        """Make ``version_id`` the policy that drives ``task`` (a new row; history is kept)."""
+        if reason not in DEPLOY_REASONS:
+            raise ValueError(f"deploy reason {reason!r}; expected one of {DEPLOY_REASONS}")
+        self.policy_version(version_id)  # must exist
+        deployment = Deployment(task=task, policy_version_id=version_id, iteration_id=iteration_id,
+                                reason=reason, note=note)
+        with self.session() as session, session.begin():
+            session.add(deployment)
+        return deployment
+
+    def deployed(self, task: str) -> Deployment | None:
+        """The latest deployment for ``task``, or None when nothing was ever deployed."""
+        with self.session() as session:
+            return session.scalars(select(Deployment).where(Deployment.task == task)
+                                   .order_by(Deployment.id.desc()).limit(1)).first()
+
+    def deployments(self, task: str | None = None) -> list[Deployment]:
+        with self.session() as session:
+            query = select(Deployment).order_by(Deployment.id)
+            return list(session.scalars(query.where(Deployment.task == task) if task else query))
 
     def verify_policy_checkpoint(self, version_id: int) -> Path:
         """Return the checkpoint path if its bytes still match the recorded sha256."""

@@ -4,7 +4,7 @@ import pytest
 
 from episode_data import write_episode
 
-from storage import EpisodeFilter, EpisodeNotFoundError, StoreError, wilson_interval
+from storage import EpisodeFilter, EpisodeNotFoundError, StoreError, TrajectoryStore, wilson_interval
 
 
 def test_wilson_interval_known_values():
@@ -94,3 +94,35 @@ def test_metrics_per_iteration(store):
     assert store.metrics("policy/loss")[0].step == 10
     store.finish_iteration(iteration.id)
     assert store.iterations()[0].status == "done"
+
+
+def test_deployments_keep_history_and_roll_back(store, tmp_path):
+    checkpoint = tmp_path / "policy.safetensors"
+    checkpoint.write_bytes(b"weights")
+    first = store.register_policy_version("base", checkpoint)
+    second = store.register_policy_version("iter-1", checkpoint, parent_id=first.id)
+    assert store.deployed("transfer_cube") is None
+    store.deploy("transfer_cube", first.id, "initial")
+    store.deploy("transfer_cube", second.id, "gate", note="eval 31.2% >= 28.1%")
+    assert store.deployed("transfer_cube").policy_version_id == second.id
+    store.deploy("transfer_cube", first.id, "rollback")
+    assert store.deployed("transfer_cube").policy_version_id == first.id
+    assert [d.reason for d in store.deployments("transfer_cube")] == ["initial", "gate", "rollback"]
+    assert store.deployed("insertion") is None
+    with pytest.raises(ValueError, match="deploy reason"):
+        store.deploy("transfer_cube", first.id, "because")
+
+
+def test_a_version_1_store_gains_the_deployments_table(store_path):
+    import sqlite3
+
+    with TrajectoryStore(store_path):
+        pass
+    raw = sqlite3.connect(store_path)
+    raw.execute("DROP TABLE deployments")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    with TrajectoryStore(store_path) as store:
+        assert store.schema_version() == 2
+        assert store.deployments() == []

@@ -1,0 +1,220 @@
+"""The lifelong cycle: collect P -> align the world model -> train the reward model ->
+fidelity report -> GRPO in imagination -> evaluate -> redeploy gate, again and again.
+
+Each iteration is a job in the store whose steps are the stages above. A step's result
+(a small JSON) is committed when it finishes; killed at any moment and started again with
+``resume``, the cycle claims the job and continues at the first unfinished step. Within a
+step, everything committed stays: collected and evaluated episodes are counted, not
+re-run, and every trainer resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from app.cycle_config import CycleConfig
+from app.imagined_grpo import improve_in_imagination
+from app.policies import collect_rollouts, evaluate_policy
+from app.reward_models import reward_model_dir, train_success_model
+from app.world_models import align_world_model, measure_fidelity, pretrain_world_model, world_model_dir
+from learning.checkpoints import existing_checkpoint
+from learning.grpo.config import profile as grpo_profile
+from learning.grpo.grpo import NoLearningSignalError
+from learning.reward_model.config import profile as reward_profile
+from learning.reward_model.training import load_reward_model
+from learning.trainer import TrainConfig
+from learning.world_model.config import profile as world_model_profile
+from storage import EpisodeFilter, StoreError, TrajectoryStore
+
+JOB_KIND = "cycle-iteration"
+STAGES = ("collect", "align", "reward", "fidelity", "grpo", "evaluate", "deploy")
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class IterationContext:
+    store: TrajectoryStore
+    config: CycleConfig
+    iteration_id: int
+    number: int
+    results: dict  # stage -> result of the finished stages of this iteration
+    report: Report
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def metric_names(self) -> dict:
+        n = self.number
+        return {"world_model": f"wm-{self.task}-{n}", "reward": f"reward-{self.task}-{n}",
+                "policy": f"{self.task}-wmpo-{n}"}
+
+
+def schedule(steps: int, lr: float) -> TrainConfig:
+    return TrainConfig(steps=steps, lr=lr, warmup_steps=min(100, steps // 10),
+                       log_every=max(1, min(100, steps // 10)), checkpoint_every=max(1, min(500, steps // 4)))
+
+
+def deployed_version(store: TrajectoryStore, task: str) -> int:
+    deployment = store.deployed(task)
+    if deployment is None:
+        raise StoreError(f"no policy is deployed for {task}; start with one: wmpo-app cycle --policy NAME "
+                         f"(or wmpo-app deploy --policy NAME --task {task})")
+    return deployment.policy_version_id
+
+
+def previous_world_model(store: TrajectoryStore, config: CycleConfig) -> str:
+    """The last finished iteration's aligned world model, else the pretrained one."""
+    for job in reversed(store.jobs.finished(JOB_KIND)):
+        align = next((s for s in job.steps if s.name == "align"), None)
+        if job.config.get("cycle", {}).get("task") == config.task and align and align.result:
+            return align.result["world_model"]
+    return config.world_model
+
+
+def collect(ctx: IterationContext) -> dict:
+    version = deployed_version(ctx.store, ctx.task)
+    summary = collect_rollouts(ctx.store, version, ctx.task, ctx.config.budget,
+                               temperature=ctx.config.collect_temperature, iteration_id=ctx.iteration_id,
+                               progress=lambda done, total, ok: ctx.report(f"collect {done}/{total}"))
+    return {"policy_version_id": version, "episodes": summary.episodes, "successes": summary.successes}
+
+
+def align(ctx: IterationContext) -> dict:
+    store, config = ctx.store, ctx.config
+    base = previous_world_model(store, config)
+    if existing_checkpoint(world_model_dir(store, base) / "model") is None:
+        ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored episode")
+        pretrain_world_model(store, base, world_model_profile(config.profile), schedule(config.vae_steps, 1e-3),
+                             schedule(config.world_model_steps, 1e-4), batch_size=config.world_model_batch,
+                             progress=lambda stage, p: ctx.report(f"pretrain {stage} {p.step}/{p.steps} "
+                                                                  f"loss {p.loss:.4f}"))
+    name = ctx.metric_names()["world_model"]
+    where = EpisodeFilter(task=ctx.task, source="policy", iteration_id=ctx.iteration_id)
+    align_world_model(store, name, base, where, schedule(config.align_steps, 5e-5),
+                      batch_size=config.world_model_batch,
+                      progress=lambda stage, p: ctx.report(f"align {p.step}/{p.steps} loss {p.loss:.4f}"))
+    return {"world_model": name, "from": base}
+
+
+def reward(ctx: IterationContext) -> dict:
+    name = ctx.metric_names()["reward"]
+    result = train_success_model(ctx.store, name, ctx.task, reward_profile(ctx.config.profile),
+                                 schedule(ctx.config.reward_steps, 3e-4), batch_size=ctx.config.reward_batch,
+                                 iteration_id=ctx.iteration_id,
+                                 progress=lambda p: ctx.report(f"reward {p.step}/{p.steps} loss {p.loss:.4f}"))
+    scores = {split: getattr(result, split).to_json() if getattr(result, split) else None
+              for split in ("validation", "held_out", "evaluation")}
+    return {"reward_model": name, **scores}
+
+
+def fidelity(ctx: IterationContext) -> dict:
+    store = ctx.store
+    judge = load_reward_model(reward_model_dir(store, ctx.results["reward"]["reward_model"]))
+    report = measure_fidelity(store, ctx.results["align"]["world_model"], episodes=ctx.config.fidelity_episodes,
+                              where=EpisodeFilter(task=ctx.task, source="policy"), reward_model=judge,
+                              iteration_id=ctx.iteration_id)
+    return {"psnr_db_last": report.psnr_db[-1], "ssim_last": report.ssim[-1],
+            "outcome_agreement": report.outcome_agreement, "episodes": report.episodes}
+
+
+def grpo(ctx: IterationContext) -> dict:
+    config = grpo_profile(ctx.config.profile)
+    if ctx.config.grpo_updates is not None:
+        config = grpo_profile(ctx.config.profile, updates=ctx.config.grpo_updates)
+    names = ctx.metric_names()
+    try:
+        result = improve_in_imagination(
+            ctx.store, ctx.results["collect"]["policy_version_id"], ctx.results["align"]["world_model"],
+            ctx.results["reward"]["reward_model"], ctx.task, config, names["policy"], iteration_id=ctx.iteration_id,
+            seed=ctx.number,
+            progress=lambda s: ctx.report(f"grpo update {s.updates}/{config.updates}: kept {s.groups_kept}/"
+                                          f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))
+    except NoLearningSignalError as exc:  # the iteration still counts: its data and models are kept
+        ctx.report(f"grpo: no update -- {exc}")
+        return {"updated": False, "reason": str(exc)}
+    return {"updated": True, "policy_version_id": result.version_id, **result.stats.to_json()}
+
+
+def evaluate(ctx: IterationContext) -> dict:
+    if not ctx.results["grpo"]["updated"]:
+        return {"skipped": "no new policy"}
+    rates = {}
+    for role, version in (("deployed", ctx.results["collect"]["policy_version_id"]),
+                          ("candidate", ctx.results["grpo"]["policy_version_id"])):
+        summary = evaluate_policy(ctx.store, version, ctx.task, ctx.config.eval_episodes,
+                                  iteration_id=ctx.iteration_id, reuse_finished=True,
+                                  progress=lambda done, total, ok: ctx.report(f"evaluate {role} {done}/{total}"))
+        rates[role] = summary.to_json() | {"policy_version_id": version}
+    return rates
+
+
+def deploy(ctx: IterationContext) -> dict:
+    evaluation = ctx.results["evaluate"]
+    if "skipped" in evaluation:
+        return {"deployed": False, "reason": evaluation["skipped"]}
+    new, old = evaluation["candidate"]["rate"], evaluation["deployed"]["rate"]
+    if new >= old - ctx.config.deploy_margin:
+        note = f"evaluation {100 * new:.1f}% vs deployed {100 * old:.1f}% (margin {100 * ctx.config.deploy_margin:.1f})"
+        ctx.store.deploy(ctx.task, evaluation["candidate"]["policy_version_id"], "gate",
+                         iteration_id=ctx.iteration_id, note=note)
+        return {"deployed": True, "note": note}
+    return {"deployed": False, "reason": f"evaluation {100 * new:.1f}% is below the deployed {100 * old:.1f}%"}
+
+
+STAGE_FUNCTIONS = {"collect": collect, "align": align, "reward": reward, "fidelity": fidelity, "grpo": grpo,
+                   "evaluate": evaluate, "deploy": deploy}
+
+
+def start_iteration(store: TrajectoryStore, config: CycleConfig, remaining: int):
+    iteration = store.start_iteration(config.task, config.budget, config.to_json())
+    return store.jobs.create(JOB_KIND, list(STAGES), {"cycle": config.to_json(), "remaining": remaining},
+                             iteration_id=iteration.id)
+
+
+def run_iteration(store: TrajectoryStore, job_id: int, report: Report) -> dict:
+    job = store.jobs.claim(job_id)
+    config = CycleConfig.from_json(job.config["cycle"])
+    number = next(i.number for i in store.iterations() if i.id == job.iteration_id)
+    ctx = IterationContext(store, config, job.iteration_id, number,
+                           {s.name: s.result for s in job.steps if s.status == "done"}, report)
+    while (step := store.jobs.get(job_id).next_step()) is not None:
+        report(f"iteration {number}: {step.name}" + (f" (attempt {step.attempts + 1})" if step.attempts else ""))
+        store.jobs.start_step(step.id)
+        try:
+            result = STAGE_FUNCTIONS[step.name](ctx)
+        except Exception as exc:
+            store.jobs.fail_step(step.id, f"{type(exc).__name__}: {exc}")
+            store.finish_iteration(job.iteration_id, "failed")
+            raise
+        store.jobs.finish_step(step.id, result)
+        ctx.results[step.name] = result
+    store.jobs.finish(job_id)
+    store.finish_iteration(job.iteration_id)
+    return ctx.results
+
+
+def run_cycle(store: TrajectoryStore, config: CycleConfig | None, iterations: int, *, resume: bool = False,
+              report: Report = print) -> list[dict]:
+    """Run ``iterations`` new iterations of ``config``. With ``resume``: finish the unfinished
+    iteration, then the iterations that run had still planned (``config`` and ``iterations``
+    are then taken from the store)."""
+    unfinished = store.jobs.unfinished(JOB_KIND)
+    results = []
+    if resume:
+        if not unfinished:
+            report("nothing to resume: no unfinished cycle iteration")
+            return results
+        job = unfinished[-1]
+        report(f"resuming iteration job {job.id} at its {job.next_step().name} step")
+        results.append(run_iteration(store, job.id, report))
+        config, iterations = CycleConfig.from_json(job.config["cycle"]), job.config.get("remaining", 0)
+    elif unfinished:
+        raise StoreError(f"cycle iteration job {unfinished[-1].id} is unfinished; finish it first: "
+                         f"wmpo-app cycle --resume")
+    for k in range(iterations):
+        job = start_iteration(store, config, remaining=iterations - k - 1)
+        results.append(run_iteration(store, job.id, report))
+    return results

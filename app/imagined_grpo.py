@@ -1,0 +1,85 @@
+"""WMPO's policy optimisation: GRPO inside the world model, judged by the reward model.
+
+Initial states are real: the first frames of stored training episodes of the task (the
+held-out ones are left for reports). Group i starts from one of them, chosen by a generator
+seeded with i, so a resumed run draws the groups an uninterrupted one would have.
+The result is registered as a new policy version whose parent is the starting one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from app.policies import checkpoints_dir
+from app.reward_models import reward_model_dir
+from app.world_models import split_episodes, world_model_dir
+from learning.grpo.config import GRPOConfig
+from learning.grpo.grpo import GRPOStats, run_grpo
+from learning.grpo.imagine import imagine_group
+from learning.reward_model.judge import judge
+from learning.reward_model.training import load_reward_model
+from learning.vla.imitation import CHECKPOINT_KIND, load_policy
+from learning.world_model.imagination import Imagination
+from learning.world_model.training import load_world_model
+from storage import EpisodeFilter, TrajectoryStore
+
+
+@dataclass(frozen=True)
+class GRPOResult:
+    version_id: int
+    stats: GRPOStats
+
+
+def initial_frames(store: TrajectoryStore, task: str, camera: str, limit: int = 256) -> list[np.ndarray]:
+    training, _ = split_episodes(store, camera, EpisodeFilter(task=task))
+    if not training:
+        raise ValueError(f"no stored {task} episodes with {camera!r} frames to start imagination from")
+    return [store.load_frames(e, camera, 0, 1)[0] for e in training[-limit:]]
+
+
+def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world_model: str, reward_model: str,
+                           task: str, config: GRPOConfig, name: str, *, iteration_id: int | None = None, seed: int = 0,
+                           progress: Callable[[GRPOStats], None] | None = None) -> GRPOResult:
+    parent = store.policy_version(policy_version_id)
+    policy = load_policy(store.verify_policy_checkpoint(policy_version_id))
+    model = load_world_model(world_model_dir(store, world_model) / "model")
+    reward = load_reward_model(reward_model_dir(store, reward_model))
+    for what, size in (("world model", model.config.image_size), ("reward model's camera", None)):
+        if size is not None and tuple(size) != tuple(policy.config.image_size):
+            raise ValueError(f"the {what} imagines {tuple(size)} frames, the policy sees {policy.config.image_size}")
+    if model.config.camera != policy.config.camera or reward.config.camera != policy.config.camera:
+        raise ValueError(f"cameras differ: policy {policy.config.camera}, world model {model.config.camera}, "
+                         f"reward model {reward.config.camera}")
+    starts = initial_frames(store, task, policy.config.camera)
+    instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
+    imagination = Imagination(model, seed=seed)
+
+    def verdict(frames: np.ndarray) -> tuple[bool, int | None]:
+        result = judge(reward, frames)
+        return result.success, result.success_frame
+
+    def sample_group(i: int):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
+        start = starts[int(torch.randint(len(starts), (1,), generator=generator))]
+        imagination.generator.manual_seed(seed * 1_000_003 + i)
+        return imagine_group(policy, imagination, verdict, torch.from_numpy(start), instruction, config.group_size,
+                             config.horizon, config.temperature, generator)
+
+    folder = checkpoints_dir(store) / name
+    meta = {"kind": CHECKPOINT_KIND, "policy": policy.config.to_json(), "bins": policy.bins.to_json(),
+            "task": task, "parent": parent.name}
+    stats = run_grpo(policy, sample_group, config, folder, meta, progress)
+    existing = {v.name: v.id for v in store.policy_versions()}
+    version_id = existing.get(name) or store.register_policy_version(
+        name, folder, parent_id=policy_version_id, iteration_id=iteration_id,
+        config={"task": task, "policy": policy.config.to_json(), "grpo": config.to_json(), "method": "wmpo",
+                "world_model": world_model, "reward_model": reward_model}).id
+    store.log_metric("grpo/imagined_success_rate", stats.success_rate, iteration_id=iteration_id,
+                     payload={"policy": name, **stats.to_json()})
+    store.log_metric("grpo/kept_fraction", stats.kept_fraction, iteration_id=iteration_id, payload={"policy": name})
+    return GRPOResult(version_id, stats)

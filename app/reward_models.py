@@ -1,0 +1,69 @@
+"""Training the success reward model on the store and reporting its held-out scores.
+
+Episodes of one task with frames of the model's camera and a label are split by id: the
+held-out ones are the world model's (every 10th, see ``split_episodes``), so fidelity and
+reward scores speak of the same episodes; of the rest, every ``VALIDATE_EVERY``-th
+chooses the threshold and the others are trained on. Evaluation episodes recorded with
+frames (``eval --record-frames``) are never trained on and are scored as a second held-out set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from app.policies import checkpoints_dir
+from app.world_models import split_episodes
+from learning.reward_model.config import RewardModelConfig
+from learning.reward_model.judge import Scores
+from learning.reward_model.training import score_episodes, train_reward_model
+from learning.trainer import TrainConfig, TrainProgress
+from storage import EpisodeFilter, TrajectoryStore
+
+VALIDATE_EVERY = 5
+
+
+@dataclass(frozen=True)
+class RewardReport:
+    folder: Path
+    validation: Scores  # where the threshold was chosen
+    held_out: Scores | None  # held-out stored rollouts
+    evaluation: Scores | None  # evaluation episodes with frames, if any
+
+
+def reward_model_dir(store: TrajectoryStore, name: str) -> Path:
+    return checkpoints_dir(store) / "reward-models" / name
+
+
+def reward_splits(store: TrajectoryStore, task: str, camera: str) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(train, validation, held-out, evaluation) episode ids of ``task``, labelled, with frames."""
+    labelled = EpisodeFilter(task=task, labelled=True)
+    training, held_out = split_episodes(store, camera, labelled)
+    evaluation = {e for e in training + held_out if store.episode(e).source == "eval"}
+    training = [e for e in training if e not in evaluation]
+    held_out = [e for e in held_out if e not in evaluation]
+    validation = training[VALIDATE_EVERY - 1::VALIDATE_EVERY]
+    kept = set(validation)
+    return [e for e in training if e not in kept], validation, held_out, sorted(evaluation)
+
+
+def train_success_model(store: TrajectoryStore, name: str, task: str, config: RewardModelConfig,
+                        train: TrainConfig, *, batch_size: int = 32, iteration_id: int | None = None,
+                        progress: Callable[[TrainProgress], None] | None = None) -> RewardReport:
+    training, validation, held_out, evaluation = reward_splits(store, task, config.camera)
+    if not any(store.episode(e).success is False for e in training):
+        raise ValueError(f"no failed {task} episodes with {config.camera!r} frames to learn from: the reward "
+                         f"model needs failures as well as successes (wmpo-app collect --policy ...)")
+    folder = reward_model_dir(store, name)
+    model, validation_scores = train_reward_model(store, config, train, folder, training, validation,
+                                                  batch_size=batch_size, progress=progress)
+    report = RewardReport(folder, validation_scores,
+                          score_episodes(store, model, held_out) if held_out else None,
+                          score_episodes(store, model, evaluation) if evaluation else None)
+    for split in ("validation", "held_out", "evaluation"):
+        scores = getattr(report, split)
+        if scores is not None:
+            store.log_metric(f"reward/f1_{split}", scores.f1, iteration_id=iteration_id,
+                             payload={"name": name, "task": task, **scores.to_json()})
+    return report

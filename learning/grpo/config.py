@@ -1,0 +1,66 @@
+"""GRPO configuration and the three profiles (the paper's Table 4 for gpu, scaled for cpu)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from learning.profiles import pick_profile
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    group_size: int = 8  # G trajectories from one initial state
+    batch_trajectories: int = 64  # B: trajectories per policy update (mixed groups only)
+    minibatch_trajectories: int = 16  # M: contiguous blocks of B, one optimizer step each
+    epochs: int = 1  # E passes over the batch
+    updates: int = 10  # policy updates (batches) in one GRPO run
+    lr: float = 5e-6
+    clip_low: float = 0.20  # ratio clipped to [1 - clip_low, 1 + clip_high]; no KL, no reference model
+    clip_high: float = 0.28
+    temperature: float = 1.6  # sampling temperature, in old and new log-probs alike
+    grad_clip: float = 1.0
+    horizon: int = 400  # control steps imagined per trajectory
+    # Dynamic sampling: all-success and all-failure groups are dropped; after this many groups
+    # per batch slot without filling the batch, the run stops with a clear message.
+    max_groups_per_batch: int = 4
+
+    def __post_init__(self):
+        if self.group_size < 2:
+            raise ValueError(f"group_size {self.group_size}: GRPO compares at least 2 trajectories per group")
+        if self.batch_trajectories % self.group_size:
+            raise ValueError(f"batch_trajectories {self.batch_trajectories} is not a multiple of group_size "
+                             f"{self.group_size}")
+        if self.batch_trajectories % self.minibatch_trajectories:
+            raise ValueError(f"minibatch_trajectories {self.minibatch_trajectories} must divide "
+                             f"batch_trajectories {self.batch_trajectories}")
+        if not (0 < self.clip_low < 1 and self.clip_high > 0):
+            raise ValueError(f"clip ratios {self.clip_low}, {self.clip_high}: expected 0 < low < 1, high > 0")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature {self.temperature}; expected > 0")
+
+    @property
+    def groups_per_batch(self) -> int:
+        return self.batch_trajectories // self.group_size
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GRPOConfig":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+PROFILES = {
+    "tiny": GRPOConfig(group_size=2, batch_trajectories=4, minibatch_trajectories=2, updates=1, lr=1e-4,
+                       temperature=1.0, horizon=16, max_groups_per_batch=3),
+    # 2 cores: imagining one 400-step trajectory takes ~6 s, so a batch of 16 is ~2 minutes.
+    # A policy trained from scratch is far less peaked than a 7B OFT head: temperature 1.0
+    # (1.6 drops success to near 0, measured) and a larger learning rate.
+    "cpu": GRPOConfig(group_size=8, batch_trajectories=16, minibatch_trajectories=8, updates=8, lr=2e-5,
+                      temperature=1.0),
+    "gpu": GRPOConfig(),
+}
+
+
+def profile(name: str, **overrides) -> GRPOConfig:
+    return pick_profile(PROFILES, name, **overrides)

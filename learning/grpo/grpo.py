@@ -1,0 +1,93 @@
+"""A GRPO run: dynamic sampling fills each batch with mixed groups, then the policy updates.
+
+``sample_group(i)`` returns the i-th group of G judged trajectories from the current
+policy -- imagined by the world model (WMPO) or run on the robot (the GRPO baseline); this
+loop does not care which. Groups whose G outcomes agree carry no signal and are dropped;
+sampling continues until the batch is full or the bound is reached. Each update is saved
+(policy weights, optimizer, counters), so a killed run resumes at the next update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
+from learning.grpo.config import GRPOConfig
+from learning.grpo.objective import is_mixed
+from learning.grpo.trajectories import Trajectory
+from learning.grpo.update import policy_update
+from learning.vla.policy import VLAPolicy
+
+
+class NoLearningSignalError(RuntimeError):
+    """Dynamic sampling found no group with both a success and a failure."""
+
+
+@dataclass
+class GRPOStats:
+    updates: int = 0
+    groups_sampled: int = 0
+    groups_kept: int = 0
+    successes: int = 0  # among all sampled trajectories (success inside imagination, for WMPO)
+    trajectories: int = 0
+    history: list[dict] = field(default_factory=list)  # per update
+
+    @property
+    def kept_fraction(self) -> float:
+        return self.groups_kept / self.groups_sampled if self.groups_sampled else 0.0
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.trajectories if self.trajectories else 0.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "kept_fraction": self.kept_fraction, "success_rate": self.success_rate}
+
+
+def fill_batch(sample_group: Callable[[int], list[Trajectory]], config: GRPOConfig, stats: GRPOStats) -> list:
+    """Mixed groups until the batch is full; a partial batch if the bound is reached with some."""
+    batch, tries = [], 0
+    limit = config.max_groups_per_batch * config.groups_per_batch
+    while len(batch) < config.groups_per_batch and tries < limit:
+        group = sample_group(stats.groups_sampled)
+        tries += 1
+        stats.groups_sampled += 1
+        stats.trajectories += len(group)
+        stats.successes += sum(t.reward > 0 for t in group)
+        if is_mixed(torch.tensor([[t.reward for t in group]]))[0]:
+            batch.append(group)
+            stats.groups_kept += 1
+    if not batch:
+        raise NoLearningSignalError(
+            f"dynamic sampling: all {tries} groups of {config.group_size} trajectories were all-success or "
+            f"all-failure ({stats.successes} successes in {stats.trajectories} trajectories so far), so there is "
+            f"nothing to learn from. Check the world model's fidelity and the reward model's F1, or change the "
+            f"sampling temperature ({config.temperature}).")
+    return batch
+
+
+def run_grpo(policy: VLAPolicy, sample_group: Callable[[int], list[Trajectory]], config: GRPOConfig,
+             folder: Path, policy_meta: dict, progress: Callable[[GRPOStats], None] | None = None) -> GRPOStats:
+    """``config.updates`` GRPO updates of ``policy`` in place; resumes from ``folder``."""
+    folder = Path(folder)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0)
+    stats = GRPOStats()
+    if existing_checkpoint(folder) is not None:
+        load_weights(folder, policy)
+        load_optimizer(folder, optimizer)
+        stats = GRPOStats(**{k: v for k, v in read_config(folder)["grpo_stats"].items()
+                             if k in GRPOStats.__dataclass_fields__})
+    while stats.updates < config.updates:
+        batch = fill_batch(sample_group, config, stats)
+        update = policy_update(policy, optimizer, batch, config)
+        stats.updates += 1
+        stats.history.append({**update, "groups": len(batch), "groups_sampled": stats.groups_sampled})
+        save_checkpoint(folder, policy, {**policy_meta, "grpo": config.to_json(), "grpo_stats": stats.to_json()},
+                        optimizer)
+        if progress is not None:
+            progress(stats)
+    return stats

@@ -1,0 +1,60 @@
+"""Groups of trajectories imagined by the world model from one real initial frame.
+
+The policy and the world model alternate: the policy samples a chunk from the frame at the
+chunk's start (at the GRPO temperature, keeping each chunk's log-probability: the old
+policy's, precomputed), the world model imagines the chunk's K frames, the last of them is
+the next chunk's observation. The whole trajectory is then judged (the reward model).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from learning.grpo.trajectories import Trajectory, judged
+from learning.vla.policy import VLAPolicy
+
+# frames uint8 (N, H, W, 3) -> (success, first success frame or None)
+Judge = Callable[[np.ndarray], tuple[bool, int | None]]
+
+
+class Environment(Protocol):
+    """Imagination's shape, a robot's: reset from real frames, step with action chunks."""
+
+    def reset(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+    def step(self, actions: torch.Tensor) -> torch.Tensor: ...
+
+
+@torch.no_grad()
+def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_frame: torch.Tensor,
+                  instruction: str, group_size: int, horizon: int, temperature: float,
+                  generator: torch.Generator | None = None, keep_frames: bool = False) -> list[Trajectory]:
+    """G trajectories from one initial frame (H, W, 3). Their frames are judged, then dropped
+    unless ``keep_frames`` (400 frames per trajectory add up over a batch)."""
+    if policy.config.action_mode != "absolute":
+        raise ValueError(f"a {policy.config.action_mode!r}-action policy needs joint positions, which imagination "
+                         f"cannot give: only absolute-action policies train in the world model")
+    policy.eval()
+    k = policy.config.chunk_size
+    observation = env.reset(initial_frame[None].expand(group_size, *initial_frame.shape).contiguous())
+    frames, images, steps, bins, log_probs = [observation], [], [], [], []
+    for t in range(0, horizon, k):
+        step = torch.full((group_size,), t, dtype=torch.long)
+        chunk, log_prob = policy.sample(observation, [instruction] * group_size, step, temperature=temperature,
+                                        generator=generator)
+        imagined = env.step(policy.actions(chunk))  # (G, K, H, W, 3): frames t+1 .. t+K
+        images.append(observation), steps.append(step), bins.append(chunk), log_probs.append(log_prob)
+        frames.append(imagined)
+        observation = imagined[:, -1]
+    group = []
+    for i in range(group_size):
+        trajectory_frames = torch.cat([frames[0][i:i + 1], *[f[i] for f in frames[1:]]])[:horizon].numpy()
+        trajectory = Trajectory(instruction, images=torch.stack([x[i] for x in images]),
+                                steps=torch.stack([s[i] for s in steps]), bins=torch.stack([b[i] for b in bins]),
+                                old_log_prob=torch.stack([p[i] for p in log_probs]),
+                                frames=trajectory_frames if keep_frames else None)
+        group.append(judged(trajectory, *judge(trajectory_frames)))
+    return group

@@ -1,0 +1,64 @@
+"""One GRPO policy update over a batch of groups (Algorithm 1's inner loops).
+
+Trajectories keep their group order; E epochs walk contiguous blocks of M trajectories,
+one optimizer step per block. A block's chunks go through the policy in micro-batches
+(gradients accumulated) so memory stays bounded whatever the horizon.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from learning.grpo.config import GRPOConfig
+from learning.grpo.objective import clipped_surrogate, group_advantages
+from learning.grpo.trajectories import Trajectory
+from learning.vla.policy import VLAPolicy
+
+MICRO_BATCH = 128  # chunks per forward pass
+
+
+def policy_update(policy: VLAPolicy, optimizer: torch.optim.Optimizer, groups: list[list[Trajectory]],
+                  config: GRPOConfig) -> dict:
+    rewards = torch.tensor([[t.reward for t in group] for group in groups])
+    advantages = group_advantages(rewards).flatten()
+    trajectories = [t for group in groups for t in group]
+    policy.train()
+    stats = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0}
+    steps = 0
+    for _ in range(config.epochs):
+        for start in range(0, len(trajectories), config.minibatch_trajectories):
+            block = range(start, min(start + config.minibatch_trajectories, len(trajectories)))
+            block_stats = minibatch_step(policy, optimizer, [trajectories[i] for i in block],
+                                         advantages[list(block)], config)
+            for key in stats:
+                stats[key] += block_stats[key]
+            steps += 1
+    policy.eval()
+    return {key: value / max(1, steps) for key, value in stats.items()} | {"optimizer_steps": steps}
+
+
+def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajectories: list[Trajectory],
+                   advantages: torch.Tensor, config: GRPOConfig) -> dict:
+    images = torch.cat([t.images for t in trajectories])
+    steps = torch.cat([t.steps for t in trajectories])
+    bins = torch.cat([t.bins for t in trajectories])
+    old = torch.cat([t.old_log_prob for t in trajectories])
+    valid = torch.cat([t.valid for t in trajectories])
+    advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)])
+    instructions = [t.instruction for t in trajectories for _ in range(len(t.steps))]
+    n_valid = valid.sum().clamp(min=1)
+    optimizer.zero_grad(set_to_none=True)
+    totals = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0}
+    for i in range(0, len(images), MICRO_BATCH):
+        part = slice(i, i + MICRO_BATCH)
+        log_prob = policy.log_prob(images[part], instructions[part], steps[part], bins[part], config.temperature)
+        loss, stats = clipped_surrogate(log_prob, old[part], advantage[part], valid[part],
+                                        config.clip_low, config.clip_high)
+        share = valid[part].sum() / n_valid  # the micro-batch's part of the block's mean
+        (loss * share).backward()
+        totals["loss"] += loss.item() * float(share)
+        totals["clip_fraction"] += stats["clip_fraction"] * float(share)
+        totals["ratio_mean"] += stats["ratio_mean"] * float(share)
+    torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+    optimizer.step()
+    return totals

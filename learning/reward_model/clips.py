@@ -1,0 +1,81 @@
+"""Which clips the reward model learns from, exactly as the paper builds them (section 3.3).
+
+A clip is named by its episode and ``end``: it holds frames end-L .. end-1 (the paper's
+c_i = I_{i-L:i} with i = end). Frames before the episode's first one are that first frame
+repeated, so an episode shorter than L still has its one clip (end = its length).
+
+- positive: the terminal clip c_N of each successful episode (N = its length: the sim and
+  the operator end an episode at its success);
+- negative: the earlier clips c_i, L <= i <= N-L, of successful episodes -- none of them
+  overlaps the terminal clip -- and every clip c_i, L <= i <= N, of failed episodes.
+Unlabelled episodes give nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpisodeClips:
+    episode_id: int
+    positive_ends: np.ndarray  # int64
+    negative_ends: np.ndarray  # int64
+
+
+def episode_clips(episode_id: int, length: int, success: bool | None, clip_len: int) -> EpisodeClips:
+    if length < 1:
+        raise ValueError(f"episode {episode_id} has {length} frames; expected at least 1")
+    none = np.zeros(0, np.int64)
+    if success is None:
+        return EpisodeClips(episode_id, none, none)
+    if success:
+        return EpisodeClips(episode_id, np.array([length], np.int64), np.arange(clip_len, length - clip_len + 1))
+    return EpisodeClips(episode_id, none, np.arange(min(clip_len, length), length + 1))
+
+
+def window_ends(length: int, clip_len: int, stride: int) -> np.ndarray:
+    """Ends of the sliding windows over a trajectory of ``length`` frames.
+
+    Windows step by ``stride`` from the first full clip, and the terminal clip is always
+    one of them: a success on the last frames is never skipped, whatever the stride
+    (the official code's ``min_steps`` bug left trajectories unscored)."""
+    ends = np.arange(min(clip_len, length), length + 1, stride)
+    return ends if ends[-1] == length else np.append(ends, length)
+
+
+def clip_frames(frames: np.ndarray, end: int, clip_len: int) -> np.ndarray:
+    """frames[end-L:end] of one episode, the first frame standing in before the start."""
+    index = np.clip(np.arange(end - clip_len, end), 0, len(frames) - 1)
+    return frames[index]
+
+
+@dataclass
+class ClipIndex:
+    """Every positive and negative clip of a set of episodes, as (episode_id, end) arrays."""
+
+    positive: np.ndarray  # (n, 2)
+    negative: np.ndarray  # (m, 2)
+
+    @classmethod
+    def build(cls, episodes: list[EpisodeClips]) -> "ClipIndex":
+        def pairs(attr):
+            parts = [np.stack([np.full(len(getattr(e, attr)), e.episode_id), getattr(e, attr)], 1)
+                     for e in episodes]
+            return np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 2), np.int64)
+
+        return cls(pairs("positive_ends"), pairs("negative_ends"))
+
+    def balanced_batch(self, rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Half positives, half negatives, each drawn uniformly (with replacement):
+        refs (batch, 2) and labels (batch,)."""
+        if len(self.positive) == 0 or len(self.negative) == 0:
+            raise ValueError(f"{len(self.positive)} positive and {len(self.negative)} negative clips; a balanced "
+                             f"batch needs both: train on successful and failed episodes")
+        half = batch_size // 2
+        refs = np.concatenate([self.positive[rng.integers(len(self.positive), size=half)],
+                               self.negative[rng.integers(len(self.negative), size=batch_size - half)]])
+        labels = np.concatenate([np.ones(half), np.zeros(batch_size - half)]).astype(np.float32)
+        return refs, labels

@@ -1,0 +1,109 @@
+"""Training the reward model from stored episodes, choosing its threshold, scoring it.
+
+Batches are balanced (half positive clips, half negative) and drawn with a generator
+seeded by the step, so a resumed run sees the batches an uninterrupted one would have.
+After training, the threshold with the best F1 on the validation episodes is written
+into the checkpoint's config: the checkpoint alone judges trajectories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from learning.checkpoints import CheckpointError, load_weights, read_config, save_checkpoint
+from learning.distributed import rank
+from learning.reward_model.clips import ClipIndex, clip_frames, episode_clips
+from learning.reward_model.config import RewardModelConfig
+from learning.reward_model.judge import Scores, choose_threshold, scores, window_probabilities
+from learning.reward_model.model import RewardModel
+from learning.trainer import TrainConfig, TrainProgress, train
+from storage import TrajectoryStore
+
+REWARD_MODEL_KIND = "wmpo-reward-model"
+
+
+def clip_index(store: TrajectoryStore, episode_ids: list[int], config: RewardModelConfig) -> ClipIndex:
+    episodes = []
+    for episode_id in episode_ids:
+        episode = store.episode(episode_id)
+        if config.camera not in store.cameras(episode_id):
+            raise ValueError(f"episode {episode_id} has no {config.camera!r} frames; the reward model needs them")
+        episodes.append(episode_clips(episode_id, episode.length, episode.success, config.clip_len))
+    return ClipIndex.build(episodes)
+
+
+def read_clip(store: TrajectoryStore, episode_id: int, end: int, config: RewardModelConfig) -> np.ndarray:
+    start = max(0, end - config.clip_len)
+    return clip_frames(store.load_frames(episode_id, config.camera, start, end), end - start, config.clip_len)
+
+
+def balanced_batches(store: TrajectoryStore, index: ClipIndex, config: RewardModelConfig, batch_size: int,
+                     seed: int) -> Callable[[int], Iterator[dict]]:
+    def batches(start_step: int) -> Iterator[dict]:
+        step = start_step
+        while True:
+            refs, labels = index.balanced_batch(np.random.default_rng((seed, step, rank())), batch_size)
+            clips = np.stack([read_clip(store, int(e), int(end), config) for e, end in refs])
+            yield {"clips": torch.from_numpy(clips), "labels": torch.from_numpy(labels)}
+            step += 1
+
+    return batches
+
+
+def episode_max_probabilities(store: TrajectoryStore, model: RewardModel, episode_ids: list[int]) -> np.ndarray:
+    """Each episode's highest sliding-window probability: it is a success above the threshold."""
+    return np.array([window_probabilities(model, store.load_frames(e, model.config.camera))[0].max()
+                     for e in episode_ids])
+
+
+def labels_of(store: TrajectoryStore, episode_ids: list[int]) -> np.ndarray:
+    labels = [store.episode(e).success for e in episode_ids]
+    if any(label is None for label in labels):
+        raise ValueError("unlabelled episodes cannot score the reward model; label them first")
+    return np.array(labels, bool)
+
+
+def train_reward_model(store: TrajectoryStore, config: RewardModelConfig, train_config: TrainConfig,
+                       folder: Path, train_ids: list[int], validation_ids: list[int], *, batch_size: int = 32,
+                       progress: Callable[[TrainProgress], None] | None = None) -> tuple[RewardModel, Scores]:
+    """Train on ``train_ids`` (resumable), choose the threshold on ``validation_ids`` (kept at
+    the configured one when the validation episodes hold no success)."""
+    folder = Path(folder)
+    torch.manual_seed(train_config.seed)
+    model = RewardModel(config)
+    index = clip_index(store, train_ids, config)
+    meta = {"kind": REWARD_MODEL_KIND, "reward_model": config.to_json(), "train": asdict(train_config),
+            "train_episodes": list(map(int, train_ids)), "validation_episodes": list(map(int, validation_ids)),
+            "clips": {"positive": len(index.positive), "negative": len(index.negative)}}
+    index.balanced_batch(np.random.default_rng(0), 2)  # fail now, not after loading, if a class is missing
+    train(model, balanced_batches(store, index, config, batch_size, train_config.seed), train_config, folder,
+          meta, progress)
+    maxima, labels = episode_max_probabilities(store, model, validation_ids), labels_of(store, validation_ids)
+    if labels.any():
+        validation = choose_threshold(maxima, labels)
+    else:  # F1 is undefined without a success: keep the configured threshold, and say so in the scores
+        validation = scores(maxima, labels, config.threshold)
+    model.config = replace(config, threshold=validation.threshold)
+    save_checkpoint(folder, model, {**read_config(folder), "reward_model": model.config.to_json(),
+                                    "validation": validation.to_json()})
+    return model, validation
+
+
+def load_reward_model(folder: Path) -> RewardModel:
+    meta = read_config(folder)
+    if meta.get("kind") != REWARD_MODEL_KIND:
+        raise CheckpointError(f"{folder} is not a reward-model checkpoint (kind {meta.get('kind')!r})")
+    model = RewardModel(RewardModelConfig.from_json(meta["reward_model"]))
+    load_weights(folder, model)
+    return model.eval()
+
+
+def score_episodes(store: TrajectoryStore, model: RewardModel, episode_ids: list[int]) -> Scores:
+    """Precision, recall and F1 of the checkpoint's threshold on labelled stored episodes."""
+    return scores(episode_max_probabilities(store, model, episode_ids), labels_of(store, episode_ids),
+                  model.config.threshold)

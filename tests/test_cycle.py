@@ -1,0 +1,113 @@
+"""The lifelong cycle at tiny scale: two iterations end to end through the CLI, a SIGKILL
+mid-collection resumed without redoing or losing anything, the evaluate/deploy gate, and
+operator rollback."""
+
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from app.cycle import IterationContext, deploy, evaluate
+from app.cycle_config import profile
+from test_cli import WMPO_APP, wmpo_app
+
+from storage import EpisodeFilter, TrajectoryStore
+
+
+@pytest.fixture(scope="module")
+def base_store(tmp_path_factory):
+    """A store with 3 tiny-size expert demos and a tiny base policy (built once per module)."""
+    db = tmp_path_factory.mktemp("base") / "wmpo.db"
+    trained = wmpo_app("train-policy", "--profile", "tiny", "--demos", "3", "--steps", "10", "--batch", "8",
+                       "--name", "base", db=db)
+    assert trained.returncode == 0, trained.stderr
+    return db
+
+
+def copy_store(base_db, tmp_path):
+    shutil.copytree(base_db.parent, tmp_path / "store")
+    return tmp_path / "store" / "wmpo.db"
+
+
+def test_two_tiny_iterations_end_to_end(base_store, tmp_path):
+    db = copy_store(base_store, tmp_path)
+    done = subprocess.run([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--iterations", "2",
+                           "--policy", "base"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("iteration done") == 2
+    with TrajectoryStore(db) as store:
+        iterations = store.iterations()
+        assert [(i.number, i.status, i.budget) for i in iterations] == [(1, "done", 4), (2, "done", 4)]
+        for iteration in iterations:
+            collected = store.episodes(EpisodeFilter(source="policy", iteration_id=iteration.id))
+            assert len(collected) == 4 and all(store.cameras(e.id) for e in collected)
+            assert {m.name for m in store.metrics(iteration_id=iteration.id)} >= {
+                "collect/success_rate", "reward/f1_validation", "world_model/psnr_db_last"}
+        jobs = store.jobs.finished("cycle-iteration")
+        assert [[s.status for s in job.steps] for job in jobs] == [["done"] * 7] * 2
+        # the second iteration aligned the first one's world model
+        assert jobs[1].steps[1].result == {"world_model": "wm-transfer_cube-2", "from": "wm-transfer_cube-1"}
+        assert store.deployed("transfer_cube").policy_version_id == 1
+
+
+def test_sigkill_mid_collection_resumes_without_redoing_or_losing(base_store, tmp_path):
+    db = copy_store(base_store, tmp_path)
+    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        with TrajectoryStore(db, readonly=True) as store:
+            while store.count_episodes(EpisodeFilter(source="policy")) < 2:
+                assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
+                time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    with TrajectoryStore(db, readonly=True) as store:
+        before = {e.seed for e in store.episodes(EpisodeFilter(source="policy"))}
+        assert store.jobs.unfinished("cycle-iteration")[0].next_step().name == "collect"
+    refused = wmpo_app("cycle", "--profile", "tiny", db=db)
+    assert refused.returncode == 2 and "cycle --resume" in refused.stderr
+    resumed = subprocess.run([WMPO_APP, "--db", str(db), "cycle", "--resume"], capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming iteration job 1 at its collect step" in resumed.stdout
+    with TrajectoryStore(db) as store:
+        collected = store.episodes(EpisodeFilter(source="policy"))
+        seeds = sorted(e.seed for e in collected)
+        assert len(seeds) == 4 and seeds == list(range(seeds[0], seeds[0] + 4))  # none twice, none lost
+        assert before <= set(seeds)  # what was committed before the kill was kept
+        job = store.jobs.finished("cycle-iteration")[0]
+        assert [s.attempts for s in job.steps] == [2, 1, 1, 1, 1, 1, 1]  # only the killed step ran again
+        assert store.iterations()[0].status == "done"
+
+
+def test_gate_deploys_a_candidate_that_is_not_worse_and_rollback_restores(base_store, tmp_path):
+    db = copy_store(base_store, tmp_path)
+    with TrajectoryStore(db) as store:
+        base = store.policy_versions()[0]
+        candidate = store.register_policy_version("candidate", base.checkpoint_path, parent_id=base.id)
+        store.deploy("transfer_cube", base.id, "initial")
+        iteration = store.start_iteration("transfer_cube", 4)
+        config = profile("tiny", eval_episodes=2)
+        results = {"collect": {"policy_version_id": base.id},
+                   "grpo": {"updated": True, "policy_version_id": candidate.id}}
+        ctx = IterationContext(store, config, iteration.id, iteration.number, results, lambda message: None)
+        results["evaluate"] = evaluate(ctx)
+        assert results["evaluate"]["deployed"]["episodes"] == results["evaluate"]["candidate"]["episodes"] == 2
+        assert len(store.episodes(EpisodeFilter(source="eval", iteration_id=iteration.id))) == 4
+        again = evaluate(ctx)  # a resumed evaluate step counts the stored episodes, runs nothing new
+        assert again["candidate"]["successes"] == results["evaluate"]["candidate"]["successes"]
+        assert len(store.episodes(EpisodeFilter(source="eval", iteration_id=iteration.id))) == 4
+        outcome = deploy(ctx)  # same weights, same seeds: equal rates, so not worse
+        assert outcome["deployed"] and store.deployed("transfer_cube").policy_version_id == candidate.id
+        results["evaluate"]["candidate"]["rate"] = results["evaluate"]["deployed"]["rate"] - 0.5
+        assert not deploy(ctx)["deployed"]
+    rolled = wmpo_app("rollback", "--task", "transfer_cube", db=db)
+    assert rolled.returncode == 0, rolled.stderr
+    with TrajectoryStore(db) as store:
+        assert store.deployed("transfer_cube").policy_version_id == base.id
+        assert [d.reason for d in store.deployments("transfer_cube")] == ["initial", "gate", "rollback"]

@@ -1,0 +1,143 @@
+"""GRPO: advantages, clipping at both bounds, dynamic sampling, imagination, and an update
+that makes the rewarded chunk more likely -- with the real tiny policy and world model."""
+
+import numpy as np
+import pytest
+import torch
+
+from learning.action_bins import ActionBins
+from learning.grpo.config import profile as grpo_profile
+from learning.grpo.grpo import GRPOStats, NoLearningSignalError, fill_batch, run_grpo
+from learning.grpo.imagine import imagine_group
+from learning.grpo.objective import clipped_surrogate, group_advantages, is_mixed
+from learning.grpo.trajectories import Trajectory
+from learning.grpo.update import policy_update
+from learning.vla.config import profile as policy_profile
+from learning.vla.policy import VLAPolicy
+from learning.world_model.config import profile as world_model_profile
+from learning.world_model.imagination import Imagination
+from learning.world_model.world_model import WorldModel
+
+POLICY = policy_profile("tiny")
+H, W = POLICY.image_size
+CONFIG = grpo_profile("tiny")
+
+
+def tiny_policy(seed=0):
+    torch.manual_seed(seed)
+    return VLAPolicy(POLICY, ActionBins(low=(-1.0,) * 14, high=(1.0,) * 14)).eval()
+
+
+def image(seed=0):
+    return torch.randint(0, 256, (H, W, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def sampled_trajectory(policy, reward, seed, chunks=2):
+    x = image(0)[None].expand(chunks, H, W, 3).contiguous()
+    steps = torch.arange(chunks) * 8
+    bins, log_prob = policy.sample(x, ["go"] * chunks, steps, temperature=CONFIG.temperature,
+                                   generator=torch.Generator().manual_seed(seed))
+    return Trajectory("go", images=x, steps=steps, bins=bins, old_log_prob=log_prob, reward=float(reward))
+
+
+def test_group_advantages_are_normalised_within_each_group():
+    rewards = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    advantages = group_advantages(rewards)
+    # group 1: mean 0.25, population std sqrt(0.1875) = 0.4330
+    assert advantages[0].tolist() == pytest.approx([0.75 / 0.4330127, -0.25 / 0.4330127] + [-0.25 / 0.4330127] * 2,
+                                                   rel=1e-4)
+    assert advantages[1].tolist() == pytest.approx([1.0, 1.0, -1.0, -1.0], rel=1e-4)
+    assert advantages[2].tolist() == [0.0] * 4  # one outcome: no signal
+    assert is_mixed(rewards).tolist() == [True, True, False]
+
+
+def test_ratio_is_clipped_at_both_bounds():
+    old = torch.zeros(4)
+    log_prob = torch.log(torch.tensor([1.5, 1.5, 0.5, 0.5])).requires_grad_()
+    advantage = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    loss, stats = clipped_surrogate(log_prob, old, advantage, torch.ones(4, dtype=torch.bool), 0.2, 0.28)
+    loss.backward()
+    # r=1.5 > 1.28 with A>0: clipped to 1.28, no gradient. r=1.5 with A<0: min picks 1.5*(-1), gradient.
+    # r=0.5 < 0.8 with A<0: clipped to 0.8, no gradient. r=0.5 with A>0: 0.5*1 is the min, gradient.
+    assert loss.item() == pytest.approx(-(1.28 - 1.5 - 0.8 + 0.5) / 4)
+    assert log_prob.grad.tolist() == pytest.approx([0.0, 1.5 / 4, 0.0, -0.5 / 4])
+    assert stats["clip_fraction"] == pytest.approx(0.5)
+    masked, _ = clipped_surrogate(log_prob, old, advantage, torch.tensor([True, False, False, False]), 0.2, 0.28)
+    assert masked.item() == pytest.approx(-1.28)  # masked chunks (after a success) do not count
+
+
+def test_dynamic_sampling_keeps_only_mixed_groups():
+    policy = tiny_policy()
+    outcomes = iter([[0, 0], [1, 1], [1, 0], [0, 0], [0, 1]])
+
+    def sample_group(i):
+        return [sampled_trajectory(policy, r, seed=10 * i + j) for j, r in enumerate(next(outcomes))]
+
+    stats = GRPOStats()
+    batch = fill_batch(sample_group, CONFIG, stats)  # tiny: 2 groups per batch
+    assert [[t.reward for t in g] for g in batch] == [[1, 0], [0, 1]]
+    assert (stats.groups_sampled, stats.groups_kept, stats.successes, stats.trajectories) == (5, 2, 4, 10)
+    with pytest.raises(NoLearningSignalError, match="all 6 groups .* all-success or all-failure"):
+        fill_batch(lambda i: [sampled_trajectory(policy, 0, seed=i), sampled_trajectory(policy, 0, seed=i + 1)],
+                   CONFIG, GRPOStats())
+
+
+def test_an_update_makes_the_rewarded_chunk_more_likely():
+    policy = tiny_policy()
+    good, bad = sampled_trajectory(policy, 1, seed=1), sampled_trajectory(policy, 0, seed=2)
+    other_good, other_bad = sampled_trajectory(policy, 1, seed=3), sampled_trajectory(policy, 0, seed=4)
+
+    def log_prob(t):
+        with torch.no_grad():
+            return policy.log_prob(t.images, ["go"] * 2, t.steps, t.bins, CONFIG.temperature).sum().item()
+
+    before = [log_prob(t) for t in (good, bad)]
+    assert before == pytest.approx([good.old_log_prob.sum().item(), bad.old_log_prob.sum().item()], abs=1e-4)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0)
+    one_step = grpo_profile("tiny", minibatch_trajectories=4)
+    stats = policy_update(policy, optimizer, [[good, bad], [other_good, other_bad]], one_step)
+    assert stats["optimizer_steps"] == 1
+    assert stats["ratio_mean"] == pytest.approx(1.0, abs=1e-4)  # the old policy is the policy being updated
+    after = [log_prob(t) for t in (good, bad)]
+    assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_groups_are_imagined_judged_and_carry_the_old_log_probs():
+    torch.manual_seed(0)
+    world_model = WorldModel(world_model_profile("tiny")).eval()
+    policy = tiny_policy()
+    judge_calls = []
+
+    def judge(frames):  # the reward model's verdict shape: (success, first success frame)
+        judge_calls.append(frames.shape)
+        return len(judge_calls) == 1, 5 if len(judge_calls) == 1 else None
+
+    group = imagine_group(policy, Imagination(world_model, seed=0), judge, image(3), "go", group_size=2,
+                          horizon=16, temperature=1.0, generator=torch.Generator().manual_seed(0), keep_frames=True)
+    assert judge_calls == [(16, H, W, 3)] * 2
+    first, second = group
+    assert first.reward == 1.0 and second.reward == 0.0
+    assert first.valid.tolist() == [True, False]  # the chunk starting at step 8 follows the success at frame 5
+    assert second.valid.tolist() == [True, True]
+    assert first.bins.shape == (2, 8, 14) and first.steps.tolist() == [0, 8]
+    assert torch.equal(first.images[0], image(3)) and np.array_equal(first.frames[0], image(3).numpy())
+    assert torch.equal(first.images[1], torch.from_numpy(first.frames[8]))  # the 2nd chunk sees imagined frame 8
+    with torch.no_grad():
+        recomputed = policy.log_prob(first.images, ["go"] * 2, first.steps, first.bins, 1.0)
+    assert torch.allclose(recomputed, first.old_log_prob, atol=1e-4)
+
+
+def test_a_run_saves_each_update_and_resumes(tmp_path):
+    policy = tiny_policy()
+    calls = []
+
+    def sample_group(i):
+        calls.append(i)
+        return [sampled_trajectory(policy, 1, seed=2 * i), sampled_trajectory(policy, 0, seed=2 * i + 1)]
+
+    first = run_grpo(policy, sample_group, CONFIG, tmp_path / "grpo", {"kind": "test"})
+    assert first.updates == 1 and calls == [0, 1]
+    resumed_policy = tiny_policy(seed=5)  # another start: the checkpoint's weights replace it
+    second = run_grpo(resumed_policy, sample_group, grpo_profile("tiny", updates=2), tmp_path / "grpo", {})
+    assert second.updates == 2 and calls == [0, 1, 2, 3]  # continues at group 2, redoes nothing
+    assert len(second.history) == 2
