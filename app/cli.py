@@ -31,7 +31,7 @@ from learning.world_model.config import profile as world_model_profile
 from learning.world_model.world_model import SAMPLERS
 
 from app.contact_sheet import contact_sheet
-from app.cycle import run_cycle
+from app.cycle import ALIGN_LR, REWARD_LR, run_cycle
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.cycle_config import profile as cycle_profile
 from app.policies import collect_rollouts, evaluate_policy, train_base_policy
@@ -210,6 +210,8 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
     task = None if args.task == "all" else args.task
     version_id = train_base_policy(store, task, name, config, train_config, args.demos, batch_size=args.batch,
                                    demo_progress=demo_progress, progress=progress)
+    if version_id is None:  # another rank of a torchrun launch: rank 0 registers and reports
+        return
     version = store.policy_version(version_id)
     print(f"policy version {version.id} {version.name!r}: {version.checkpoint_path} (sha256 {version.checkpoint_sha256[:12]})")
 
@@ -247,12 +249,9 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
-    def schedule(steps, lr):
-        return TrainConfig(steps=steps, lr=lr, warmup_steps=min(100, steps // 10),
-                           log_every=max(1, min(100, steps // 20)), checkpoint_every=max(1, min(500, steps // 4)))
-
-    folder = pretrain_world_model(store, args.name, world_model_profile(args.profile), schedule(args.vae_steps, 1e-3),
-                                  schedule(args.steps, 1e-4), batch_size=args.batch, progress=progress)
+    folder = pretrain_world_model(store, args.name, world_model_profile(args.profile),
+                                  TrainConfig.scheduled(args.vae_steps, 1e-3), TrainConfig.scheduled(args.steps, 1e-4),
+                                  batch_size=args.batch, progress=progress)
     print(f"world model {args.name!r}: {folder}")
 
 
@@ -261,8 +260,7 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
         print(f"[reward {p.step}/{p.steps}] loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
               f"({p.steps_per_s:.1f} steps/s)", flush=True)
 
-    train = TrainConfig(steps=args.steps, lr=3e-4, warmup_steps=min(100, args.steps // 10),
-                        log_every=max(1, min(100, args.steps // 20)), checkpoint_every=max(1, min(500, args.steps // 4)))
+    train = TrainConfig.scheduled(args.steps, REWARD_LR)
     report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
                                  train, batch_size=args.batch, progress=progress)
     print(f"reward model: {report.folder}")
@@ -277,8 +275,7 @@ def run_align_world_model(store: TrajectoryStore, args) -> None:
 
     where = EpisodeFilter(task=args.task, source="policy",
                           policy_version_id=find_policy_version(store, args.policy) if args.policy else None)
-    train = TrainConfig(steps=args.steps, lr=5e-5, warmup_steps=min(100, args.steps // 10),
-                        log_every=max(1, min(100, args.steps // 20)), checkpoint_every=max(1, min(500, args.steps // 4)))
+    train = TrainConfig.scheduled(args.steps, ALIGN_LR)
     folder = align_world_model(store, args.name, args.base, where, train, batch_size=args.batch, progress=progress)
     print(f"world model {args.name!r} (aligned from {args.base!r}): {folder}")
 
@@ -344,6 +341,8 @@ def run_import(store: TrajectoryStore, args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if int(os.environ.get("RANK", "0")) > 0:  # launched by torchrun / accelerate: rank 0 alone reports
+        sys.stdout = open(os.devnull, "w")
     try:
         with TrajectoryStore(args.db) as store:
             if args.command is None:  # the main job

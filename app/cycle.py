@@ -52,9 +52,8 @@ class IterationContext:
                 "policy": f"{self.task}-wmpo-{n}"}
 
 
-def schedule(steps: int, lr: float) -> TrainConfig:
-    return TrainConfig(steps=steps, lr=lr, warmup_steps=min(100, steps // 10),
-                       log_every=max(1, min(100, steps // 10)), checkpoint_every=max(1, min(500, steps // 4)))
+# Learning rates of the cycle's trainers (the CLI's commands use the same).
+VAE_LR, WORLD_MODEL_LR, ALIGN_LR, REWARD_LR = 1e-3, 1e-4, 5e-5, 3e-4
 
 
 def deployed_version(store: TrajectoryStore, task: str) -> int:
@@ -87,13 +86,13 @@ def align(ctx: IterationContext) -> dict:
     base = previous_world_model(store, config)
     if existing_checkpoint(world_model_dir(store, base) / "model") is None:
         ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored episode")
-        pretrain_world_model(store, base, world_model_profile(config.profile), schedule(config.vae_steps, 1e-3),
-                             schedule(config.world_model_steps, 1e-4), batch_size=config.world_model_batch,
+        pretrain_world_model(store, base, world_model_profile(config.profile), TrainConfig.scheduled(config.vae_steps, VAE_LR),
+                             TrainConfig.scheduled(config.world_model_steps, WORLD_MODEL_LR), batch_size=config.world_model_batch,
                              progress=lambda stage, p: ctx.report(f"pretrain {stage} {p.step}/{p.steps} "
                                                                   f"loss {p.loss:.4f}"))
     name = ctx.metric_names()["world_model"]
     where = EpisodeFilter(task=ctx.task, source="policy", iteration_id=ctx.iteration_id)
-    align_world_model(store, name, base, where, schedule(config.align_steps, 5e-5),
+    align_world_model(store, name, base, where, TrainConfig.scheduled(config.align_steps, ALIGN_LR),
                       batch_size=config.world_model_batch,
                       progress=lambda stage, p: ctx.report(f"align {p.step}/{p.steps} loss {p.loss:.4f}"))
     return {"world_model": name, "from": base}
@@ -102,7 +101,7 @@ def align(ctx: IterationContext) -> dict:
 def reward(ctx: IterationContext) -> dict:
     name = ctx.metric_names()["reward"]
     result = train_success_model(ctx.store, name, ctx.task, reward_profile(ctx.config.profile),
-                                 schedule(ctx.config.reward_steps, 3e-4), batch_size=ctx.config.reward_batch,
+                                 TrainConfig.scheduled(ctx.config.reward_steps, REWARD_LR), batch_size=ctx.config.reward_batch,
                                  iteration_id=ctx.iteration_id,
                                  progress=lambda p: ctx.report(f"reward {p.step}/{p.steps} loss {p.loss:.4f}"))
     scores = {split: getattr(result, split).to_json() if getattr(result, split) else None

@@ -49,9 +49,9 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
     policy = load_policy(store.verify_policy_checkpoint(policy_version_id))
     model = load_world_model(world_model_dir(store, world_model) / "model")
     reward = load_reward_model(reward_model_dir(store, reward_model))
-    for what, size in (("world model", model.config.image_size), ("reward model's camera", None)):
-        if size is not None and tuple(size) != tuple(policy.config.image_size):
-            raise ValueError(f"the {what} imagines {tuple(size)} frames, the policy sees {policy.config.image_size}")
+    if tuple(model.config.image_size) != tuple(policy.config.image_size):  # the reward model resizes; these cannot
+        raise ValueError(f"the world model imagines {tuple(model.config.image_size)} frames, the policy sees "
+                         f"{tuple(policy.config.image_size)}")
     if model.config.camera != policy.config.camera or reward.config.camera != policy.config.camera:
         raise ValueError(f"cameras differ: policy {policy.config.camera}, world model {model.config.camera}, "
                          f"reward model {reward.config.camera}")

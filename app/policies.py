@@ -9,6 +9,7 @@ from typing import Callable
 from sqlalchemy import func, select
 
 from app.demos import record_expert_demos
+from learning import distributed
 from learning.evaluation import EVAL_SEED_BASE, ROLLOUT_SEED_BASE, EvalSummary, evaluation_seeds, summarize
 from learning.trainer import TrainConfig, TrainProgress
 from learning.vla.config import PolicyConfig
@@ -43,17 +44,22 @@ def ensure_demos(store: TrajectoryStore, task: str, n: int, config: PolicyConfig
 
 def train_base_policy(store: TrajectoryStore, task: str | None, name: str, config: PolicyConfig,
                       train: TrainConfig, demos: int, *, batch_size: int = 64, demo_progress: Callable | None = None,
-                      progress: Callable[[TrainProgress], None] | None = None) -> int:
-    """Demos (if missing) -> imitation (resumable) -> registered policy version; returns its id.
+                      progress: Callable[[TrainProgress], None] | None = None) -> int | None:
+    """Demos (if missing) -> imitation (resumable) -> registered policy version; returns its id
+    (None on the other ranks of a multi-process run).
 
     ``task=None`` trains one instruction-conditioned policy on every sim task's demos."""
     existing = {v.name: v for v in store.policy_versions()}
     if name in existing:
         return existing[name].id
-    for each in ([task] if task else sorted(TASKS)):
-        ensure_demos(store, each, demos, config, demo_progress)
+    if distributed.is_main():  # under torchrun, rank 0 alone writes to the store
+        for each in ([task] if task else sorted(TASKS)):
+            ensure_demos(store, each, demos, config, demo_progress)
+    distributed.barrier()
     folder = checkpoints_dir(store) / name
     train_policy(store, config, train, folder, task=task, batch_size=batch_size, progress=progress)
+    if not distributed.is_main():
+        return None
     version = store.register_policy_version(name, folder, config={"task": task, "policy": config.to_json(),
                                                                   "steps": train.steps, "demos": demos})
     return version.id

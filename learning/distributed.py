@@ -1,6 +1,6 @@
-"""Several training processes (torchrun or accelerate launch): the little the trainer needs.
+"""Several training processes (torchrun, accelerate launch): the little the trainer needs.
 
-Both launchers set WORLD_SIZE / RANK / MASTER_ADDR; with more than one process the process
+Launchers set WORLD_SIZE / RANK / MASTER_ADDR; with more than one process the process
 group starts here (gloo on CPU, nccl on GPU). Every rank builds the same model, rank 0's
 weights and buffers are broadcast once, each rank draws its own share of the clips, and
 gradients are averaged before every optimizer step -- so the ranks' weights stay identical

@@ -35,6 +35,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
 
+    @classmethod
+    def scheduled(cls, steps: int, lr: float) -> "TrainConfig":
+        """``steps`` at ``lr`` with warm-up, ~20 progress reports and ~4 checkpoints."""
+        return cls(steps=steps, lr=lr, warmup_steps=min(100, steps // 10), log_every=max(1, min(100, steps // 20)),
+                   checkpoint_every=max(1, min(500, steps // 4)))
+
 
 @dataclass
 class TrainProgress:

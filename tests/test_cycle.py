@@ -2,37 +2,20 @@
 mid-collection resumed without redoing or losing anything, the evaluate/deploy gate, and
 operator rollback."""
 
-import shutil
 import signal
 import subprocess
 import time
 
-import pytest
-
 from app.cycle import IterationContext, deploy, evaluate
 from app.cycle_config import profile
+from conftest import copy_store
 from test_cli import WMPO_APP, wmpo_app
 
 from storage import EpisodeFilter, TrajectoryStore
 
 
-@pytest.fixture(scope="module")
-def base_store(tmp_path_factory):
-    """A store with 3 tiny-size expert demos and a tiny base policy (built once per module)."""
-    db = tmp_path_factory.mktemp("base") / "wmpo.db"
-    trained = wmpo_app("train-policy", "--profile", "tiny", "--demos", "3", "--steps", "10", "--batch", "8",
-                       "--name", "base", db=db)
-    assert trained.returncode == 0, trained.stderr
-    return db
-
-
-def copy_store(base_db, tmp_path):
-    shutil.copytree(base_db.parent, tmp_path / "store")
-    return tmp_path / "store" / "wmpo.db"
-
-
-def test_two_tiny_iterations_end_to_end(base_store, tmp_path):
-    db = copy_store(base_store, tmp_path)
+def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
     done = subprocess.run([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--iterations", "2",
                            "--policy", "base"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -44,7 +27,8 @@ def test_two_tiny_iterations_end_to_end(base_store, tmp_path):
             collected = store.episodes(EpisodeFilter(source="policy", iteration_id=iteration.id))
             assert len(collected) == 4 and all(store.cameras(e.id) for e in collected)
             assert {m.name for m in store.metrics(iteration_id=iteration.id)} >= {
-                "collect/success_rate", "reward/f1_validation", "world_model/psnr_db_last"}
+                "collect/success_rate", "reward/f1_validation", "world_model/psnr_db_last",
+                "world_model/outcome_agreement"}
         jobs = store.jobs.finished("cycle-iteration")
         assert [[s.status for s in job.steps] for job in jobs] == [["done"] * 7] * 2
         # the second iteration aligned the first one's world model
@@ -52,8 +36,8 @@ def test_two_tiny_iterations_end_to_end(base_store, tmp_path):
         assert store.deployed("transfer_cube").policy_version_id == 1
 
 
-def test_sigkill_mid_collection_resumes_without_redoing_or_losing(base_store, tmp_path):
-    db = copy_store(base_store, tmp_path)
+def test_sigkill_mid_collection_resumes_without_redoing_or_losing(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
     process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -85,8 +69,8 @@ def test_sigkill_mid_collection_resumes_without_redoing_or_losing(base_store, tm
         assert store.iterations()[0].status == "done"
 
 
-def test_gate_deploys_a_candidate_that_is_not_worse_and_rollback_restores(base_store, tmp_path):
-    db = copy_store(base_store, tmp_path)
+def test_gate_deploys_a_candidate_that_is_not_worse_and_rollback_restores(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
     with TrajectoryStore(db) as store:
         base = store.policy_versions()[0]
         candidate = store.register_policy_version("candidate", base.checkpoint_path, parent_id=base.id)

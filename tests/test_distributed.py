@@ -1,6 +1,7 @@
 """Training under torchrun with 2 CPU processes (gloo): weights stay identical across ranks."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,14 @@ def test_two_gloo_processes_train_the_same_weights(store, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                str(ROOT / "tests" / "distributed_worker.py"), str(store.path), str(tmp_path)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=300)
+    finally:  # a hung rank must not outlive the test
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, stderr[-3000:]
     for name in ("world-model", "policy"):
         rank0 = load_file(tmp_path / f"{name}-rank0.safetensors")
         rank1 = load_file(tmp_path / f"{name}-rank1.safetensors")

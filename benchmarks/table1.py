@@ -1,0 +1,152 @@
+"""The paper's Table 1 in simulation: base policy vs GRPO on real rollouts vs DPO vs WMPO,
+all at the same real budget P, each evaluated greedily on the 128 fixed evaluation seeds.
+
+    .venv/bin/python benchmarks/table1.py --db wmpo-data/bench.db --task transfer_cube --base base-all
+
+Needs a trained base policy (benchmarks/base_policy.py) in the store. Each arm is resumable
+by name: run the command again after an interruption and finished arms are reused.
+- WMPO: one lifelong-cycle iteration (collect P sampled rollouts -> align the world model ->
+  reward model -> fidelity -> GRPO in imagination -> evaluate);
+- DPO: offline, on the same P rollouts that WMPO collected;
+- GRPO (real): P fresh sim rollouts in groups of G, updated on the fly.
+Writes JSON, a markdown table and a PNG bar chart to --out, plus the diagnosis the loop
+produced (world-model outcome agreement, reward F1, groups kept, imagined vs sim success).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+import robot  # noqa: F401  (headless GL before mujoco loads)
+from app.baselines import dpo_offline, grpo_on_real
+from app.cli import find_policy_version
+from app.cycle import JOB_KIND, run_cycle
+from app.cycle_config import profile as cycle_profile
+from app.policies import evaluate_policy
+from learning.grpo.config import profile as grpo_profile
+from learning.grpo.dpo import DPOConfig
+from storage import EpisodeFilter, TrajectoryStore
+
+
+def evaluation(store, version_id, task, n, report):
+    summary = evaluate_policy(store, version_id, task, n, reuse_finished=True,
+                              progress=lambda d, t, ok: report(f"eval {d}/{t}") if d % 32 == 0 else None)
+    return summary.to_json() | {"policy_version_id": version_id}
+
+
+def existing(store, name):
+    return next((v.id for v in store.policy_versions() if v.name == name), None)
+
+
+def bar_chart(rows: list[dict], path: Path, title: str) -> None:
+    width, height, left, bottom = 640, 360, 60, 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 10), title, fill="black")
+    plot_h = height - bottom - 40
+    for y in range(0, 101, 20):
+        yy = height - bottom - plot_h * y / 100
+        draw.line([(left, yy), (width - 20, yy)], fill=(220, 220, 220))
+        draw.text((10, yy - 6), f"{y}%", fill="black")
+    slot = (width - left - 20) / len(rows)
+    for i, row in enumerate(rows):
+        x0, x1 = left + i * slot + slot * 0.2, left + (i + 1) * slot - slot * 0.2
+        top = height - bottom - plot_h * row["rate"]
+        draw.rectangle([x0, top, x1, height - bottom], fill=(70, 110, 180))
+        low, high = (height - bottom - plot_h * v for v in row["interval95"])
+        mid = (x0 + x1) / 2
+        draw.line([(mid, low), (mid, high)], fill="black", width=2)
+        draw.text((x0, height - bottom + 8), row["method"], fill="black")
+        draw.text((x0, top - 14), f"{100 * row['rate']:.1f}%", fill="black")
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=Path("wmpo-data/bench.db"))
+    parser.add_argument("--task", default="transfer_cube")
+    parser.add_argument("--base", required=True, help="base policy version (name or id)")
+    parser.add_argument("--budget", type=int, default=128, help="P, real rollouts per method")
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--world-model", help="pretrained world model WMPO starts from")
+    parser.add_argument("--grpo-updates", type=int)
+    parser.add_argument("--eval-episodes", type=int, default=128)
+    parser.add_argument("--dpo-steps", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    def report(message):
+        print(f"[table1 {time.perf_counter() - started:6.0f} s] {message}", flush=True)
+
+    task, p, n = args.task, args.budget, args.eval_episodes
+    results, timings = {}, {}
+    with TrajectoryStore(args.db) as store:
+        base = find_policy_version(store, args.base)
+        results["base"] = evaluation(store, base, task, n, report)
+
+        # WMPO: one cycle iteration from the base policy (deployed for the task if nothing is).
+        t0 = time.perf_counter()
+        if store.deployed(task) is None:
+            store.deploy(task, base, "initial")
+        finished = [j for j in store.jobs.finished(JOB_KIND) if j.config["cycle"]["task"] == task
+                    and j.config["cycle"]["budget"] == p]
+        if not finished:
+            overrides = {"world_model": args.world_model, "grpo_updates": args.grpo_updates}
+            config = cycle_profile(args.profile, task=task, budget=p, eval_episodes=n,
+                                   **{k: v for k, v in overrides.items() if v is not None})
+            run_cycle(store, config, 1, resume=bool(store.jobs.unfinished(JOB_KIND)), report=report)
+            finished = [j for j in store.jobs.finished(JOB_KIND) if j.config["cycle"]["task"] == task]
+        job = finished[-1]
+        steps = {s.name: s.result for s in job.steps}
+        timings["wmpo_iteration_s"] = time.perf_counter() - t0
+        if steps["grpo"]["updated"]:  # the cycle evaluated it on the same seeds
+            results["wmpo"] = steps["evaluate"]["candidate"]
+        collected = [e.id for e in store.episodes(EpisodeFilter(task=task, source="policy",
+                                                                iteration_id=job.iteration_id))]
+
+        t0 = time.perf_counter()
+        dpo = existing(store, f"{task}-dpo-P{p}") or dpo_offline(
+            store, base, task, collected, DPOConfig(steps=args.dpo_steps), f"{task}-dpo-P{p}", report=report)[0]
+        results["dpo"] = evaluation(store, dpo, task, n, report)
+        timings["dpo_s"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        grpo_config = grpo_profile(args.profile, batch_trajectories=8, group_size=8, minibatch_trajectories=8)
+        grpo = existing(store, f"{task}-grpo-real-P{p}") or grpo_on_real(
+            store, base, task, p, grpo_config, f"{task}-grpo-real-P{p}", report=report)[0]
+        results["grpo_real"] = evaluation(store, grpo, task, n, report)
+        timings["grpo_real_s"] = time.perf_counter() - t0
+
+        diagnosis = {"reward": steps["reward"], "fidelity": steps["fidelity"],
+                     "grpo": {k: v for k, v in steps["grpo"].items() if k != "history"},
+                     "collect": steps["collect"]}
+
+    rows = [{"method": name, **r} for name, r in results.items()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"table1-{task}-P{p}"
+    payload = {"task": task, "budget": p, "eval_episodes": n, "results": results, "diagnosis": diagnosis,
+               "timings_s": timings, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+                                                f"python {platform.python_version()}",
+               "command": "benchmarks/table1.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                                           if v is not None and k not in ("db", "out"))}
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    lines = [f"| method (P={p}, {task}) | success [95% CI] | mean successful length |", "|---|---:|---:|"]
+    for row in rows:
+        low, high = row["interval95"]
+        length = f"{row['mean_success_length']:.0f}" if row["mean_success_length"] else "-"
+        lines.append(f"| {row['method']} | {row['successes']}/{row['episodes']} = {100 * row['rate']:.1f}% "
+                     f"[{100 * low:.1f}, {100 * high:.1f}] | {length} |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    bar_chart(rows, stem.with_suffix(".png"), f"{task}, P={p}: success over {n} evaluation seeds")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
