@@ -120,9 +120,8 @@ def fidelity(ctx: IterationContext) -> dict:
 
 
 def grpo(ctx: IterationContext) -> dict:
-    config = grpo_profile(ctx.config.profile)
-    if ctx.config.grpo_updates is not None:
-        config = grpo_profile(ctx.config.profile, updates=ctx.config.grpo_updates)
+    overrides = {} if ctx.config.grpo_updates is None else {"updates": ctx.config.grpo_updates}
+    config = grpo_profile(ctx.config.profile, **overrides)
     names = ctx.metric_names()
     try:
         result = improve_in_imagination(

@@ -11,6 +11,7 @@ import numpy as np
 from episode_data import write_episode
 
 from storage import EpisodeFilter, TrajectoryStore
+from storage.migrations import SCHEMA_VERSION
 
 WMPO_APP = shutil.which("wmpo-app") or str(Path(sys.executable).with_name("wmpo-app"))
 
@@ -31,7 +32,7 @@ def test_status_creates_store_and_reports(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
     result = wmpo_app("status", db=db)
     assert result.returncode == 0, result.stderr
-    assert "schema       v1" in result.stdout and "none yet" in result.stdout
+    assert f"schema       v{SCHEMA_VERSION}" in result.stdout and "none yet" in result.stdout
     with TrajectoryStore(db) as store:
         write_episode(store, 1, 3, success=True, source="expert")
         write_episode(store, 2, 3, success=False, source="expert")
