@@ -88,7 +88,8 @@ def test_threshold_maximises_f1_and_needs_a_success():
     assert best.f1 == pytest.approx(0.857, abs=1e-3)
     assert 0.2 < best.threshold < 0.4
     separable = choose_threshold(np.array([0.1, 0.3, 0.8]), np.array([0, 0, 1], bool))
-    assert separable.f1 == 1.0 and separable.threshold == pytest.approx(0.55)  # middle of the widest gap
+    # the middle, in logits, of the gap between 0.3 and 0.8: sigmoid((logit(0.3) + logit(0.8)) / 2)
+    assert separable.f1 == 1.0 and separable.threshold == pytest.approx(0.5670, abs=1e-4)
     with pytest.raises(ValueError, match="no successful episode"):
         choose_threshold(np.array([0.1, 0.9]), np.array([0, 0], bool))
 

@@ -100,15 +100,29 @@ def scores(max_probabilities: np.ndarray, labels: np.ndarray, threshold: float) 
 def choose_threshold(max_probabilities: np.ndarray, labels: np.ndarray) -> Scores:
     """The threshold with the highest episode-level F1 on a validation split.
 
-    Candidates are midpoints between consecutive distinct episode scores (a threshold
-    between two scores classifies the same way wherever it lies); ties go to the candidate
-    nearest the middle of the widest gap, the most robust to new episodes."""
+    Candidates lie between consecutive distinct episode scores (a threshold between two
+    scores classifies the same way wherever it lies). Ties go to the widest gap measured in
+    logits, and the threshold sits at its middle in logits: a trained model puts most scores
+    near 0 or 1, where a gap that looks tiny in probability (1e-4 .. 0.5) is the widest
+    margin there is -- and frames unlike the validation ones (imagined ones) need that margin."""
     labels = np.asarray(labels, bool)
     if not labels.any():
         raise ValueError(f"the validation split has no successful episode among {len(labels)}: "
                          f"F1 (and so the threshold) is undefined; collect more successes")
-    values = np.unique(np.asarray(max_probabilities, float))
-    candidates = np.concatenate([[values[0] / 2], (values[:-1] + values[1:]) / 2, [(values[-1] + 1) / 2]])
-    gaps = np.diff(np.concatenate([[0.0], values, [1.0]]))  # candidate i lies in gap i
+    values = np.unique(np.clip(np.asarray(max_probabilities, float), LOGIT_EPS, 1 - LOGIT_EPS))
+    edges = logit(np.concatenate([[LOGIT_EPS], values, [1 - LOGIT_EPS]]))
+    candidates = sigmoid((edges[:-1] + edges[1:]) / 2)  # candidate i: the middle of gap i
+    gaps = np.diff(edges)
     results = [scores(max_probabilities, labels, t) for t in candidates]
     return results[max(range(len(results)), key=lambda i: (results[i].f1, gaps[i]))]
+
+
+LOGIT_EPS = 1e-6
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
