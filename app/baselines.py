@@ -47,7 +47,9 @@ class RecordingRunner:
         step = torch.tensor([observation.t])
         bins, log_prob = self.policy.sample(image[None], [instruction], step, temperature=self.temperature,
                                             generator=self.generator)
-        self.images.append(image), self.steps.append(step[0]), self.bins.append(bins[0])
+        self.images.append(image)
+        self.steps.append(step[0])
+        self.bins.append(bins[0])
         self.log_probs.append(log_prob[0])
         chunk = self.policy.actions(bins[0]).numpy().astype(np.float64)
         if self.policy.config.action_mode == "delta":  # as PolicyRunner: targets relative to the joints now

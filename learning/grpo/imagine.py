@@ -40,21 +40,24 @@ def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_fra
     policy.eval()
     k = policy.config.chunk_size
     observation = env.reset(initial_frame[None].expand(group_size, *initial_frame.shape).contiguous())
-    frames, images, steps, bins, log_probs = [observation], [], [], [], []
+    frames, images, steps, bins, log_probs = [observation[:, None]], [], [], [], []
     for t in range(0, horizon, k):
         step = torch.full((group_size,), t, dtype=torch.long)
         chunk, log_prob = policy.sample(observation, [instruction] * group_size, step, temperature=temperature,
                                         generator=generator)
         imagined = env.step(policy.actions(chunk))  # (G, K, H, W, 3): frames t+1 .. t+K
-        images.append(observation), steps.append(step), bins.append(chunk), log_probs.append(log_prob)
+        images.append(observation)
+        steps.append(step)
+        bins.append(chunk)
+        log_probs.append(log_prob)
         frames.append(imagined)
         observation = imagined[:, -1]
+    # per trajectory: (G, chunks, ...) and every frame (G, horizon, H, W, 3)
+    images, steps, bins, log_probs = (torch.stack(x, dim=1) for x in (images, steps, bins, log_probs))
+    frames = torch.cat(frames, dim=1)[:, :horizon].numpy()
     group = []
     for i in range(group_size):
-        trajectory_frames = torch.cat([frames[0][i:i + 1], *[f[i] for f in frames[1:]]])[:horizon].numpy()
-        trajectory = Trajectory(instruction, images=torch.stack([x[i] for x in images]),
-                                steps=torch.stack([s[i] for s in steps]), bins=torch.stack([b[i] for b in bins]),
-                                old_log_prob=torch.stack([p[i] for p in log_probs]),
-                                frames=trajectory_frames if keep_frames else None)
-        group.append(judged(trajectory, *judge(trajectory_frames)))
+        trajectory = Trajectory(instruction, images=images[i], steps=steps[i], bins=bins[i],
+                                old_log_prob=log_probs[i], frames=frames[i] if keep_frames else None)
+        group.append(judged(trajectory, *judge(frames[i])))
     return group
