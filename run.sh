@@ -28,8 +28,9 @@ system_packages_needed() {
 }
 
 # Libraries the Python packages load at run time: headless OpenGL for MuJoCo's renderer
-# (EGL through Mesa's software rasteriser; OSMesa as the fallback, MUJOCO_GL=osmesa).
-SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6)
+# (EGL through Mesa's software rasteriser; OSMesa as the fallback, MUJOCO_GL=osmesa), and
+# libusb for pyrealsense2.
+SYSTEM_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libusb-1.0-0)
 
 install_system_packages() {
     command -v dpkg-query >/dev/null || { say "not a Debian/Ubuntu system: skipping apt checks"; return; }

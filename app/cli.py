@@ -1,8 +1,4 @@
-"""`wmpo-app`: the headless command line.
-
-With no command it runs the main job: record expert demonstrations on the simulated robot
-into the store, then show the store's status (the terminal UI will take this place).
-"""
+"""`wmpo-app`: the operator's terminal UI (no command, or `ui`) and the headless command line."""
 
 from __future__ import annotations
 
@@ -30,6 +26,7 @@ from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
 from learning.world_model.config import profile as world_model_profile
 from learning.world_model.world_model import SAMPLERS
 
+from app import hardware_commands, schedule_commands
 from app.contact_sheet import contact_sheet
 from app.cycle import ALIGN_LR, REWARD_LR, run_cycle
 from app.cycle_config import PROFILES as CYCLE_PROFILES
@@ -168,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     relabel = commands.add_parser("relabel", help="set an episode's success label as the operator")
     relabel.add_argument("episode_id", type=int)
     relabel.add_argument("label", choices=LABELS)
+
+    commands.add_parser("ui", help="the terminal UI (the default without a command)")
+    schedule_commands.add_commands(commands)
+    hardware_commands.add_commands(commands)
     return parser
 
 
@@ -343,12 +344,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if int(os.environ.get("RANK", "0")) > 0:  # launched by torchrun / accelerate: rank 0 alone reports
         sys.stdout = open(os.devnull, "w")
+    if args.command in (None, "ui"):  # the main job: the operator's UI
+        from app.tui.app import run_ui
+
+        return run_ui(args.db)
+    if args.command in schedule_commands.COMMANDS:
+        return schedule_commands.run(args)
+    if args.command in hardware_commands.COMMANDS:
+        return hardware_commands.run(args)
     try:
         with TrajectoryStore(args.db) as store:
-            if args.command is None:  # the main job
-                run_demos(store, "transfer_cube", 10, None, ["cam_high"], (96, 128))
-                print(status_report(store))
-            elif args.command == "status":
+            if args.command == "status":
                 print(status_report(store))
             elif args.command == "demos":
                 run_demos(store, args.task, args.n, args.first_seed, args.cameras, args.size)

@@ -10,6 +10,7 @@ re-run, and every trainer resumes from its last checkpoint.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,6 +42,16 @@ class IterationContext:
     number: int
     results: dict  # stage -> result of the finished stages of this iteration
     report: Report
+    step_id: int | None = None  # the running job step, whose progress the store shows
+    _progress_written: float = 0.0
+
+    def progress(self, done: float, total: float, detail: str) -> None:
+        """Report a line and, at most once a second, how far the running step is."""
+        self.report(detail)
+        now = time.monotonic()
+        if self.step_id is not None and (done >= total or now - self._progress_written >= 1.0):
+            self.store.jobs.report_progress(self.step_id, min(1.0, max(0.0, done / total)), detail)
+            self._progress_written = now
 
     @property
     def task(self) -> str:
@@ -77,7 +88,7 @@ def collect(ctx: IterationContext) -> dict:
     version = deployed_version(ctx.store, ctx.task)
     summary = collect_rollouts(ctx.store, version, ctx.task, ctx.config.budget,
                                temperature=ctx.config.collect_temperature, iteration_id=ctx.iteration_id,
-                               progress=lambda done, total, ok: ctx.report(f"collect {done}/{total}"))
+                               progress=lambda done, total, ok: ctx.progress(done, total, f"collect {done}/{total}"))
     return {"policy_version_id": version, "episodes": summary.episodes, "successes": summary.successes}
 
 
@@ -94,7 +105,8 @@ def align(ctx: IterationContext) -> dict:
     where = EpisodeFilter(task=ctx.task, source="policy", iteration_id=ctx.iteration_id)
     align_world_model(store, name, base, where, TrainConfig.scheduled(config.align_steps, ALIGN_LR),
                       batch_size=config.world_model_batch,
-                      progress=lambda stage, p: ctx.report(f"align {p.step}/{p.steps} loss {p.loss:.4f}"))
+                      progress=lambda stage, p: ctx.progress(p.step, p.steps, f"align {p.step}/{p.steps} "
+                                                                                f"loss {p.loss:.4f}"))
     return {"world_model": name, "from": base}
 
 
@@ -103,7 +115,8 @@ def reward(ctx: IterationContext) -> dict:
     result = train_success_model(ctx.store, name, ctx.task, reward_profile(ctx.config.profile),
                                  TrainConfig.scheduled(ctx.config.reward_steps, REWARD_LR), batch_size=ctx.config.reward_batch,
                                  iteration_id=ctx.iteration_id,
-                                 progress=lambda p: ctx.report(f"reward {p.step}/{p.steps} loss {p.loss:.4f}"))
+                                 progress=lambda p: ctx.progress(p.step, p.steps, f"reward {p.step}/{p.steps} "
+                                                                                  f"loss {p.loss:.4f}"))
     scores = {split: getattr(result, split).to_json() if getattr(result, split) else None
               for split in ("validation", "held_out", "evaluation")}
     return {"reward_model": name, **scores}
@@ -128,8 +141,9 @@ def grpo(ctx: IterationContext) -> dict:
             ctx.store, ctx.results["collect"]["policy_version_id"], ctx.results["align"]["world_model"],
             ctx.results["reward"]["reward_model"], ctx.task, config, names["policy"], iteration_id=ctx.iteration_id,
             seed=ctx.number,
-            progress=lambda s: ctx.report(f"grpo update {s.updates}/{config.updates}: kept {s.groups_kept}/"
-                                          f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))
+            progress=lambda s: ctx.progress(s.updates, config.updates,
+                                            f"grpo update {s.updates}/{config.updates}: kept {s.groups_kept}/"
+                                            f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))
     except NoLearningSignalError as exc:  # the iteration still counts: its data and models are kept
         ctx.report(f"grpo: no update -- {exc}")
         return {"updated": False, "reason": str(exc)}
@@ -140,11 +154,12 @@ def evaluate(ctx: IterationContext) -> dict:
     if not ctx.results["grpo"]["updated"]:
         return {"skipped": "no new policy"}
     rates = {}
-    for role, version in (("deployed", ctx.results["collect"]["policy_version_id"]),
-                          ("candidate", ctx.results["grpo"]["policy_version_id"])):
-        summary = evaluate_policy(ctx.store, version, ctx.task, ctx.config.eval_episodes,
-                                  iteration_id=ctx.iteration_id, reuse_finished=True,
-                                  progress=lambda done, total, ok: ctx.report(f"evaluate {role} {done}/{total}"))
+    for half, (role, version) in enumerate((("deployed", ctx.results["collect"]["policy_version_id"]),
+                                            ("candidate", ctx.results["grpo"]["policy_version_id"]))):
+        summary = evaluate_policy(
+            ctx.store, version, ctx.task, ctx.config.eval_episodes, iteration_id=ctx.iteration_id, reuse_finished=True,
+            progress=lambda done, total, ok: ctx.progress(half * total + done, 2 * total,
+                                                          f"evaluate {role} {done}/{total}"))
         rates[role] = summary.to_json() | {"policy_version_id": version}
     return rates
 
@@ -181,6 +196,7 @@ def run_iteration(store: TrajectoryStore, job_id: int, report: Report) -> dict:
     while (step := store.jobs.get(job_id).next_step()) is not None:
         report(f"iteration {number}: {step.name}" + (f" (attempt {step.attempts + 1})" if step.attempts else ""))
         store.jobs.start_step(step.id)
+        ctx.step_id = step.id
         try:
             result = STAGE_FUNCTIONS[step.name](ctx)
         except Exception as exc:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -79,8 +79,10 @@ def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig)
 
 def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instruction: str = "",
                 config: RolloutConfig = RolloutConfig(), writer: StagedEpisodeWriter | None = None,
-                stop: threading.Event | None = None) -> RolloutResult:
-    """Run one episode; stream each step into ``writer`` (not committed here)."""
+                stop: threading.Event | None = None,
+                on_step: Callable[[int, Observation], None] | None = None) -> RolloutResult:
+    """Run one episode; stream each step into ``writer`` (not committed here). ``on_step(t,
+    observation)`` is called after every control step (live displays; keep it cheap)."""
     period = robot.features.control_period_s
     policy.reset()
     observation = robot.reset(initial_state)
@@ -107,6 +109,8 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
             frames = answered.frames if writer.spec.cameras else None
             writer.add_step(sent, answered.qpos, frames, timestamp=time.perf_counter() - start)
         t += 1
+        if on_step is not None:
+            on_step(t, observation)
         return device
 
     while t < config.horizon:
@@ -156,7 +160,8 @@ def _sleep_until(deadline: float) -> None:
 
 def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, info: EpisodeInfo, *,
                    initial_state=None, config: RolloutConfig = RolloutConfig(), codec: str | None = None,
-                   stop: threading.Event | None = None, record_frames: bool = True) -> RolloutResult:
+                   stop: threading.Event | None = None, record_frames: bool = True,
+                   on_step: Callable[[int, Observation], None] | None = None) -> RolloutResult:
     """Run one episode into a staged episode of the store and commit it (or discard it).
 
     ``record_frames=False`` keeps actions, qpos, label and safety counts but no images
@@ -166,7 +171,7 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
                        qpos_dim=features.qpos_dim, **({"codec": codec} if codec else {}))
     with store.episode_writer(info, spec) as writer:
         result = run_rollout(robot, policy, initial_state=initial_state, instruction=info.instruction,
-                             config=config, writer=writer, stop=stop)
+                             config=config, writer=writer, stop=stop, on_step=on_step)
         if result.end == "stop" and not config.keep_stopped:
             writer.abort()
             return result

@@ -13,12 +13,18 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine, insert, select, update
 
 from storage.database import is_process_alive
 from storage.errors import StoreError
 from storage.schema import Job, JobStep, utcnow
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every time the store writes is UTC."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class JobBusyError(StoreError):
@@ -34,6 +40,10 @@ class JobStepState:
     attempts: int
     result: dict | None
     error: str | None
+    progress: float | None = None  # 0..1 within a running step
+    detail: str | None = None  # its last progress line
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class JobLedger:
             iteration_id=job.iteration_id, owner_pid=job.owner_pid, owner_host=job.owner_host,
             error=job.error,
             steps=tuple(JobStepState(s.id, s.position, s.name, s.status, s.attempts,
-                                     json.loads(s.result_json) if s.result_json else None, s.error)
+                                     json.loads(s.result_json) if s.result_json else None, s.error,
+                                     s.progress, s.detail, as_utc(s.started_at), as_utc(s.finished_at))
                         for s in steps),
         )
 
@@ -129,12 +140,20 @@ class JobLedger:
     def start_step(self, step_id: int) -> None:
         with self._engine.begin() as conn:
             conn.execute(update(JobStep).where(JobStep.id == step_id).values(
-                status="running", attempts=JobStep.attempts + 1, started_at=utcnow(), error=None))
+                status="running", attempts=JobStep.attempts + 1, started_at=utcnow(), error=None,
+                progress=0.0, detail=None))
+
+    def report_progress(self, step_id: int, fraction: float, detail: str) -> None:
+        """How far the running step is (0..1) and its last line: what a dashboard shows."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress {fraction}: expected a fraction in [0, 1]")
+        with self._engine.begin() as conn:
+            conn.execute(update(JobStep).where(JobStep.id == step_id).values(progress=fraction, detail=detail))
 
     def finish_step(self, step_id: int, result: dict | None = None) -> None:
         with self._engine.begin() as conn:
             conn.execute(update(JobStep).where(JobStep.id == step_id).values(
-                status="done", finished_at=utcnow(), result_json=json.dumps(result or {})))
+                status="done", finished_at=utcnow(), result_json=json.dumps(result or {}), progress=1.0))
 
     def fail_step(self, step_id: int, error: str) -> None:
         with self._engine.begin() as conn:

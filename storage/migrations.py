@@ -16,7 +16,7 @@ from typing import Callable
 
 from sqlalchemy import Connection
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Migration = Callable[[Connection], None]
 
 
@@ -27,7 +27,17 @@ def add_deployments(connection: Connection) -> None:
     Deployment.__table__.create(connection)
 
 
-MIGRATIONS: dict[int, Migration] = {1: add_deployments}
+def add_schedules_and_step_progress(connection: Connection) -> None:
+    """v2 -> v3: overnight schedules, their runs, the scheduler heartbeat; progress within a job step."""
+    from storage.schema import Schedule, ScheduleRun, SchedulerBeat
+
+    for table in (Schedule.__table__, ScheduleRun.__table__, SchedulerBeat.__table__):
+        table.create(connection)
+    connection.exec_driver_sql("ALTER TABLE job_steps ADD COLUMN progress FLOAT")
+    connection.exec_driver_sql("ALTER TABLE job_steps ADD COLUMN detail TEXT")
+
+
+MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress}
 
 
 def upgrade(connection: Connection, from_version: int, to_version: int,

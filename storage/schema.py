@@ -31,6 +31,7 @@ EPISODE_STATUSES = ("staged", "committed")
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "done", "failed")
 DEPLOY_REASONS = ("initial", "gate", "operator", "rollback")
+SCHEDULE_RUN_STATUSES = ("running", "done", "failed", "missed", "skipped")
 
 
 def utcnow() -> datetime:
@@ -180,7 +181,55 @@ class JobStep(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     result_json: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float | None] = mapped_column(Float)  # 0..1 within the running step
+    detail: Mapped[str | None] = mapped_column(Text)  # the step's last progress line
     __table_args__ = (UniqueConstraint("job_id", "position", name="uq_job_step"),)
+
+
+class Schedule(Base):
+    """An overnight cycle: run ``iterations`` of the cycle at ``at_time`` (machine-local HH:MM)
+    on the given weekdays. ``checked_until`` is how far the scheduler has handled its
+    occurrences; anything due after it and still unhandled is run or reported missed."""
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    task: Mapped[str] = mapped_column(String(64))
+    profile: Mapped[str] = mapped_column(String(16))
+    iterations: Mapped[int] = mapped_column(Integer, default=1)
+    budget: Mapped[int | None] = mapped_column(Integer)  # None: the profile's P
+    at_time: Mapped[str] = mapped_column(String(5))  # "HH:MM", machine-local
+    weekdays: Mapped[str] = mapped_column(String(7), default="0123456")  # Monday = 0
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScheduleRun(Base):
+    """What became of one due occurrence of a schedule: run, or missed / skipped and why."""
+
+    __tablename__ = "schedule_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # SCHEDULE_RUN_STATUSES
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+    log_path: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SchedulerBeat(Base):
+    """The scheduler service's heartbeat (one row): who runs it and when it was last alive."""
+
+    __tablename__ = "scheduler_beats"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Metric(Base):

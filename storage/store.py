@@ -26,6 +26,7 @@ from storage.errors import EpisodeNotFoundError, StoreError
 from storage.frame_codecs import get_codec
 from storage.jobs import JobLedger
 from storage.migrations import SCHEMA_VERSION, Migration
+from storage.schedules import ScheduleBook
 from storage.schema import (
     DEPLOY_REASONS,
     Deployment,
@@ -87,6 +88,7 @@ class TrajectoryStore:
         self.engine = open_database(self.path, readonly=readonly, max_size_bytes=max_size_bytes,
                                     schema_version=schema_version, migrations=migrations)
         self.jobs = JobLedger(self.engine)
+        self.schedules = ScheduleBook(self.engine)
         if not readonly:
             self.recover_abandoned_episodes()
 

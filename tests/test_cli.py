@@ -20,12 +20,12 @@ def wmpo_app(*args, db):
     return subprocess.run([WMPO_APP, "--db", str(db), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_main_job_records_demos_in_the_sim(tmp_path):
+def test_demos_records_expert_episodes_in_the_sim(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
-    result = wmpo_app(db=db)  # no command: what ./run.sh starts
+    result = wmpo_app("demos", "--n", "10", db=db)
     assert result.returncode == 0, result.stderr
     assert "recorded 10 expert episodes of transfer_cube: 10 succeeded" in result.stdout
-    assert "10 expert" in result.stdout  # the status that follows
+    assert "10 expert" in wmpo_app("status", db=db).stdout
 
 
 def test_status_creates_store_and_reports(tmp_path):

@@ -113,16 +113,22 @@ def test_deployments_keep_history_and_roll_back(store, tmp_path):
         store.deploy("transfer_cube", first.id, "because")
 
 
-def test_a_version_1_store_gains_the_deployments_table(store_path):
+def test_a_version_1_store_gains_deployments_schedules_and_step_progress(store_path):
     import sqlite3
 
-    with TrajectoryStore(store_path):
-        pass
-    raw = sqlite3.connect(store_path)
-    raw.execute("DROP TABLE deployments")
+    with TrajectoryStore(store_path) as store:
+        job = store.jobs.create("cycle-iteration", ["collect"])
+    raw = sqlite3.connect(store_path)  # make it what a v1 file was
+    for table in ("deployments", "schedules", "schedule_runs", "scheduler_beats"):
+        raw.execute(f"DROP TABLE {table}")
+    raw.execute("ALTER TABLE job_steps DROP COLUMN progress")
+    raw.execute("ALTER TABLE job_steps DROP COLUMN detail")
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
     with TrajectoryStore(store_path) as store:
-        assert store.schema_version() == 2
-        assert store.deployments() == []
+        assert store.schema_version() == 3
+        assert store.deployments() == [] and store.schedules.all() == []
+        step = store.jobs.get(job.id).steps[0]
+        store.jobs.report_progress(step.id, 0.5, "collect 2/4")
+        assert store.jobs.get(job.id).steps[0].progress == 0.5

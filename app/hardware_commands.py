@@ -1,0 +1,72 @@
+"""`wmpo-app doctor | teleop-record | sim-node`: the real-robot (Mobile ALOHA) commands."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from robot.aloha.site import SITES_DIR, SiteConfigError, load_site
+from robot.robot import RobotError
+
+COMMANDS = {"doctor", "teleop-record", "sim-node"}
+DEFAULT_SITE = SITES_DIR / "sim.json"
+
+
+def add_commands(subparsers) -> None:
+    doctor = subparsers.add_parser("doctor", help="check the robot's devices and topics (exit 1 unless all green)")
+    doctor.add_argument("--site", default=str(DEFAULT_SITE), help="site file (default: the simulated node's)")
+    doctor.add_argument("--listen", type=float, default=1.5, help="seconds to listen to each topic")
+
+    teleop = subparsers.add_parser("teleop-record", help="record expert demos by teleoperation with the leader arms")
+    teleop.add_argument("--site", default=str(DEFAULT_SITE))
+    teleop.add_argument("--task", default="transfer_cube")
+    teleop.add_argument("--instruction", default="")
+    teleop.add_argument("--n", type=int, default=1, help="episodes (default %(default)s)")
+    teleop.add_argument("--horizon", type=int, default=400, help="control steps per episode")
+    teleop.add_argument("--label", choices=["success", "failure", "ask"], default="ask",
+                        help="operator's label for each episode; 'ask' prompts after each one")
+
+    node = subparsers.add_parser("sim-node", help="serve the MuJoCo sim on the robot's ROS 2 topics (Cyclone DDS)")
+    node.add_argument("--site", default=str(DEFAULT_SITE))
+    node.add_argument("--task", default="transfer_cube")
+    node.add_argument("--seed", type=int, default=0)
+    node.add_argument("--loopback", action="store_true", help="keep DDS on the loopback interface")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        site = load_site(args.site)
+        if args.command == "doctor":
+            from robot.aloha.doctor import diagnose, report
+            checks = diagnose(site, listen_s=args.listen)
+            print(report(checks))
+            return 0 if all(check.ok for check in checks) else 1
+        if args.command == "sim-node":
+            from robot.aloha.sim_node import serve
+            return serve(site, task=args.task, seed=args.seed, loopback=args.loopback)
+        return run_teleop_record(site, args)
+    except (SiteConfigError, RobotError) as exc:
+        print(f"error: {exc}")
+        return 2
+
+
+def run_teleop_record(site, args) -> int:
+    from robot.aloha.backend import MobileAloha
+    from robot.aloha.teleop import record_teleop_demo
+    from storage import TrajectoryStore
+
+    if args.n < 1 or args.horizon < 1:
+        raise RobotError(f"--n {args.n} and --horizon {args.horizon}; expected at least 1")
+    with TrajectoryStore(args.db) as store, MobileAloha(site) as robot:
+        for i in range(args.n):
+            stop = threading.Event()
+            label = {"success": True, "failure": False}.get(args.label)
+            result = record_teleop_demo(store, robot, args.task, instruction=args.instruction, horizon=args.horizon,
+                                        success=label, stop=stop)
+            if args.label == "ask" and result.episode_id is not None:
+                answer = input(f"episode {result.episode_id}: success? [y/n/skip] ").strip().lower()
+                if answer in ("y", "n"):
+                    store.set_label(result.episode_id, answer == "y", "operator")
+            print(f"demo {i + 1}/{args.n}: episode {result.episode_id}, {result.steps} steps, end {result.end}, "
+                  f"safety {result.safety}")
+    return 0

@@ -1,0 +1,82 @@
+"""One Interbotix arm on ROS 2: its joint states in, its commands out, its set-up services.
+
+Joint states arrive at ~100 Hz from ``xs_sdk`` as ``[waist .. wrist_rotate, gripper, left_finger,
+right_finger]`` (read by name, not position). ``qpos7`` is ``[6 joints (rad), gripper (0 closed ..
+1 open)]``: the follower's gripper from its finger's linear position, the leader's from its
+gripper joint (as the ALOHA teleop does). Commands: arm group in radians, gripper in motor radians.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot.aloha.messages import (OPERATING_MODES, REBOOT, TORQUE_ENABLE, JointGroupCommand, JointSingleCommand,
+                                  JointState)
+from robot.aloha.site import GripperConstants
+from robot.aloha.transport import Transport
+from robot.features import ARM_JOINTS
+from robot.robot import RobotError
+
+
+class Arm:
+    def __init__(self, transport: Transport, namespace: str, gripper: GripperConstants, *, leader: bool = False):
+        self.namespace = namespace.strip("/")
+        self.gripper = gripper
+        self.leader = leader
+        self.transport = transport
+        self.state_topic = f"/{self.namespace}/joint_states"
+        self.joint_states = transport.subscribe(self.state_topic, JointState)
+        self._publish_group = self._publish_single = None
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def qpos7(self, max_age_s: float) -> np.ndarray:
+        """Present [6 joints, normalised gripper]; RobotError naming the topic if none or stale."""
+        message, age = self.joint_states.latest()
+        if message is None:
+            raise RobotError(f"no joint state received on {self.state_topic}")
+        if age > max_age_s:
+            raise RobotError(f"stale joint state on {self.state_topic}: {age * 1000:.0f} ms old "
+                             f"(bound {max_age_s * 1000:.0f} ms)")
+        return joint_state_qpos7(message, self.gripper, self.leader, self.state_topic)
+
+    # -- commanding (followers) ---------------------------------------------------------------------
+
+    def command(self, qpos7: np.ndarray) -> None:
+        """Send [6 joints (rad), gripper normalised] as one group and one single command."""
+        if self._publish_group is None:
+            self._publish_group = self.transport.publisher(f"/{self.namespace}/commands/joint_group", JointGroupCommand)
+            self._publish_single = self.transport.publisher(f"/{self.namespace}/commands/joint_single",
+                                                            JointSingleCommand)
+        self._publish_group(JointGroupCommand(name="arm", cmd=[float(x) for x in qpos7[:6]]))
+        self._publish_single(JointSingleCommand(name="gripper", cmd=float(self.gripper.joint(float(qpos7[6])))))
+
+    def set_up_follower(self, timeout_s: float = 5.0) -> None:
+        """ALOHA's order: reboot the gripper motor, arm mode ``position``, gripper mode
+        ``current_based_position`` (the stock config starts it in ``linear_position``, where
+        commands are read as metres), torque on. Never torque off: the arm would fall."""
+        ns = f"/{self.namespace}"
+        calls = [(f"{ns}/reboot_motors", REBOOT, dict(cmd_type="single", name="gripper", enable=True,
+                                                       smart_reboot=False)),
+                 (f"{ns}/set_operating_modes", OPERATING_MODES, dict(cmd_type="group", name="arm", mode="position")),
+                 (f"{ns}/set_operating_modes", OPERATING_MODES, dict(cmd_type="single", name="gripper",
+                                                                      mode="current_based_position")),
+                 (f"{ns}/torque_enable", TORQUE_ENABLE, dict(cmd_type="group", name="arm", enable=True)),
+                 (f"{ns}/torque_enable", TORQUE_ENABLE, dict(cmd_type="single", name="gripper", enable=True))]
+        for service, service_type, fields in calls:
+            try:
+                self.transport.call(service, service_type, timeout_s=timeout_s, **fields)
+            except RobotError as exc:
+                raise RobotError(f"set-up of {self.namespace} failed at {service} {fields}: {exc}") from exc
+
+
+def joint_state_qpos7(message: JointState, gripper: GripperConstants, leader: bool, topic: str) -> np.ndarray:
+    index = {name: i for i, name in enumerate(message.name)}
+    wanted = (*ARM_JOINTS, "gripper" if leader else "left_finger")
+    missing = [name for name in wanted if name not in index]
+    if missing or len(message.position) != len(message.name):
+        raise RobotError(f"{topic}: joint state lacks {missing or 'positions'}; names {list(message.name)}")
+    joints = [message.position[index[name]] for name in ARM_JOINTS]
+    raw = message.position[index[wanted[-1]]]
+    grip = gripper.normalise_joint(raw) if leader else gripper.normalise_position(raw)
+    return np.array([*joints, grip], dtype=np.float64)

@@ -1,0 +1,198 @@
+"""Colour cameras: a RealSense through pyrealsense2 (by serial number), or a ROS Image topic.
+
+Each camera keeps its latest frame and the host time it arrived; ``latest()`` returns the frame
+with its age so the robot can refuse stale pictures. Frames are uint8 (H, W, 3) RGB.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from robot.aloha.messages import Image
+from robot.aloha.site import CameraConfig
+from robot.aloha.transport import Subscription, Transport
+from robot.robot import RobotError
+
+TIMEOUTS_BEFORE_RESET = 5  # consecutive frame timeouts before a hardware reset of that device
+
+
+class Camera(ABC):
+    def __init__(self, config: CameraConfig):
+        self.config = config
+        self.name = config.name
+
+    @abstractmethod
+    def start(self, timeout_s: float) -> None:
+        """Start streaming and wait for the first frame (RobotError if none comes in time)."""
+
+    @abstractmethod
+    def latest(self) -> tuple[np.ndarray | None, float | None]:
+        """(frame uint8 (H, W, 3), age in s); (None, None) before the first frame."""
+
+    @abstractmethod
+    def rate_hz(self) -> float | None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def source(self) -> str:
+        """Where frames come from, for messages: serial number, file or topic."""
+        c = self.config
+        return c.topic if c.source == "topic" else (f"file {c.playback}" if c.playback else f"serial {c.serial}")
+
+    def _wait_first(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.latest()[0] is None:
+            if time.monotonic() > deadline:
+                raise RobotError(f"camera {self.name} ({self.source}): no frame within {timeout_s:.1f}s")
+            time.sleep(0.01)
+
+
+class RealSenseCamera(Camera):
+    """One pipeline per camera selected by serial; a reader thread keeps the latest frame.
+
+    ``config.playback`` plays a recorded file (.db3 / .bag) instead of the device; its recorded
+    serial must still match ``config.serial`` when one is given."""
+
+    def __init__(self, config: CameraConfig):
+        super().__init__(config)
+        import pyrealsense2 as rs  # imported here: only this class needs librealsense (and libusb)
+
+        self._rs = rs
+        self._lock = threading.Lock()
+        self._frame: np.ndarray | None = None
+        self._arrived: float | None = None
+        self._count, self._first = 0, None
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.resets = 0
+
+    def start(self, timeout_s: float) -> None:
+        rs, c = self._rs, self.config
+        self._pipeline = rs.pipeline()
+        config = rs.config()
+        if c.playback:
+            if not Path(c.playback).exists():
+                raise RobotError(f"camera {self.name}: playback file {c.playback} does not exist")
+            config.enable_device_from_file(c.playback, True)
+        else:
+            # pipeline.start would wait ~15 s for an absent device: look first.
+            serials = [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
+            if c.serial not in serials:
+                raise RobotError(f"camera {self.name} ({self.source}): cannot start: not connected; connected "
+                                 f"RealSense serials are {serials or 'none'}")
+            config.enable_device(c.serial)
+        config.enable_stream(rs.stream.color, c.width, c.height, rs.format.rgb8, c.fps)
+        try:
+            profile = self._pipeline.start(config)
+        except RuntimeError as exc:
+            raise RobotError(f"camera {self.name} ({self.source}): cannot start a {c.width}x{c.height} rgb8 "
+                             f"@{c.fps} stream: {exc}") from exc
+        device = profile.get_device()
+        serial = device.get_info(rs.camera_info.serial_number)
+        if c.serial and serial != c.serial:
+            self._pipeline.stop()
+            raise RobotError(f"camera {self.name}: device serial {serial}, expected {c.serial}")
+        self._device = device
+        self._running.set()
+        self._thread = threading.Thread(target=self._read, name=f"camera {self.name}", daemon=True)
+        self._thread.start()
+        self._wait_first(timeout_s)
+
+    def _read(self) -> None:
+        timeouts = 0
+        while self._running.is_set():
+            ok, frames = self._pipeline.try_wait_for_frames(200)
+            if not ok:
+                timeouts += 1
+                if timeouts >= TIMEOUTS_BEFORE_RESET and not self.config.playback:
+                    # A wedged RealSense recovers after a reset of that device (bounded: once per run
+                    # of timeouts); the staleness bound stops the episode meanwhile.
+                    self._device.hardware_reset()
+                    self.resets += 1
+                    timeouts = 0
+                continue
+            timeouts = 0
+            color = frames.get_color_frame()
+            if not color:
+                continue
+            frame = np.asanyarray(color.get_data()).copy()
+            now = time.monotonic()
+            with self._lock:
+                self._frame, self._arrived = frame, now
+                self._count += 1
+                self._first = self._first or now
+
+    def latest(self):
+        with self._lock:
+            if self._frame is None:
+                return None, None
+            return self._frame, time.monotonic() - self._arrived
+
+    def rate_hz(self):
+        with self._lock:
+            if self._count < 2 or self._arrived <= self._first:
+                return None
+            return (self._count - 1) / (self._arrived - self._first)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._running.clear()
+            self._thread.join(timeout=2)
+            self._pipeline.stop()
+            self._thread = None
+
+
+class TopicCamera(Camera):
+    """Frames from a sensor_msgs/Image topic (encoding rgb8), best-effort QoS like ROS sensor data."""
+
+    def __init__(self, config: CameraConfig, transport: Transport):
+        super().__init__(config)
+        self._transport = transport
+        self._subscription: Subscription | None = None
+
+    def start(self, timeout_s: float) -> None:
+        self._subscription = self._transport.subscribe(self.config.topic, Image, sensor_data=True)
+        self._wait_first(timeout_s)
+
+    def latest(self):
+        if self._subscription is None:
+            return None, None
+        message, age = self._subscription.latest()
+        if message is None:
+            return None, None
+        return image_array(message, self.config.topic), age
+
+    def rate_hz(self):
+        return None if self._subscription is None else self._subscription.rate_hz()
+
+    def stop(self) -> None:
+        self._subscription = None
+
+
+def image_array(message: Image, topic: str) -> np.ndarray:
+    """A sensor_msgs/Image (rgb8) as uint8 (H, W, 3)."""
+    if message.encoding != "rgb8":
+        raise RobotError(f"{topic}: image encoding {message.encoding!r}; expected 'rgb8'")
+    data = np.asarray(message.data, dtype=np.uint8)
+    if message.step != message.width * 3 or data.size != message.height * message.step:
+        raise RobotError(f"{topic}: {data.size} bytes for {message.height}x{message.width} rgb8 with step "
+                         f"{message.step}; expected {message.height * message.width * 3} and step {message.width * 3}")
+    return data.reshape(message.height, message.width, 3)
+
+
+def image_message(frame: np.ndarray, stamp_s: float, frame_id: str) -> Image:
+    from robot.aloha.messages import Header, stamp
+    height, width, _ = frame.shape
+    return Image(header=Header(stamp=stamp(stamp_s), frame_id=frame_id), height=height, width=width,
+                 encoding="rgb8", step=width * 3, data=np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+
+
+def open_camera(config: CameraConfig, transport: Transport) -> Camera:
+    return TopicCamera(config, transport) if config.source == "topic" else RealSenseCamera(config)

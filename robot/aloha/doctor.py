@@ -1,0 +1,104 @@
+"""Health checks of a Mobile ALOHA site: is every device there, is every topic fresh and fast?
+
+``diagnose`` listens for ``listen_s`` and returns one Check per device or topic: joint states of
+each arm (rate vs nominal; below the site's minimum is a failure), each camera (RealSense by
+serial, or its Image topic), and whether the followers' command topics and the base's cmd_vel
+have a subscriber (the driver). It commands nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from robot.aloha.messages import Image, JointGroupCommand, JointSingleCommand, JointState, Twist
+from robot.aloha.site import SIDES, CameraConfig, SiteConfig
+from robot.aloha.transport import Transport, open_transport
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # topic or device
+    ok: bool
+    detail: str
+
+
+def diagnose(site: SiteConfig, listen_s: float = 1.5, transport: Transport | None = None) -> list[Check]:
+    own = transport is None
+    transport = transport or open_transport(site.transport, site.domain_id, node_name="wmpo_doctor")
+    try:
+        states = {f"/{ns}/joint_states": transport.subscribe(f"/{ns}/joint_states", JointState)
+                  for group in (site.followers, site.leaders) for ns in (group[s] for s in SIDES)}
+        images = {c.name: transport.subscribe(c.topic, Image, sensor_data=True)
+                  for c in site.cameras if c.source == "topic"}
+        commands = {}
+        if hasattr(transport, "subscriber_count"):
+            for side in SIDES:
+                ns = site.followers[side]
+                commands[f"/{ns}/commands/joint_group"] = JointGroupCommand
+                commands[f"/{ns}/commands/joint_single"] = JointSingleCommand
+            if site.base_cmd_vel:
+                commands[site.base_cmd_vel] = Twist
+        probes = {topic: transport.publisher(topic, kind) for topic, kind in commands.items()}
+        del probes  # the writers stay with the transport; nothing is ever written
+        time.sleep(listen_s)
+        checks = [_rate_check(topic, sub, site.bounds.joint_state_hz, site.bounds.joint_state_min_hz)
+                  for topic, sub in states.items()]
+        for camera in site.cameras:
+            if camera.source == "topic":
+                checks.append(_rate_check(f"camera {camera.name} ({camera.topic})", images[camera.name],
+                                          camera.fps, site.bounds.camera_min_hz))
+            else:
+                checks.append(_realsense_check(camera))
+        for topic in commands:
+            count = transport.subscriber_count(topic)
+            checks.append(Check(topic, count > 0, f"{count} subscriber(s)" if count else
+                                "no subscriber: the driver is not listening for commands"))
+        return checks
+    finally:
+        if own:
+            transport.close()
+
+
+def _rate_check(name: str, subscription, nominal_hz: float, min_hz: float) -> Check:
+    message, age = subscription.latest()
+    if message is None:
+        return Check(name, False, "missing: nothing received")
+    rate = subscription.rate_hz()
+    if rate is None:
+        return Check(name, False, f"one message only, {age:.2f}s ago (nominal {nominal_hz:.0f} Hz)")
+    if rate < min_hz:
+        return Check(name, False, f"too slow: {rate:.1f} Hz (nominal {nominal_hz:.0f} Hz, minimum {min_hz:.0f} Hz)")
+    return Check(name, True, f"{rate:.1f} Hz (nominal {nominal_hz:.0f} Hz)")
+
+
+def _realsense_check(camera: CameraConfig) -> Check:
+    name = f"camera {camera.name} (serial {camera.serial or '-'})"
+    try:
+        import pyrealsense2 as rs
+    except ImportError as exc:
+        return Check(name, False, f"pyrealsense2 does not import ({exc}); it needs libusb-1.0-0")
+    if camera.playback:
+        from robot.aloha.cameras import RealSenseCamera
+        source = RealSenseCamera(camera)
+        try:
+            source.start(timeout_s=3.0)
+            time.sleep(0.5)
+            rate = source.rate_hz()
+            return Check(name, True, f"playing {camera.playback}, {rate or 0:.1f} Hz")
+        except Exception as exc:
+            return Check(name, False, str(exc))
+        finally:
+            source.stop()
+    serials = [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
+    if camera.serial in serials:
+        return Check(name, True, "connected")
+    return Check(name, False, f"missing: connected RealSense serials are {serials or 'none'}")
+
+
+def report(checks: list[Check]) -> str:
+    width = max((len(c.name) for c in checks), default=0)
+    lines = [f"{'ok ' if c.ok else 'BAD'}  {c.name:<{width}}  {c.detail}" for c in checks]
+    bad = sum(not c.ok for c in checks)
+    lines.append("all green" if not bad else f"{bad} of {len(checks)} checks failed")
+    return "\n".join(lines)

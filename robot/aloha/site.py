@@ -1,0 +1,251 @@
+"""Site configuration of a Mobile ALOHA: namespaces, cameras, gripper constants, limits, bounds.
+
+Typed dataclasses, each checked in ``__post_init__``, loaded from a JSON file. Every error
+names the bad field by its path in the file (``cameras[1].serial``) and what was expected.
+Gripper normalisation: ``normalised = (x - close) / (open - close)``, observed from the finger's
+linear position (m), commanded in motor radians. The defaults are Interbotix's ROS 2 values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from robot.safety import VX300S_LOWER, VX300S_UPPER, SafetyLimits
+
+SIDES = ("left", "right")
+SITES_DIR = Path(__file__).parent / "sites"
+
+
+class SiteConfigError(ValueError):
+    """A site file is unreadable or a field has a bad value; the message names the field."""
+
+
+@dataclass(frozen=True)
+class GripperConstants:
+    """Open / closed gripper: finger linear position (m) and gripper motor joint (rad)."""
+
+    position_open: float
+    position_close: float
+    joint_open: float
+    joint_close: float
+
+    def __post_init__(self):
+        if self.position_open == self.position_close:
+            raise SiteConfigError(f"position_open == position_close == {self.position_open}; expected different values")
+        if self.joint_open == self.joint_close:
+            raise SiteConfigError(f"joint_open == joint_close == {self.joint_open}; expected different values")
+
+    def normalise_position(self, metres: float) -> float:
+        return (metres - self.position_close) / (self.position_open - self.position_close)
+
+    def normalise_joint(self, radians: float) -> float:
+        return (radians - self.joint_close) / (self.joint_open - self.joint_close)
+
+    def position(self, normalised: float) -> float:
+        return normalised * (self.position_open - self.position_close) + self.position_close
+
+    def joint(self, normalised: float) -> float:
+        return normalised * (self.joint_open - self.joint_close) + self.joint_close
+
+
+FOLLOWER_GRIPPER = GripperConstants(position_open=0.0579, position_close=0.0440, joint_open=1.6214, joint_close=0.6197)
+LEADER_GRIPPER = GripperConstants(position_open=0.0323, position_close=0.0185, joint_open=0.8298, joint_close=-0.0552)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One RealSense colour camera. ``source``: "realsense" (pyrealsense2, by serial; ``playback``
+    a recorded .db3/.bag file instead of the device) or "topic" (a ROS sensor_msgs/Image topic,
+    e.g. from realsense2_camera or the simulated node)."""
+
+    name: str
+    serial: str = ""
+    source: str = "realsense"
+    topic: str = ""
+    playback: str = ""
+    height: int = 480
+    width: int = 640
+    fps: int = 30
+
+    def __post_init__(self):
+        if self.source not in ("realsense", "topic"):
+            raise SiteConfigError(f"source {self.source!r}; expected 'realsense' or 'topic'")
+        if self.source == "realsense" and not (self.serial or self.playback):
+            raise SiteConfigError(f"camera {self.name}: serial is empty; expected the RealSense serial number")
+        if self.source == "topic" and not self.topic.startswith("/"):
+            raise SiteConfigError(f"camera {self.name}: topic {self.topic!r}; expected a ROS topic name like "
+                                  f"'/{self.name}/camera/color/image_rect_raw'")
+        if not (8 <= self.height <= 2160 and 8 <= self.width <= 3840):
+            raise SiteConfigError(f"camera {self.name}: size {self.height}x{self.width}; expected 8..2160 x 8..3840")
+        if self.fps not in (6, 15, 30, 60, 90):
+            raise SiteConfigError(f"camera {self.name}: fps {self.fps}; expected one of 6, 15, 30, 60, 90")
+
+
+@dataclass(frozen=True)
+class ArmLimits:
+    """Per-arm joint limits (rad, waist..wrist_rotate) and the per-step change cap (deg)."""
+
+    lower: tuple[float, ...] = VX300S_LOWER
+    upper: tuple[float, ...] = VX300S_UPPER
+    max_step_deg: float = 5.0
+
+    def __post_init__(self):
+        for name in ("lower", "upper"):
+            if len(getattr(self, name)) != 6:
+                raise SiteConfigError(f"{name} has {len(getattr(self, name))} values; expected 6 (one per arm joint)")
+        bad = [i for i in range(6) if not self.lower[i] < self.upper[i]]
+        if bad:
+            raise SiteConfigError(f"lower not below upper at joints {bad}")
+        if not 0 < self.max_step_deg <= 45:
+            raise SiteConfigError(f"max_step_deg {self.max_step_deg}; expected in (0, 45]")
+
+    def safety_limits(self) -> SafetyLimits:
+        return SafetyLimits(lower=(*self.lower, 0.0, *self.lower, 0.0), upper=(*self.upper, 1.0, *self.upper, 1.0),
+                            max_step_rad=math.radians(self.max_step_deg))
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Staleness bounds (s): data older than this stops the episode. Rates (Hz): nominal and the
+    least the doctor accepts."""
+
+    joint_state_age_s: float = 0.1
+    camera_age_s: float = 0.25
+    joint_state_hz: float = 100.0
+    joint_state_min_hz: float = 30.0
+    camera_min_hz: float = 10.0
+    connect_timeout_s: float = 5.0
+
+    def __post_init__(self):
+        for f in fields(self):
+            if not getattr(self, f.name) > 0:
+                raise SiteConfigError(f"{f.name} {getattr(self, f.name)}; expected > 0")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    transport: str = "auto"  # "auto": rclpy when it imports, else Cyclone DDS
+    domain_id: int = 0
+    followers: dict[str, str] = field(default_factory=lambda: {"left": "follower_left", "right": "follower_right"})
+    leaders: dict[str, str] = field(default_factory=lambda: {"left": "leader_left", "right": "leader_right"})
+    follower_gripper: GripperConstants = FOLLOWER_GRIPPER
+    leader_gripper: GripperConstants = LEADER_GRIPPER
+    cameras: tuple[CameraConfig, ...] = ()
+    base_cmd_vel: str = "/mobile_base/cmd_vel"  # "" for a stationary ALOHA
+    limits: ArmLimits = field(default_factory=ArmLimits)
+    bounds: Bounds = field(default_factory=Bounds)
+    control_period_s: float = 0.02
+    setup_services: bool = True  # reboot gripper, operating modes, torque on at connect
+
+    def __post_init__(self):
+        if self.transport not in ("auto", "rclpy", "dds"):
+            raise SiteConfigError(f"transport {self.transport!r}; expected 'auto', 'rclpy' or 'dds'")
+        if not 0 <= self.domain_id <= 232:
+            raise SiteConfigError(f"domain_id {self.domain_id}; expected 0..232 (ROS_DOMAIN_ID)")
+        for group in ("followers", "leaders"):
+            namespaces = getattr(self, group)
+            if set(namespaces) != set(SIDES):
+                raise SiteConfigError(f"{group} has sides {sorted(namespaces)}; expected exactly {list(SIDES)}")
+            for side, namespace in namespaces.items():
+                if not namespace or "/" in namespace.strip("/"):
+                    raise SiteConfigError(f"{group}.{side} {namespace!r}; expected a namespace like 'follower_{side}'")
+        names = [camera.name for camera in self.cameras]
+        if len(set(names)) != len(names):
+            raise SiteConfigError(f"camera names {names} repeat; expected each once")
+        if self.base_cmd_vel and not self.base_cmd_vel.startswith("/"):
+            raise SiteConfigError(f"base_cmd_vel {self.base_cmd_vel!r}; expected a topic starting with '/' or ''")
+        if not 0.001 <= self.control_period_s <= 0.2:
+            raise SiteConfigError(f"control_period_s {self.control_period_s}; expected 0.001..0.2")
+
+    def topic(self, namespace: str, name: str) -> str:
+        return f"/{namespace.strip('/')}/{name}"
+
+
+# -- loading ----------------------------------------------------------------------------------------
+
+
+def load_site(path: Path | str) -> SiteConfig:
+    """Read and check a site file; SiteConfigError names the file and the bad field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SiteConfigError(f"site file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise SiteConfigError(f"site file {path}: not valid JSON ({exc})") from None
+    try:
+        site = build(SiteConfig, data, "")
+    except SiteConfigError as exc:
+        raise SiteConfigError(f"site file {path}: {exc}") from None
+    # A playback file is relative to the site file, so a site folder can travel whole.
+    cameras = tuple(camera if not camera.playback or Path(camera.playback).is_absolute() else
+                    _replace(camera, playback=str(path.parent / camera.playback)) for camera in site.cameras)
+    return _replace(site, cameras=cameras)
+
+
+def _replace(obj, **changes):
+    from dataclasses import replace
+    return replace(obj, **changes)
+
+
+def build(cls, data, path: str):
+    """``cls`` (a dataclass) from JSON ``data``, checking every field's type against its annotation."""
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{path or 'the file'}: expected a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise SiteConfigError(f"{_join(path, unknown[0])}: unknown field; expected one of {sorted(known)}")
+    values = {}
+    for name, f in known.items():
+        where = _join(path, name)
+        if name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise SiteConfigError(f"{where}: missing; expected a {_describe(hints[name])}")
+            continue
+        values[name] = _value(hints[name], data[name], where)
+    try:
+        return cls(**values)
+    except SiteConfigError as exc:
+        raise SiteConfigError(f"{path}: {exc}" if path else str(exc)) from None
+
+
+def _value(hint, value, where: str):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if is_dataclass(hint):
+        return build(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise SiteConfigError(f"{where}: expected a list of {_describe(args[0])}, got {json.dumps(value)}")
+        return tuple(_value(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SiteConfigError(f"{where}: expected an object, got {json.dumps(value)}")
+        return {k: _value(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, bool) and type(value) is hint:
+        return value
+    raise SiteConfigError(f"{where}: expected a {_describe(hint)}, got {json.dumps(value)}")
+
+
+def _describe(hint) -> str:
+    if is_dataclass(hint):
+        return f"{hint.__name__} object"
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return f"list of {_describe(typing.get_args(hint)[0])}"
+    if origin is dict:
+        return "object"
+    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(hint, str(hint))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
