@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
-
-from PIL import Image, ImageDraw
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.baselines import dpo_offline, grpo_on_real
 from app.cli import find_policy_version
 from app.cycle import JOB_KIND, run_cycle
+from app.cycle_report import iteration_rows
 from app.cycle_config import profile as cycle_profile
 from app.policies import evaluate_policy
 from learning.grpo.config import profile as grpo_profile
 from learning.grpo.dpo import DPOConfig
 from storage import EpisodeFilter, TrajectoryStore
+
+from learning_report import chart, diagnosis_table, machine, success_cell  # benchmarks/, beside this script
 
 
 def evaluation(store, version_id, task, n, report):
@@ -42,29 +42,6 @@ def evaluation(store, version_id, task, n, report):
 
 def existing(store, name):
     return next((v.id for v in store.policy_versions() if v.name == name), None)
-
-
-def bar_chart(rows: list[dict], path: Path, title: str) -> None:
-    width, height, left, bottom = 640, 360, 60, 40
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((left, 10), title, fill="black")
-    plot_h = height - bottom - 40
-    for y in range(0, 101, 20):
-        yy = height - bottom - plot_h * y / 100
-        draw.line([(left, yy), (width - 20, yy)], fill=(220, 220, 220))
-        draw.text((10, yy - 6), f"{y}%", fill="black")
-    slot = (width - left - 20) / len(rows)
-    for i, row in enumerate(rows):
-        x0, x1 = left + i * slot + slot * 0.2, left + (i + 1) * slot - slot * 0.2
-        top = height - bottom - plot_h * row["rate"]
-        draw.rectangle([x0, top, x1, height - bottom], fill=(70, 110, 180))
-        low, high = (height - bottom - plot_h * v for v in row["interval95"])
-        mid = (x0 + x1) / 2
-        draw.line([(mid, low), (mid, high)], fill="black", width=2)
-        draw.text((x0, height - bottom + 8), row["method"], fill="black")
-        draw.text((x0, top - 14), f"{100 * row['rate']:.1f}%", fill="black")
-    image.save(path)
 
 
 def main() -> None:
@@ -127,24 +104,25 @@ def main() -> None:
         diagnosis = {"reward": steps["reward"], "fidelity": steps["fidelity"],
                      "grpo": {k: v for k, v in steps["grpo"].items() if k != "history"},
                      "collect": steps["collect"]}
+        wmpo_rows = [r for r in iteration_rows(store) if r.id == job.iteration_id]
 
     rows = [{"method": name, **r} for name, r in results.items()]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"table1-{task}-P{p}"
     payload = {"task": task, "budget": p, "eval_episodes": n, "results": results, "diagnosis": diagnosis,
-               "timings_s": timings, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                                                f"python {platform.python_version()}",
+               "timings_s": timings, "machine": machine(),
                "command": "benchmarks/table1.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                                            if v is not None and k not in ("db", "out"))}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
     lines = [f"| method (P={p}, {task}) | success [95% CI] | mean successful length |", "|---|---:|---:|"]
     for row in rows:
-        low, high = row["interval95"]
         length = f"{row['mean_success_length']:.0f}" if row["mean_success_length"] else "-"
-        lines.append(f"| {row['method']} | {row['successes']}/{row['episodes']} = {100 * row['rate']:.1f}% "
-                     f"[{100 * low:.1f}, {100 * high:.1f}] | {length} |")
+        lines.append(f"| {row['method']} | {success_cell(row)} | {length} |")
+    lines += ["", "Diagnosis of the WMPO iteration (from the store):", "", diagnosis_table(wmpo_rows), "",
+              f"Command: `{payload['command']}`; machine: {payload['machine']}."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    bar_chart(rows, stem.with_suffix(".png"), f"{task}, P={p}: success over {n} evaluation seeds")
+    chart({"success": [row["rate"] for row in rows]}, [row["method"] for row in rows], stem.with_suffix(".png"),
+          f"{task}, P={p}: success over {n} evaluation seeds")
     print("\n".join(lines))
 
 

@@ -22,10 +22,10 @@ def wmpo_app(*args, db):
 
 def test_demos_records_expert_episodes_in_the_sim(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
-    result = wmpo_app("demos", "--n", "10", db=db)
+    result = wmpo_app("demos", "--n", "3", db=db)
     assert result.returncode == 0, result.stderr
-    assert "recorded 10 expert episodes of transfer_cube: 10 succeeded" in result.stdout
-    assert "10 expert" in wmpo_app("status", db=db).stdout
+    assert "recorded 3 expert episodes of transfer_cube: 3 succeeded" in result.stdout
+    assert "3 expert" in wmpo_app("status", db=db).stdout
 
 
 def test_status_creates_store_and_reports(tmp_path):

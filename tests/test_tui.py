@@ -172,7 +172,7 @@ def test_schedule_pane_adds_toggles_and_removes_a_schedule(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("6")
             status = str(app.query_one("#scheduler-status", Static).render())
-            assert "scheduler not running" in status and "scheduler --once" in status
+            assert "scheduler not running" in status and "scheduler --show systemd|cron" in status
             app.query_one("#schedule-at", Input).value = "25:00"
             await pilot.click("#schedule-add")
             await pilot.pause()

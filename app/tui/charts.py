@@ -27,7 +27,10 @@ def success_bars(rows: list[IterationRow], width: int = BAR_WIDTH) -> Text:
         text.append(f"it {row.number:>3} ", style="bold")
         text.append("".join(bar), style="green" if row.deployed else "yellow")
         text.append(f" {100 * row.eval_success:5.1f}% [{100 * low:.0f}-{100 * high:.0f}]")
-        text.append("  deployed\n" if row.deployed else "\n", style="green")
+        if row.deployed_eval is not None:
+            text.append(f" vs deployed {100 * row.deployed_eval:.1f}%", style="dim")
+        text.append("  -> deployed\n" if row.deployed else "  -> not deployed\n",
+                    style="green" if row.deployed else "yellow")
     text.append("█ candidate (green: deployed)  │ deployed policy, same evaluation", style="dim")
     return text
 

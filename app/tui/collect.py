@@ -42,6 +42,7 @@ class CollectPane(Vertical):
 
     def on_show(self) -> None:
         self.refresh_policies()
+        self.query_one("#collect-start", Button).focus()  # Enter starts with what the form says
 
     def refresh_policies(self) -> None:
         select = self.query_one("#collect-source", Select)

@@ -38,6 +38,7 @@ class IterationsPane(Vertical):
 
     def on_show(self) -> None:
         self.refresh_view()
+        self.query_one(DataTable).focus()
 
     def refresh_view(self) -> None:
         table = self.query_one(DataTable)
@@ -49,3 +50,4 @@ class IterationsPane(Vertical):
         episodes = self.app.query_one("#episodes-pane")
         episodes.show_iteration(int(event.row_key.value))
         self.app.action_show("episodes")
+        episodes.query_one(DataTable).focus()

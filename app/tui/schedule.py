@@ -11,7 +11,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.scheduler import SchedulerConfig, describe_next
-from app.scheduler_install import cron_line, install_cron, install_systemd
+from app.scheduler_install import install_cron, install_systemd
 from app.tui.confirm import ConfirmScreen
 from robot.sim.tasks import TASKS
 from storage import StoreError
@@ -79,8 +79,9 @@ class SchedulePane(Vertical):
             state = (f"[red]scheduler not running{last}[/red]: schedules run only while it runs -- "
                      f"start `wmpo-app scheduler`, or install it below")
         self.query_one("#scheduler-status", Static).update(
-            f"{state}\ncron entry: {cron_line(self.app.db, Path.cwd())}\n"
-            f"systemd: `wmpo-app --db {self.app.db} scheduler --show systemd` prints the unit")
+            f"{state}\nsystemd: a user service running `wmpo-app scheduler` (restarted if it dies); "
+            f"cron: `wmpo-app scheduler --once` every 5 min.\n"
+            f"See either before installing: wmpo-app --db {self.app.db} scheduler --show systemd|cron")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button = event.button.id

@@ -1,0 +1,72 @@
+"""Pieces the learning benchmarks' reports share: a PNG chart, success cells, and the
+per-iteration diagnosis of the WMPO loop read back from the store (app.cycle_report)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from app.cycle_report import IterationRow
+
+COLOURS = [(70, 110, 180), (220, 140, 50), (90, 160, 90), (170, 80, 160)]
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
+
+
+def success_cell(result: dict) -> str:
+    low, high = result["interval95"]
+    return (f"{result['successes']}/{result['episodes']} = {100 * result['rate']:.1f}% "
+            f"[{100 * low:.1f}, {100 * high:.1f}]")
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def diagnosis_table(rows: list[IterationRow]) -> str:
+    """Where the loop gains or loses, per iteration: is the world model faithful, is the judge
+    right, does dynamic sampling find signal, does imagined success track the sim's?"""
+    lines = ["| iteration | P | sampled success (sim) | imagined success | groups kept | world-model outcome "
+             "agreement | PSNR at the end | reward F1 (held-out) | candidate vs deployed | deployed |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in rows:
+        versus = f"{percent(r.eval_success)} vs {percent(r.deployed_eval)}" if r.eval_success is not None else r.note
+        lines.append(f"| {r.number} | {r.budget} | {percent(r.collect_success)} | {percent(r.imagined_success)} | "
+                     f"{percent(r.kept_fraction)} | {percent(r.outcome_agreement)} | "
+                     f"{'-' if r.psnr_db_last is None else f'{r.psnr_db_last:.1f} dB'} | "
+                     f"{'-' if r.reward_f1 is None else f'{r.reward_f1:.3f}'} | {versus} | "
+                     f"{'yes' if r.deployed else 'no'} |")
+    return "\n".join(lines)
+
+
+def chart(series: dict[str, list[float | None]], labels: list[str], path: Path, title: str) -> None:
+    """Grouped bars: one group per label, one bar per series (success rates in [0, 1])."""
+    width, height, left, bottom = 720, 380, 60, 50
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 10), title, fill="black")
+    plot_h = height - bottom - 50
+    for y in range(0, 101, 20):
+        yy = height - bottom - plot_h * y / 100
+        draw.line([(left, yy), (width - 20, yy)], fill=(220, 220, 220))
+        draw.text((10, yy - 6), f"{y}%", fill="black")
+    group = (width - left - 20) / len(labels)
+    bar = group * 0.7 / len(series)
+    for g, label in enumerate(labels):
+        x = left + g * group + group * 0.15
+        for s, (name, values) in enumerate(series.items()):
+            value = values[g]
+            if value is not None:
+                top = height - bottom - plot_h * value
+                draw.rectangle([x + s * bar, top, x + (s + 1) * bar - 2, height - bottom], fill=COLOURS[s % 4])
+                draw.text((x + s * bar, top - 14), f"{100 * value:.0f}", fill="black")
+        draw.text((x, height - bottom + 6), label, fill="black")
+    for s, name in enumerate(series):
+        draw.rectangle([left + s * 150, 28, left + s * 150 + 10, 38], fill=COLOURS[s % 4])
+        draw.text((left + s * 150 + 14, 27), name, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)

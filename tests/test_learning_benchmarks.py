@@ -1,0 +1,29 @@
+"""The lifelong benchmark's command at tiny scale: it runs, resumes, and writes its report
+(JSON, markdown with the diagnosis, PNG). The learning figures come from the cpu profile."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import copy_store
+
+LIFELONG = Path(__file__).parent.parent / "benchmarks" / "lifelong.py"
+
+
+def test_lifelong_tiny_writes_the_report_and_reuses_finished_work(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    command = [sys.executable, str(LIFELONG), "--db", str(db), "--base", "base", "--iterations", "1", "--budget", "4",
+               "--profile", "tiny", "--eval-episodes", "4", "--imitation-steps", "10", "--out", str(tmp_path / "out")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stem = tmp_path / "out" / "lifelong-transfer_cube-P4-tiny"
+    report = json.loads(stem.with_suffix(".json").read_text())
+    assert len(report["wmpo"]) == 1 and report["wmpo"][0]["budget"] == 4
+    assert [r["demos"] for r in report["imitation"]] == [3 + 4]  # the base's 3 demos + P
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| 4 |" in markdown and "world-model outcome agreement" in markdown and "Command: `" in markdown
+    assert stem.with_suffix(".png").stat().st_size > 1000
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "step " not in again.stdout  # nothing trained twice: the iteration and the imitation policy are reused
