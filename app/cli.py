@@ -9,33 +9,26 @@ import time
 from pathlib import Path
 
 from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, TrajectoryStore
-from storage.aloha_hdf5 import import_aloha_episodes
 from storage.frame_codecs import CODECS, DEFAULT_CODEC
 from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 
 from robot.sim.aloha_sim import SIM_CAMERAS
 from robot.sim.tasks import TASKS
 
-from learning.checkpoints import CheckpointError
+# Configs only: torch, transformers and diffusers load inside the commands that need them,
+# so `status`, the UI and the scheduler start in a fraction of a second.
+from learning.errors import CheckpointError
 from learning.reward_model.config import PROFILES as REWARD_PROFILES
 from learning.reward_model.config import profile as reward_profile
-from learning.reward_model.training import load_reward_model
-from learning.trainer import TrainConfig
 from learning.vla.config import PROFILES, profile
 from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
+from learning.world_model.config import SAMPLERS
 from learning.world_model.config import profile as world_model_profile
-from learning.world_model.world_model import SAMPLERS
 
 from app import hardware_commands, schedule_commands
-from app.contact_sheet import contact_sheet
-from app.cycle import ALIGN_LR, REWARD_LR, run_cycle
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.cycle_config import profile as cycle_profile
-from app.policies import collect_rollouts, evaluate_policy, train_base_policy
-from app.demos import record_expert_demos
-from app.reward_models import reward_model_dir, train_success_model
 from app.store_report import episode_table, status_report
-from app.world_models import align_world_model, measure_fidelity, pretrain_world_model
 
 LABELS = {"success": True, "failure": False, "none": None}
 
@@ -182,6 +175,8 @@ def image_size(text: str) -> tuple[int, int]:
 
 def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
               cameras: list[str], size: tuple[int, int]) -> None:
+    from app.demos import record_expert_demos
+
     def progress(done: int, total: int, result, seconds: float) -> None:
         outcome = "success" if result.success else result.end
         print(f"[{done}/{total}] {task} episode {result.episode_id}: {outcome} in {result.steps} steps, "
@@ -195,6 +190,9 @@ def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
 
 
 def run_train_policy(store: TrajectoryStore, args) -> None:
+    from app.policies import train_base_policy
+    from learning.trainer import TrainConfig
+
     name = args.name or f"base-{args.task}-{args.profile}"
     overrides = {"camera": args.camera, "action_mode": args.action_mode}
     config = profile(args.profile, **{k: v for k, v in overrides.items() if v})
@@ -225,6 +223,8 @@ def find_policy_version(store: TrajectoryStore, ref: str) -> int:
 
 
 def run_eval(store: TrajectoryStore, args) -> None:
+    from app.policies import evaluate_policy
+
     def progress(done, total, success):
         if done % 8 == 0 or done == total:
             print(f"[eval {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
@@ -236,6 +236,8 @@ def run_eval(store: TrajectoryStore, args) -> None:
 
 
 def run_collect(store: TrajectoryStore, args) -> None:
+    from app.policies import collect_rollouts
+
     def progress(done, total, success):
         if done % 8 == 0 or done == total:
             print(f"[collect {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
@@ -246,6 +248,9 @@ def run_collect(store: TrajectoryStore, args) -> None:
 
 
 def run_train_world_model(store: TrajectoryStore, args) -> None:
+    from app.world_models import pretrain_world_model
+    from learning.trainer import TrainConfig
+
     def progress(stage, p):
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
@@ -257,6 +262,10 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
 
 
 def run_train_reward(store: TrajectoryStore, args) -> None:
+    from app.cycle import REWARD_LR
+    from app.reward_models import train_success_model
+    from learning.trainer import TrainConfig
+
     def progress(p):
         print(f"[reward {p.step}/{p.steps}] loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
               f"({p.steps_per_s:.1f} steps/s)", flush=True)
@@ -271,6 +280,10 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
 
 
 def run_align_world_model(store: TrajectoryStore, args) -> None:
+    from app.cycle import ALIGN_LR
+    from app.world_models import align_world_model
+    from learning.trainer import TrainConfig
+
     def progress(stage, p):
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
@@ -282,6 +295,10 @@ def run_align_world_model(store: TrajectoryStore, args) -> None:
 
 
 def run_fidelity(store: TrajectoryStore, args) -> None:
+    from app.reward_models import reward_model_dir
+    from app.world_models import measure_fidelity
+    from learning.reward_model.training import load_reward_model
+
     reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
     report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
                               steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
@@ -290,6 +307,8 @@ def run_fidelity(store: TrajectoryStore, args) -> None:
 
 
 def run_cycle_command(store: TrajectoryStore, args) -> None:
+    from app.cycle import run_cycle
+
     overrides = {"task": args.task, "budget": args.budget, "world_model": args.world_model,
                  "grpo_updates": args.grpo_updates, "eval_episodes": args.eval_episodes,
                  "deploy_margin": args.deploy_margin}
@@ -330,6 +349,8 @@ def run_episodes(store: TrajectoryStore, args) -> None:
 
 
 def run_import(store: TrajectoryStore, args) -> None:
+    from storage.aloha_hdf5 import import_aloha_episodes
+
     def progress(done: int, total: int, path: Path) -> None:
         print(f"[{done}/{total}] imported {path}", flush=True)
 
@@ -380,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "rollback":
                 run_rollback(store, args)
             elif args.command == "contact-sheet":
+                from app.contact_sheet import contact_sheet
+
                 contact_sheet(store, args.episode_id, args.camera).save(args.out)
                 print(f"wrote {args.out}")
             elif args.command == "check":

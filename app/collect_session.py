@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 from app.demos import next_demo_seed
-from app.policies import next_rollout_seed
-from learning.vla.imitation import load_policy
-from learning.vla.runner import PolicyRunner, check_policy_fits
 from robot.experts.scripted import ScriptedExpert
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
@@ -91,6 +88,9 @@ class CollectSession:
     # -- the worker ------------------------------------------------------------------------
 
     def run(self, on_update: Callable[[LiveStatus], None]) -> LiveStatus:
+        from app.policies import next_rollout_seed  # the learning stack loads in the worker, not at UI start
+        from learning.vla.runner import check_policy_fits
+
         request, status = self.request, self.status
         sim_task = get_task(request.task)
         with TrajectoryStore(self.store_path) as store:
@@ -129,6 +129,9 @@ class CollectSession:
         request = self.request
         if request.policy_version_id is None:
             return ScriptedExpert(request.task), {"cam_high": DEMO_IMAGE_SIZE}, None
+        from learning.vla.imitation import load_policy
+        from learning.vla.runner import PolicyRunner
+
         version = store.policy_version(request.policy_version_id)
         policy = load_policy(store.verify_policy_checkpoint(version.id))
         config = policy.config

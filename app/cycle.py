@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from app.cycle_config import CycleConfig
+from app.cycle_config import JOB_KIND, STAGES, CycleConfig
 from app.imagined_grpo import improve_in_imagination
 from app.policies import collect_rollouts, evaluate_policy
 from app.reward_models import reward_model_dir, train_success_model
@@ -28,8 +28,6 @@ from learning.trainer import TrainConfig
 from learning.world_model.config import profile as world_model_profile
 from storage import EpisodeFilter, StoreError, TrajectoryStore
 
-JOB_KIND = "cycle-iteration"
-STAGES = ("collect", "align", "reward", "fidelity", "grpo", "evaluate", "deploy")
 
 Report = Callable[[str], None]
 

@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 
 from learning.profiles import pick_profile
 
+JOB_KIND = "cycle-iteration"  # the store job of one iteration
+STAGES = ("collect", "align", "reward", "fidelity", "grpo", "evaluate", "deploy")
+
 
 @dataclass(frozen=True)
 class CycleConfig:

@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.cycle import JOB_KIND, STAGES
+from app.cycle_config import JOB_KIND, STAGES
 from storage import TrajectoryStore
 from storage.jobs import JobState
 from storage.schema import utcnow

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from app.cycle import JOB_KIND, run_cycle
+from app.cycle_config import JOB_KIND
 from app.cycle_config import profile as cycle_profile
 from storage import TrajectoryStore
 from storage.schedules import ScheduleRunState, ScheduleState
@@ -122,6 +122,8 @@ def start_run(store: TrajectoryStore, schedule: ScheduleState, when: datetime, l
 
 def execute_run(store: TrajectoryStore, run_id: int, report: Callable[[str], None] = print) -> None:
     """The body of ``wmpo-app scheduled-run``: the schedule's cycle, then the run row finished."""
+    from app.cycle import run_cycle  # the learning stack: only in the run's own process
+
     run = store.schedules.run(run_id)
     schedule = store.schedules.get(run.schedule_id)
     spec = schedule.spec

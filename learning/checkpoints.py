@@ -15,11 +15,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from learning.errors import CheckpointError
+
 MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE = "model.safetensors", "config.json", "optimizer.safetensors"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint folder is missing, incomplete, or does not fit what loads it."""
 
 
 def save_checkpoint(folder: Path, model: torch.nn.Module, config: dict,

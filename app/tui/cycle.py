@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Select
 
 from app.background_command import BackgroundCommand
-from app.cycle import JOB_KIND
+from app.cycle_config import JOB_KIND
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from robot.sim.tasks import TASKS
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label, ProgressBar, Static
 
-from app.cycle import STAGES
+from app.cycle_config import STAGES
 from app.cycle_report import iteration_rows, running_iteration
 from app.scheduler import SchedulerConfig
 from app.tui.charts import success_bars

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 from learning.profiles import pick_profile
 
+SAMPLERS = ("ddim", "ddpm")  # diffusers schedulers imagination can sample with
+
 
 @dataclass(frozen=True)
 class VAEConfig:

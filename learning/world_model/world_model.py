@@ -15,11 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from learning.world_model.config import WorldModelConfig
+from learning.world_model.config import SAMPLERS, WorldModelConfig
 from learning.world_model.dit import ActionConditionedDiT
 from learning.world_model.vae import make_vae, to_pixels, to_uint8
-
-SAMPLERS = ("ddim", "ddpm")
 
 
 def make_scheduler(name: str, train_timesteps: int):

@@ -1,0 +1,5 @@
+"""Errors of the learning layer that callers catch without loading torch."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is missing, incomplete, or does not fit what loads it."""
