@@ -41,11 +41,14 @@ class IterationContext:
     results: dict  # stage -> result of the finished stages of this iteration
     report: Report
     step_id: int | None = None  # the running job step, whose progress the store shows
+    last_loss: float | None = None  # the running step's latest training loss
     _progress_written: float = 0.0
 
-    def progress(self, done: float, total: float, detail: str) -> None:
+    def progress(self, done: float, total: float, detail: str, loss: float | None = None) -> None:
         """Report a line and, at most once a second, how far the running step is."""
         self.report(detail)
+        if loss is not None:
+            self.last_loss = loss
         now = time.monotonic()
         if self.step_id is not None and (done >= total or now - self._progress_written >= 1.0):
             self.store.jobs.report_progress(self.step_id, min(1.0, max(0.0, done / total)), detail)
@@ -104,7 +107,7 @@ def align(ctx: IterationContext) -> dict:
     align_world_model(store, name, base, where, TrainConfig.scheduled(config.align_steps, ALIGN_LR),
                       batch_size=config.world_model_batch,
                       progress=lambda stage, p: ctx.progress(p.step, p.steps, f"align {p.step}/{p.steps} "
-                                                                                f"loss {p.loss:.4f}"))
+                                                                                f"loss {p.loss:.4f}", p.loss))
     return {"world_model": name, "from": base}
 
 
@@ -114,7 +117,7 @@ def reward(ctx: IterationContext) -> dict:
                                  TrainConfig.scheduled(ctx.config.reward_steps, REWARD_LR), batch_size=ctx.config.reward_batch,
                                  iteration_id=ctx.iteration_id,
                                  progress=lambda p: ctx.progress(p.step, p.steps, f"reward {p.step}/{p.steps} "
-                                                                                  f"loss {p.loss:.4f}"))
+                                                                                  f"loss {p.loss:.4f}", p.loss))
     scores = {split: getattr(result, split).to_json() if getattr(result, split) else None
               for split in ("validation", "held_out", "evaluation")}
     return {"reward_model": name, **scores}
@@ -194,13 +197,16 @@ def run_iteration(store: TrajectoryStore, job_id: int, report: Report) -> dict:
     while (step := store.jobs.get(job_id).next_step()) is not None:
         report(f"iteration {number}: {step.name}" + (f" (attempt {step.attempts + 1})" if step.attempts else ""))
         store.jobs.start_step(step.id)
-        ctx.step_id = step.id
+        ctx.step_id, ctx.last_loss = step.id, None
         try:
             result = STAGE_FUNCTIONS[step.name](ctx)
         except Exception as exc:
             store.jobs.fail_step(step.id, f"{type(exc).__name__}: {exc}")
             store.finish_iteration(job.iteration_id, "failed")
             raise
+        if ctx.last_loss is not None:  # the trainer's final loss: what the Cycle screen shows per stage
+            result = {**result, "final_loss": ctx.last_loss}
+            store.log_metric(f"{step.name}/final_loss", ctx.last_loss, iteration_id=job.iteration_id)
         store.jobs.finish_step(step.id, result)
         ctx.results[step.name] = result
     store.jobs.finish(job_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import threading
 
 from robot.aloha.site import SITES_DIR, SiteConfigError, load_site
@@ -16,6 +18,8 @@ def add_commands(subparsers) -> None:
     doctor = subparsers.add_parser("doctor", help="check the robot's devices and topics (exit 1 unless all green)")
     doctor.add_argument("--site", default=str(DEFAULT_SITE), help="site file (default: the simulated node's)")
     doctor.add_argument("--listen", type=float, default=1.5, help="seconds to listen to each topic")
+    doctor.add_argument("--loopback", action="store_true", help="DDS on the loopback interface only "
+                                                                "(to reach a `sim-node --loopback`)")
 
     teleop = subparsers.add_parser("teleop-record", help="record expert demos by teleoperation with the leader arms")
     teleop.add_argument("--site", default=str(DEFAULT_SITE))
@@ -25,6 +29,7 @@ def add_commands(subparsers) -> None:
     teleop.add_argument("--horizon", type=int, default=400, help="control steps per episode")
     teleop.add_argument("--label", choices=["success", "failure", "ask"], default="ask",
                         help="operator's label for each episode; 'ask' prompts after each one")
+    teleop.add_argument("--loopback", action="store_true", help="DDS on the loopback interface only")
 
     node = subparsers.add_parser("sim-node", help="serve the MuJoCo sim on the robot's ROS 2 topics (Cyclone DDS)")
     node.add_argument("--site", default=str(DEFAULT_SITE))
@@ -34,6 +39,10 @@ def add_commands(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.loopback:  # before any DDS participant exists: Cyclone reads it once
+        from robot.aloha.dds_transport import loopback_config
+
+        os.environ.setdefault("CYCLONEDDS_URI", loopback_config())
     try:
         site = load_site(args.site)
         if args.command == "doctor":
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             return serve(site, task=args.task, seed=args.seed, loopback=args.loopback)
         return run_teleop_record(site, args)
     except (SiteConfigError, RobotError) as exc:
-        print(f"error: {exc}")
+        print(f"wmpo-app: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.aloha_wire import sim_site  # sets CYCLONEDDS_URI first
+from aloha_wire import sim_site  # sets CYCLONEDDS_URI first
 
 from robot.aloha.cameras import RealSenseCamera
 from robot.aloha.dds_transport import DdsTransport

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.aloha_wire import sim_site, write_site  # sets CYCLONEDDS_URI first
+from aloha_wire import sim_site, write_site  # sets CYCLONEDDS_URI first
 
 from app.cli import main as cli_main
 from robot.aloha.backend import MobileAloha, StaleDataError

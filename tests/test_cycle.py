@@ -32,7 +32,9 @@ def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
         jobs = store.jobs.finished("cycle-iteration")
         assert [[s.status for s in job.steps] for job in jobs] == [["done"] * 7] * 2
         # the second iteration aligned the first one's world model
-        assert jobs[1].steps[1].result == {"world_model": "wm-transfer_cube-2", "from": "wm-transfer_cube-1"}
+        align = jobs[1].steps[1].result
+        assert (align["world_model"], align["from"]) == ("wm-transfer_cube-2", "wm-transfer_cube-1")
+        assert align["final_loss"] > 0  # the trainer's last loss, shown per stage in the UI
         assert store.deployed("transfer_cube").policy_version_id == 1
 
 

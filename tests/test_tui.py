@@ -97,6 +97,7 @@ def test_newcomer_path_demos_base_policy_tiny_iteration_and_success_chart(tmp_pa
             assert [row[:2] for row in stages] == [[s, "done"] for s in
                                                    ("collect", "align", "reward", "fidelity", "grpo", "evaluate",
                                                     "deploy")]
+            assert "final loss" in stages[1][3] and "final loss" in stages[2][3]  # align, reward
             await pilot.press("4")
             await pilot.pause()
             rows = cell_texts(app.query_one("#iterations-table", DataTable))

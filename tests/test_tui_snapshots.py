@@ -20,9 +20,9 @@ SIZE = (170, 48)
 
 STAGE_RESULTS = {
     "collect": {"policy_version_id": 1, "episodes": 4, "successes": 1},
-    "align": {"world_model": "wm-transfer_cube-1", "from": "world-model"},
+    "align": {"world_model": "wm-transfer_cube-1", "from": "world-model", "final_loss": 0.0123},
     "reward": {"reward_model": "reward-transfer_cube-1",
-               "validation": {"f1": 1.0}, "held_out": {"f1": 0.909}, "evaluation": {"f1": 0.889}},
+               "validation": {"f1": 1.0}, "held_out": {"f1": 0.909}, "evaluation": {"f1": 0.889}, "final_loss": 0.0301},
     "fidelity": {"psnr_db_last": 19.5, "ssim_last": 0.68, "outcome_agreement": 0.25, "episodes": 4},
     "grpo": {"updated": True, "policy_version_id": 2, "updates": 2, "success_rate": 0.4, "kept_fraction": 0.5},
     "evaluate": {"deployed": {"rate": 0.25, "interval95": [0.046, 0.7], "policy_version_id": 1},

@@ -23,6 +23,9 @@ def stage_summary(name: str, result: dict | None) -> str:
     """One line of the numbers that matter from a finished stage's stored result."""
     if not result:
         return ""
+    if "final_loss" in result:
+        rest = {k: v for k, v in result.items() if k != "final_loss"}
+        return f"{stage_summary(name, rest)}; final loss {result['final_loss']:.4f}"
     if name == "collect":
         return f"{result['successes']}/{result['episodes']} sampled rollouts succeeded"
     if name == "align":
