@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from app.tui.app import WmpoApp
 from app.tui.confirm import ConfirmScreen
@@ -42,7 +42,8 @@ def test_collect_records_demos_with_operator_label_discard_and_stop(tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("2")
             app.query_one("#collect-n", Input).value = "2"
-            await pilot.click("#collect-start")
+            app.query_one("#collect-start", Button).press()
+            await pilot.pause()  # the Pressed message is handled
             pane = app.query_one("#collect-pane")
             await wait_until(pilot, lambda: pane.session.status.finished, 120, "two expert demos")
             live = str(app.query_one("#collect-live", Static).render())
@@ -60,7 +61,8 @@ def test_collect_records_demos_with_operator_label_discard_and_stop(tmp_path):
                 # a new recording of seed 1, labelled by the sim: the discarded one (and its label) is gone
                 assert [(e.seed, e.success, e.label_source) for e in episodes] == [(0, True, "env"), (1, True, "env")]
             app.query_one("#collect-n", Input).value = "3"
-            await pilot.click("#collect-start")
+            app.query_one("#collect-start", Button).press()
+            await pilot.pause()  # the Pressed message is handled
             await wait_until(pilot, lambda: pane.session.status.step > 20, 60, "a running episode")
             await pilot.press("x")  # stop: hold position, keep the episode unlabelled, end the session
             await wait_until(pilot, lambda: pane.session.status.finished, 60, "the stop")
@@ -82,13 +84,15 @@ def test_newcomer_path_demos_base_policy_tiny_iteration_and_success_chart(tmp_pa
             cycle = app.query_one("#cycle-pane")
             app.query_one("#base-steps", Input).value = "10"
             app.query_one("#base-demos", Input).value = "3"
-            await pilot.click("#base-train")
+            app.query_one("#base-train", Button).press()
+            await pilot.pause()  # the Pressed message is handled
             await wait_until(pilot, lambda: cycle.command is not None and cycle.command.returncode is not None,
                              240, "the base policy's training")
             assert cycle.command.returncode == 0
             await wait_until(pilot, lambda: cycle.policy_names == ["base"], 10, "the new version in the form")
             app.query_one("#cycle-policy", Select).value = "base"
-            await pilot.click("#cycle-start")
+            app.query_one("#cycle-start", Button).press()
+            await pilot.pause()  # the Pressed message is handled
             await wait_until(pilot, lambda: cycle.command.args[0] == "cycle" and cycle.command.returncode is not None,
                              400, "one tiny lifelong iteration")
             assert cycle.command.returncode == 0
@@ -174,17 +178,18 @@ def test_schedule_pane_adds_toggles_and_removes_a_schedule(tmp_path):
             await pilot.press("6")
             status = str(app.query_one("#scheduler-status", Static).render())
             assert "scheduler not running" in status and "scheduler --show systemd|cron" in status
+            add = app.query_one("#schedule-add", Button)
             app.query_one("#schedule-at", Input).value = "25:00"
-            await pilot.click("#schedule-add")
-            await pilot.pause()
+            add.press()
+            await wait_until(pilot, lambda: any("HH:MM" in n.message for n in app._notifications), 10,
+                             "the refusal")
             with TrajectoryStore(db) as store:
                 assert store.schedules.all() == []  # refused, with a notification
-            assert any("HH:MM" in n.message for n in app._notifications)
             app.query_one("#schedule-at", Input).value = "02:30"
             app.query_one("#schedule-days", Input).value = "mon,wed"
-            await pilot.click("#schedule-add")
-            await pilot.pause()
+            add.press()
             table = app.query_one("#schedules-table", DataTable)
+            await wait_until(pilot, lambda: table.row_count == 1, 10, "the new schedule in the table")
             assert cell_texts(table)[0][:7] == ["nightly", "02:30", "mon,wed", "transfer_cube", "cpu", "1", "yes"]
             table.focus()
             await pilot.press("e")
