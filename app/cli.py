@@ -368,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "ui"):  # the main job: the operator's UI
         from app.tui.app import run_ui
 
-        return run_ui(args.db)
+        try:
+            return run_ui(args.db)
+        except StoreError as exc:  # a foreign or newer file: say so before any screen opens
+            print(f"wmpo-app: error: {exc}", file=sys.stderr)
+            return 2
     if args.command in schedule_commands.COMMANDS:
         return schedule_commands.run(args)
     if args.command in hardware_commands.COMMANDS:

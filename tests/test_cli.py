@@ -66,6 +66,9 @@ def test_errors_are_one_clear_line(tmp_path):
     result = wmpo_app("status", db=not_a_store)
     assert result.returncode == 2
     assert result.stderr.startswith("wmpo-app: error:") and "not a SQLite database" in result.stderr
+    ui = wmpo_app(db=not_a_store)  # the UI refuses the same way, before any screen opens
+    assert ui.returncode == 2 and "not a SQLite database" in ui.stderr and ui.stdout == ""
+    assert not_a_store.read_text() == "hello"  # untouched
     bad = tmp_path / "episode_9.hdf5"
     bad.write_text("not hdf5")
     result = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
