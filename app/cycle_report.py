@@ -84,11 +84,12 @@ class RunningIteration:
 
 
 def typical_stage_seconds(store: TrajectoryStore) -> dict[str, float]:
-    """Median wall time of each stage over finished iterations."""
+    """Median wall time of each stage over finished iterations. A step that ran more than once
+    is left out: its stored span covers only the last attempt (a resumed step restarts its clock)."""
     spans: dict[str, list[float]] = {}
     for job in store.jobs.finished(JOB_KIND):
         for step in job.steps:
-            if step.started_at and step.finished_at:
+            if step.started_at and step.finished_at and step.attempts == 1:
                 spans.setdefault(step.name, []).append((step.finished_at - step.started_at).total_seconds())
     return {name: statistics.median(values) for name, values in spans.items()}
 

@@ -97,3 +97,20 @@ def test_gate_deploys_a_candidate_that_is_not_worse_and_rollback_restores(tiny_b
     with TrajectoryStore(db) as store:
         assert store.deployed("transfer_cube").policy_version_id == base.id
         assert [d.reason for d in store.deployments("transfer_cube")] == ["initial", "gate", "rollback"]
+
+
+def test_eta_uses_the_running_stage_pace_and_clean_earlier_stages(store):
+    from app.cycle_report import StageProgress, estimate_eta, typical_stage_seconds
+
+    iteration = store.start_iteration("transfer_cube", 4)
+    job = store.jobs.claim(store.jobs.create("cycle-iteration", ["collect", "align"], iteration_id=iteration.id).id)
+    for step in job.steps:
+        store.jobs.start_step(step.id)
+        store.jobs.finish_step(step.id, {})
+    store.jobs.start_step(job.steps[1].id)  # a second attempt: its span covers only that attempt
+    store.jobs.finish_step(job.steps[1].id, {})
+    store.jobs.finish(job.id)
+    assert set(typical_stage_seconds(store)) == {"collect"}  # the retried align is not a duration sample
+    stages = [StageProgress("collect", "running", 0.5, "", 60.0), StageProgress("align", "pending", 0.0, "", None)]
+    assert estimate_eta(stages, {"align": 100.0}) == (160.0, True)  # 60 s more at its own pace + align's median
+    assert estimate_eta(stages, {}) == (60.0, False)  # align has no clean sample yet: said, not guessed
