@@ -136,3 +136,24 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     assert torch.equal(aligned.vae.decoder.conv_out.weight, pretrained.vae.decoder.conv_out.weight)  # VAE frozen
     with pytest.raises(CheckpointError, match="another configuration"):
         train_world_model(store, profile("tiny", depth=2), train, tmp_path / "aligned")
+
+
+def test_salience_singles_out_what_differs_between_frames_and_weights_its_reconstruction():
+    from dataclasses import replace
+
+    from learning.world_model.vae import VAELearner, make_vae, salience
+
+    pixels = torch.full((8, 3, 8, 8), -0.5)
+    pixels[3, 0, 2, 5] = 1.0  # one red pixel in one frame: the "object"
+    weights = salience(pixels)
+    assert weights.shape == (8, 1, 8, 8) and torch.isclose(weights.mean(), torch.tensor(1.0))
+    assert weights[3, 0, 2, 5] == weights.max() and weights[0].max() == 0
+    # The weighted loss: the same reconstruction error costs more on the object than elsewhere.
+    weighted = replace(TINY, vae=replace(TINY.vae, salience_weight=10.0))
+    torch.manual_seed(0)
+    learner = VAELearner(weighted, make_vae(weighted))
+    batch = {"frames": torch.randint(0, 256, (4, *TINY.image_size, 3), dtype=torch.uint8)}
+    loss, metrics = learner.loss(batch)
+    assert torch.isfinite(loss) and metrics["psnr_db"] > 0
+    loss.backward()
+    assert all(p.grad is not None for p in learner.vae.decoder.parameters() if p.requires_grad)

@@ -45,8 +45,18 @@ def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
     return ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
 
 
+def salience(pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W): each pixel's distance from the batch's per-pixel median,
+    divided by its mean. Frames from many episodes share the background and the typical arm
+    pose; what moves between episodes -- the object, the arms' reach -- stands out."""
+    median = pixels.median(dim=0, keepdim=True).values
+    distance = (pixels - median).abs().mean(dim=1, keepdim=True)
+    return distance / distance.mean().clamp_min(1e-6)
+
+
 class VAELearner(nn.Module):
-    """Reconstruction (L1 + MSE) plus a small KL term; the learner protocol of trainer.train."""
+    """Reconstruction (L1 + MSE, optionally salience-weighted) plus a small KL term; the learner
+    protocol of trainer.train."""
 
     def __init__(self, config: WorldModelConfig, vae: nn.Module):
         super().__init__()
@@ -57,7 +67,12 @@ class VAELearner(nn.Module):
         posterior = self.vae.encode(pixels).latent_dist
         reconstruction = self.vae.decode(posterior.sample()).sample
         mse = F.mse_loss(reconstruction, pixels)
-        loss = F.l1_loss(reconstruction, pixels) + mse + self.config.vae.kl_weight * posterior.kl().mean()
+        error = (reconstruction - pixels).abs()
+        error = error + error ** 2  # L1 + MSE per pixel
+        if self.config.vae.salience_weight and len(pixels) > 1:
+            weight = 1.0 + self.config.vae.salience_weight * salience(pixels.detach())
+            error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
+        loss = error.mean() + self.config.vae.kl_weight * posterior.kl().mean()
         psnr = 10 * torch.log10(4.0 / mse.detach().clamp_min(1e-10))  # peak-to-peak range 2
         return loss, {"psnr_db": psnr.item()}
 
