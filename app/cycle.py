@@ -130,7 +130,8 @@ def fidelity(ctx: IterationContext) -> dict:
                               where=EpisodeFilter(task=ctx.task, source="policy"), reward_model=judge,
                               iteration_id=ctx.iteration_id)
     return {"psnr_db_last": report.psnr_db[-1], "ssim_last": report.ssim[-1],
-            "outcome_agreement": report.outcome_agreement, "episodes": report.episodes}
+            "outcome_agreement": report.outcome_agreement, "episodes": report.episodes,
+            "successes_replayed": report.successes_replayed, "successes_recognised": report.successes_recognised}
 
 
 def grpo(ctx: IterationContext) -> dict:
@@ -147,7 +148,8 @@ def grpo(ctx: IterationContext) -> dict:
                                             f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))
     except NoLearningSignalError as exc:  # the iteration still counts: its data and models are kept
         ctx.report(f"grpo: no update -- {exc}")
-        return {"updated": False, "reason": str(exc)}
+        return {"updated": False, "reason": str(exc),
+                **{k: v for k, v in exc.stats.to_json().items() if k != "history"}}
     return {"updated": True, "policy_version_id": result.version_id, **result.stats.to_json()}
 
 

@@ -28,6 +28,7 @@ class IterationRow:
     imagined_success: float | None  # judged successes among GRPO's imagined trajectories
     kept_fraction: float | None  # groups kept by dynamic sampling
     outcome_agreement: float | None  # world model vs reality, judged by the reward model
+    successes_recognised: str | None  # "k/n": real successes judged successful when replayed in imagination
     psnr_db_last: float | None
     reward_f1: float | None  # held-out episodes (validation if none)
     deployed: bool
@@ -55,12 +56,19 @@ def iteration_rows(store: TrajectoryStore) -> list[IterationRow]:
             deployed_eval=deployed["rate"] if deployed else None,
             imagined_success=grpo.get("success_rate"), kept_fraction=grpo.get("kept_fraction"),
             outcome_agreement=results.get("fidelity", {}).get("outcome_agreement"),
+            successes_recognised=recognised(results.get("fidelity", {})),
             psnr_db_last=results.get("fidelity", {}).get("psnr_db_last"),
             reward_f1=f1_split["f1"] if f1_split else None,
             deployed=bool(deploy.get("deployed")),
             policy=versions.get(grpo.get("policy_version_id")),
             note=deploy.get("note") or deploy.get("reason") or grpo.get("reason", "")))
     return rows
+
+
+def recognised(fidelity: dict) -> str | None:
+    if "successes_replayed" not in fidelity:  # iterations measured before this was recorded
+        return None
+    return f"{fidelity['successes_recognised']}/{fidelity['successes_replayed']}"
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,28 @@ def align_world_model(store: TrajectoryStore, name: str, base: str, where: Episo
     return folder
 
 
+def balanced(store: TrajectoryStore, episode_ids: list[int], n: int) -> list[int]:
+    """Up to ``n`` episodes, successes up to half of them (in stored order), then the rest. A
+    policy that succeeds 1 time in 10 would otherwise give replays of failures alone, whose
+    agreement says nothing about whether imagination can show a success."""
+    successes = [i for i in episode_ids if store.episode(i).success][:n // 2]
+    others = [i for i in episode_ids if i not in successes][:n - len(successes)]
+    return sorted(successes + others)
+
+
+def held_out_replays(store: TrajectoryStore, camera: str, episodes: int,
+                     where: EpisodeFilter = EpisodeFilter()) -> tuple[list[int], list[Replay]]:
+    """Up to ``episodes`` held-out episodes that ``where`` selects (successes up to half), as
+    replays: recorded frames, actions and the real outcome."""
+    _, held_out = split_episodes(store, camera, where)
+    if not held_out:
+        raise ValueError(f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}) match {where}; "
+                         f"record more")
+    chosen = balanced(store, held_out, episodes)
+    return chosen, [Replay(real=store.load_frames(i, camera), actions=store.load_steps(i).actions,
+                           success=store.episode(i).success) for i in chosen]
+
+
 def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, horizon: int | None = None,
                      sampler: str | None = None, steps: int | None = None, strips_dir: Path | None = None,
                      where: EpisodeFilter = EpisodeFilter(), reward_model: RewardModel | None = None,
@@ -84,25 +106,16 @@ def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, ho
     """Replay held-out episodes (those ``where`` selects) in the world model; with a reward
     model, also the outcome agreement. The report is stored as a metric; strips are written."""
     model = load_world_model(world_model_dir(store, name) / "model")
-    camera = model.config.camera
-    _, held_out = split_episodes(store, camera, where)
-    if not held_out:
-        raise ValueError(f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}) match {where}; "
-                         f"record more")
-    replays = []
-    for episode_id in held_out[:episodes]:
-        episode = store.episode(episode_id)
-        replays.append(Replay(real=store.load_frames(episode_id, camera), actions=store.load_steps(episode_id).actions,
-                              success=episode.success))
+    chosen, replays = held_out_replays(store, model.config.camera, episodes, where)
     judge = (lambda frames: judge_trajectory(reward_model, frames).success) if reward_model is not None else None
     report, imagined = fidelity_report(Imagination(model, sampler=sampler, steps=steps), replays, horizon, judge)
-    payload = {"name": name, "episode_ids": held_out[:episodes], **report.to_json()}
+    payload = {"name": name, "episode_ids": chosen, **report.to_json()}
     store.log_metric("world_model/psnr_db_last", report.psnr_db[-1], iteration_id=iteration_id, payload=payload)
     if report.outcome_agreement is not None:
         store.log_metric("world_model/outcome_agreement", report.outcome_agreement, iteration_id=iteration_id,
                          payload=payload)
     if strips_dir is not None:
         Path(strips_dir).mkdir(parents=True, exist_ok=True)
-        for episode_id, replay, frames in zip(held_out, replays, imagined):
+        for episode_id, replay, frames in zip(chosen, replays, imagined):
             strip(replay.real, frames).save(Path(strips_dir) / f"fidelity-{name}-episode{episode_id}.png")
     return report

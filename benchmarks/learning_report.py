@@ -27,16 +27,32 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def target_verdict(results: dict, margin: float = 0.10) -> str:
+    """The issue's target at one budget: WMPO at least ``margin`` above the base policy and above
+    both baselines. Says by how many points it is missed."""
+    rule = f"WMPO >= base + {100 * margin:.0f} points and above both baselines"
+    wmpo = results.get("wmpo")
+    if wmpo is None:
+        return f"Target ({rule}): not met -- WMPO made no policy update, so there is no candidate to evaluate."
+    over_base = wmpo["rate"] - results["base"]["rate"]
+    best = max(results[k]["rate"] for k in ("dpo", "grpo_real") if k in results)
+    met = over_base >= margin and wmpo["rate"] > best
+    verdict = "met" if met else f"missed by {100 * max(margin - over_base, best - wmpo['rate']):.1f} points"
+    return (f"Target ({rule}): WMPO {100 * over_base:+.1f} points over base, "
+            f"{100 * (wmpo['rate'] - best):+.1f} over the best baseline -- {verdict}.")
+
+
 def diagnosis_table(rows: list[IterationRow]) -> str:
     """Where the loop gains or loses, per iteration: is the world model faithful, is the judge
     right, does dynamic sampling find signal, does imagined success track the sim's?"""
     lines = ["| iteration | P | sampled success (sim) | imagined success | groups kept | world-model outcome "
-             "agreement | PSNR at the end | reward F1 (held-out) | candidate vs deployed | deployed |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "agreement | real successes recognised in imagination | PSNR at the end | reward F1 (held-out) | "
+             "candidate vs deployed | deployed |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         versus = f"{percent(r.eval_success)} vs {percent(r.deployed_eval)}" if r.eval_success is not None else r.note
         lines.append(f"| {r.number} | {r.budget} | {percent(r.collect_success)} | {percent(r.imagined_success)} | "
-                     f"{percent(r.kept_fraction)} | {percent(r.outcome_agreement)} | "
+                     f"{percent(r.kept_fraction)} | {percent(r.outcome_agreement)} | {r.successes_recognised or '-'} | "
                      f"{'-' if r.psnr_db_last is None else f'{r.psnr_db_last:.1f} dB'} | "
                      f"{'-' if r.reward_f1 is None else f'{r.reward_f1:.3f}'} | {versus} | "
                      f"{'yes' if r.deployed else 'no'} |")

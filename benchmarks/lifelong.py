@@ -49,6 +49,16 @@ def wmpo_iterations(store, args, report) -> list[IterationRow]:
     return [row for row in iteration_rows(store) if row.id in ids]
 
 
+def stage_minutes(store, iteration_ids: list[int]) -> dict[int, float]:
+    """Minutes each iteration's stages ran (a retried stage counts its last attempt only)."""
+    minutes = {}
+    for job in store.jobs.finished(JOB_KIND):
+        if job.iteration_id in iteration_ids:
+            spans = [(s.finished_at - s.started_at).total_seconds() for s in job.steps if s.started_at and s.finished_at]
+            minutes[job.iteration_id] = sum(spans) / 60
+    return minutes
+
+
 def imitation_arm(store, base_id, args, report) -> list[dict]:
     """The base recipe retrained with k*P extra expert demos, k = 1..K, each evaluated."""
     base = store.policy_version(base_id)
@@ -94,6 +104,7 @@ def main() -> None:
             store.deploy(args.task, base, "initial")
         base_result = evaluate_policy(store, base, args.task, args.eval_episodes, reuse_finished=True).to_json()
         rows = wmpo_iterations(store, args, report)
+        minutes = stage_minutes(store, [row.id for row in rows])
         imitation = imitation_arm(store, base, args, report)
 
     # The deployed policy after iteration k: the candidate if the gate deployed it, else what was deployed.
@@ -105,7 +116,8 @@ def main() -> None:
                                                   if v is not None and k not in ("db", "out"))
     payload = {"task": args.task, "budget": args.budget, "iterations": args.iterations, "base": base_result,
                "wmpo": [row.__dict__ for row in rows], "wmpo_deployed_rate": deployed_rates,
-               "imitation": imitation, "command": command, "machine": machine(),
+               "imitation": imitation, "iteration_minutes": [minutes.get(row.id) for row in rows],
+               "command": command, "machine": machine(),
                "wall_s": time.perf_counter() - started}
     stem = args.out / f"lifelong-{args.task}-P{args.budget}-{args.profile}"
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -119,8 +131,18 @@ def main() -> None:
         candidate = (f"{percent(row.eval_success)} [{100 * row.eval_interval[0]:.1f}, {100 * row.eval_interval[1]:.1f}]"
                      if row.eval_success is not None else f"no candidate ({row.note})")
         lines.append(f"| {k * args.budget} | {candidate} | {percent(deployed_rates[k - 1])} | {success_cell(imitated)} |")
+    if rows and imitation:
+        k = min(len(rows), len(imitation))
+        lines += ["", f"After {k} iterations ({k * args.budget} real rollouts): WMPO's deployed policy "
+                      f"{percent(deployed_rates[k - 1])}, {100 * (deployed_rates[k - 1] - base_result['rate']):+.1f} "
+                      f"points over the base; imitation with {k * args.budget} extra expert demos "
+                      f"{percent(imitation[k - 1]['rate'])}, "
+                      f"{100 * (imitation[k - 1]['rate'] - base_result['rate']):+.1f} points."]
     lines += ["", "Diagnosis per iteration (from the store):", "", diagnosis_table(rows), "",
-              f"Command: `{command}`; machine: {machine()}; wall time of this run {payload['wall_s'] / 60:.0f} min."]
+              "Minutes per WMPO iteration (its stages' spans): "
+              + ", ".join(f"{row.number}: {minutes[row.id]:.0f}" for row in rows if row.id in minutes) + ".", "",
+              f"Command: `{command}`; machine: {machine()}; this invocation {payload['wall_s'] / 60:.0f} min "
+              f"(finished iterations, trained policies and evaluations are reused from the store)."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     labels = ["base"] + [f"+{k * args.budget}" for k in range(1, len(rows) + 1)]
     chart({"WMPO (deployed)": [base_result["rate"], *deployed_rates],

@@ -31,7 +31,7 @@ from learning.grpo.config import profile as grpo_profile
 from learning.grpo.dpo import DPOConfig
 from storage import EpisodeFilter, TrajectoryStore
 
-from learning_report import chart, diagnosis_table, machine, success_cell  # benchmarks/, beside this script
+from learning_report import chart, diagnosis_table, machine, success_cell, target_verdict  # benchmarks/, beside this script
 
 
 def evaluation(store, version_id, task, n, report):
@@ -99,7 +99,7 @@ def main() -> None:
                                    **{k: v for k, v in overrides.items() if v is not None})
             run_cycle(store, config, 1, resume=bool(store.jobs.unfinished(JOB_KIND)), report=report)
             finished = [j for j in store.jobs.finished(JOB_KIND) if j.config["cycle"]["task"] == task]
-        job = finished[-1]
+        job = finished[0]  # the first iteration: the one that started from the base policy
         steps = {s.name: s.result for s in job.steps}
         timings["wmpo_iteration_s"] = time.perf_counter() - t0
         if steps["grpo"]["updated"]:  # the cycle evaluated it on the same seeds
@@ -138,7 +138,7 @@ def main() -> None:
     for row in rows:
         length = f"{row['mean_success_length']:.0f}" if row["mean_success_length"] else "-"
         lines.append(f"| {row['method']} | {success_cell(row)} | {length} |")
-    lines += ["", "Diagnosis of the WMPO iteration (from the store):", "", diagnosis_table(wmpo_rows), "",
+    lines += ["", target_verdict(results), "", "Diagnosis of the WMPO iteration (from the store):", "", diagnosis_table(wmpo_rows), "",
               f"Command: `{payload['command']}`; machine: {payload['machine']}."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     chart({"success": [row["rate"] for row in rows]}, [row["method"] for row in rows], stem.with_suffix(".png"),

@@ -4,8 +4,9 @@ about 10 red pixels of a 96x128 frame; if the VAE drops it, no imagined frame ca
     .venv/bin/python benchmarks/vae_objects.py --db /tmp/exp4/wmpo.db --world-model wm-cpu --weights 10
 
 Measures, on held-out stored frames (every 25th step of the world model's held-out episodes):
-PSNR of the reconstruction, and the share of the object's pixels (red-dominant: R > 120 and
-R - max(G, B) > 60) that are still red-dominant after encode -> decode. For the VAE of an
+PSNR of the reconstruction, the share of the object's pixels (red-dominant: R > 120 and
+R - max(G, B) > 60) that are still red-dominant after encode -> decode, and the red pixels the
+reconstruction draws where the frame has none (per real object pixel). For the VAE of an
 existing world model (``--world-model``) and for VAEs trained here with each salience weight
 (``--weights``; VAEConfig.salience_weight), from the same recipe as the cycle's pretraining
 (``--steps`` at lr 1e-3, batch 32). Trained VAEs are kept under the store's checkpoints
@@ -45,9 +46,11 @@ def measure(vae, frames: np.ndarray) -> dict:
     reconstructed = np.concatenate([to_uint8(vae.decode(vae.encode(to_pixels(torch.from_numpy(part))).latent_dist.mean)
                                              .sample).numpy() for part in np.array_split(frames, max(1, len(frames) // 32))])
     mse = ((frames.astype(np.float64) - reconstructed) ** 2).mean()
-    real = object_pixels(frames)
+    real, drawn = object_pixels(frames), object_pixels(reconstructed)
     return {"psnr_db": float(10 * np.log10(255.0 ** 2 / mse)), "object_pixels_per_frame": float(real.sum() / len(frames)),
-            "object_pixels_kept": float((real & object_pixels(reconstructed)).sum() / max(1, real.sum()))}
+            "object_pixels_kept": float((real & drawn).sum() / max(1, real.sum())),
+            # red where the frame has none: a blurred, bloated cube (or stray colour) counts here
+            "object_pixels_invented": float((drawn & ~real).sum() / max(1, real.sum()))}
 
 
 def main() -> None:
@@ -87,9 +90,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "vae_objects.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Does the VAE keep the cube? (transfer_cube frames, 96x128)", "",
-             "| VAE | reconstruction PSNR | cube pixels per frame | cube pixels kept |", "|---|---:|---:|---:|"]
+             "| VAE | reconstruction PSNR | cube pixels per frame | cube pixels kept | red pixels invented "
+             "(per cube pixel) |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {name} | {r['psnr_db']:.1f} dB | {r['object_pixels_per_frame']:.1f} | "
-              f"{100 * r['object_pixels_kept']:.1f}% |" for name, r in rows.items()]
+              f"{100 * r['object_pixels_kept']:.1f}% | {r['object_pixels_invented']:.2f} |" for name, r in rows.items()]
     lines += ["", f"{len(frames)} held-out frames. Command: `{result['command']}`; machine: {result['machine']}."]
     (args.out / "vae_objects.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

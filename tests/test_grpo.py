@@ -77,9 +77,11 @@ def test_dynamic_sampling_keeps_only_mixed_groups():
     batch = fill_batch(sample_group, CONFIG, stats)  # tiny: 2 groups per batch
     assert [[t.reward for t in g] for g in batch] == [[1, 0], [0, 1]]
     assert (stats.groups_sampled, stats.groups_kept, stats.successes, stats.trajectories) == (5, 2, 4, 10)
-    with pytest.raises(NoLearningSignalError, match="all 6 groups .* all-success or all-failure"):
+    with pytest.raises(NoLearningSignalError, match="all 6 groups .* all-success or all-failure") as failed:
         fill_batch(lambda i: [sampled_trajectory(policy, 0, seed=i), sampled_trajectory(policy, 0, seed=i + 1)],
                    CONFIG, GRPOStats())
+    assert (failed.value.stats.groups_sampled, failed.value.stats.trajectories, failed.value.stats.success_rate) == \
+        (6, 12, 0.0)  # what it sampled stays known: the cycle stores it as the iteration's diagnosis
 
 
 def test_an_update_makes_the_rewarded_chunk_more_likely():

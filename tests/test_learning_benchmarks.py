@@ -23,7 +23,20 @@ def test_lifelong_tiny_writes_the_report_and_reuses_finished_work(tiny_base_stor
     assert [r["demos"] for r in report["imitation"]] == [3 + 4]  # the base's 3 demos + P
     markdown = stem.with_suffix(".md").read_text()
     assert "| 4 |" in markdown and "world-model outcome agreement" in markdown and "Command: `" in markdown
+    assert "real successes recognised in imagination" in markdown
     assert stem.with_suffix(".png").stat().st_size > 1000
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "step " not in again.stdout  # nothing trained twice: the iteration and the imitation policy are reused
+    # Where the loop loses: each iteration's imagination replays held-out real episodes. (The held-out
+    # set of so small a store is its last episode, since the imitation arm: an expert demo.)
+    outcomes = subprocess.run([sys.executable, str(LIFELONG.parent / "imagined_outcomes.py"), "--db", str(db),
+                               "--episodes", "2", "--source", "expert", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=600)
+    assert outcomes.returncode == 0, outcomes.stderr[-3000:]
+    table = json.loads((tmp_path / "out" / "imagined-outcomes-transfer_cube.json").read_text())
+    assert [row["iteration"] for row in table["rows"]] == [1]
+    assert table["rows"][0]["successes_replayed"] == 1  # an expert demo: a success
+    assert table["rows"][0]["successes_recognised"] in (0, 1)
+    outcomes_table = (tmp_path / "out" / "imagined-outcomes-transfer_cube.md").read_text()
+    assert "real successes judged successful in imagination" in outcomes_table

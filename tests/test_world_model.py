@@ -136,6 +136,14 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     assert torch.equal(aligned.vae.decoder.conv_out.weight, pretrained.vae.decoder.conv_out.weight)  # VAE frozen
     with pytest.raises(CheckpointError, match="another configuration"):
         train_world_model(store, profile("tiny", depth=2), train, tmp_path / "aligned")
+    # Fidelity replays: successes up to half of them, so that agreement can speak of successes.
+    from app.world_models import balanced
+
+    first, second = (e.id for e in store.episodes())
+    store.set_label(first, False, "operator")
+    assert balanced(store, [first, second], 2) == [first, second]
+    assert balanced(store, [first, second], 1) == [first]  # one slot: no room for half of it
+    assert balanced(store, [second, first], 2) == [first, second]
 
 
 def test_salience_singles_out_what_differs_between_frames_and_weights_its_reconstruction():
@@ -157,3 +165,17 @@ def test_salience_singles_out_what_differs_between_frames_and_weights_its_recons
     assert torch.isfinite(loss) and metrics["psnr_db"] > 0
     loss.backward()
     assert all(p.grad is not None for p in learner.vae.decoder.parameters() if p.requires_grad)
+
+
+def test_fidelity_counts_the_real_successes_recognised_in_imagination():
+    from learning.world_model.fidelity import Replay, fidelity_report
+
+    model = tiny_model()
+    model.set_statistics(1.0, torch.zeros(14), torch.ones(14))
+    replays = [Replay(real=frames(1, 2 * K + 1, seed=s)[0].numpy(), actions=np.zeros((2 * K + 1, 14), np.float32),
+                      success=s < 2) for s in range(4)]
+    for judge, recognised in ((lambda imagined: True, 2), (lambda imagined: False, 0)):
+        report, imagined = fidelity_report(Imagination(model, seed=0), replays, judge=judge)
+        assert (report.successes_replayed, report.successes_recognised) == (2, recognised)
+        assert report.outcome_agreement == 0.5 and len(imagined) == 4
+        assert f"in imagination {recognised}/2" in report.summary()

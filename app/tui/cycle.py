@@ -35,8 +35,10 @@ def stage_summary(name: str, result: dict | None) -> str:
         return "F1 " + ", ".join(f"{split} {value:.3f}" for split, value in f1.items())
     if name == "fidelity":
         agreement = result.get("outcome_agreement")
+        recognised = (f"; real successes recognised in imagination {result['successes_recognised']}/"
+                      f"{result['successes_replayed']}" if "successes_replayed" in result else "")
         return (f"PSNR {result['psnr_db_last']:.1f} dB, SSIM {result['ssim_last']:.2f} at the end; outcome agreement "
-                + ("-" if agreement is None else f"{100 * agreement:.0f}%"))
+                + ("-" if agreement is None else f"{100 * agreement:.0f}%") + recognised)
     if name == "grpo":
         if not result.get("updated"):
             return f"no update: {result.get('reason', '')}"

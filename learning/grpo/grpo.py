@@ -24,7 +24,12 @@ from learning.vla.policy import VLAPolicy
 
 
 class NoLearningSignalError(RuntimeError):
-    """Dynamic sampling found no group with both a success and a failure."""
+    """Dynamic sampling found no group with both a success and a failure; ``stats`` says what
+    it sampled (how many judged successes) -- the diagnosis of a run that could not learn."""
+
+    def __init__(self, message: str, stats: "GRPOStats"):
+        super().__init__(message)
+        self.stats = stats
 
 
 @dataclass
@@ -66,7 +71,7 @@ def fill_batch(sample_group: Callable[[int], list[Trajectory]], config: GRPOConf
             f"dynamic sampling: all {tries} groups of {config.group_size} trajectories were all-success or "
             f"all-failure ({stats.successes} successes in {stats.trajectories} trajectories so far), so there is "
             f"nothing to learn from. Check the world model's fidelity and the reward model's F1, or change the "
-            f"sampling temperature ({config.temperature}).")
+            f"sampling temperature ({config.temperature}).", stats)
     return batch
 
 

@@ -44,6 +44,10 @@ class FidelityReport:
     ssim: list[float]
     outcome_agreement: float | None = None  # None until a judge (the reward model) is given
     agreements: list[bool] = field(default_factory=list)
+    # Of the replayed episodes that succeeded for real, how many the judge finds successful in
+    # imagination: GRPO learns nothing unless imagined successes can be recognised.
+    successes_replayed: int = 0
+    successes_recognised: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,7 +58,8 @@ class FidelityReport:
                  f"{self.psnr_db[n // 2]:.1f} at {n // 2 + 1}, {self.psnr_db[-1]:.1f} at {n}; "
                  f"SSIM {self.ssim[0]:.3f} / {self.ssim[n // 2]:.3f} / {self.ssim[-1]:.3f}"]
         if self.outcome_agreement is not None:
-            parts.append(f"outcome agreement {100 * self.outcome_agreement:.0f}%")
+            parts.append(f"outcome agreement {100 * self.outcome_agreement:.0f}%; real successes judged successful "
+                         f"in imagination {self.successes_recognised}/{self.successes_replayed}")
         return "; ".join(parts)
 
 
@@ -103,13 +108,17 @@ def fidelity_report(imagination: Imagination, replays: list[Replay], horizon: in
         counts[1:n] += 1
     scored = counts[1:] > 0
     means = sums[:, 1:][:, scored] / counts[1:][scored]
-    agreements = []
+    agreements, recognised = [], 0
     if judge is not None:
-        agreements = [bool(judge(frames)) == bool(r.success) for r, frames in zip(replays, imagined)
-                      if r.success is not None]
+        for r, frames in zip(replays, imagined):
+            if r.success is not None:
+                verdict = bool(judge(frames))
+                agreements.append(verdict == bool(r.success))
+                recognised += verdict and bool(r.success)
     report = FidelityReport(episodes=len(replays), psnr_db=means[0].round(3).tolist(), ssim=means[1].round(4).tolist(),
                             outcome_agreement=float(np.mean(agreements)) if agreements else None,
-                            agreements=agreements)
+                            agreements=agreements, successes_replayed=sum(bool(r.success) for r in replays),
+                            successes_recognised=recognised)
     return report, imagined
 
 
