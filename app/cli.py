@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, TrajectoryStore
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--vae-steps", type=int, default=2000)
     world.add_argument("--steps", type=int, default=4000)
     world.add_argument("--batch", type=int, default=8)
+    world.add_argument("--salience-weight", type=float,
+                       help="VAE reconstruction weight of pixels unlike the batch (keeps small objects; default: "
+                            "the profile's)")
     world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted run resumes")
 
     align = commands.add_parser("align-world-model",
@@ -255,7 +259,10 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
-    folder = pretrain_world_model(store, args.name, world_model_profile(args.profile),
+    config = world_model_profile(args.profile)
+    if args.salience_weight is not None:
+        config = replace(config, vae=replace(config.vae, salience_weight=args.salience_weight))
+    folder = pretrain_world_model(store, args.name, config,
                                   TrainConfig.scheduled(args.vae_steps, 1e-3), TrainConfig.scheduled(args.steps, 1e-4),
                                   batch_size=args.batch, progress=progress)
     print(f"world model {args.name!r}: {folder}")

@@ -1,5 +1,6 @@
 """The headless CLI, run as operators run it: the installed `wmpo-app` in a subprocess."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -117,8 +118,10 @@ def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     db = tmp_path / "wmpo.db"
     assert wmpo_app("demos", "--n", "3", "--size", "32x48", db=db).returncode == 0
     trained = wmpo_app("train-world-model", "--profile", "tiny", "--vae-steps", "4", "--steps", "4", "--batch", "2",
-                       "--name", "wm", db=db)
+                       "--salience-weight", "3", "--name", "wm", db=db)
     assert trained.returncode == 0, trained.stderr
+    saved = json.loads((tmp_path / "checkpoints" / "world-models" / "wm" / "model" / "config.json").read_text())
+    assert saved["world_model"]["vae"]["salience_weight"] == 3.0  # the VAE trained with it, and says so
     assert "[vae 4/4]" in trained.stdout and "[world model 4/4]" in trained.stdout
     strips = tmp_path / "strips"
     report = wmpo_app("fidelity", "--name", "wm", "--horizon", "17", "--strips", str(strips), db=db)
