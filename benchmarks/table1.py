@@ -31,7 +31,8 @@ from learning.grpo.config import profile as grpo_profile
 from learning.grpo.dpo import DPOConfig
 from storage import EpisodeFilter, TrajectoryStore
 
-from learning_report import chart, diagnosis_table, machine, success_cell, target_verdict  # benchmarks/, beside this script
+# benchmarks/, beside this script
+from learning_report import chart, diagnosis_table, machine, success_cell, target_verdict
 
 
 def evaluation(store, version_id, task, n, report):
@@ -138,7 +139,8 @@ def main() -> None:
     for row in rows:
         length = f"{row['mean_success_length']:.0f}" if row["mean_success_length"] else "-"
         lines.append(f"| {row['method']} | {success_cell(row)} | {length} |")
-    lines += ["", target_verdict(results), "", "Diagnosis of the WMPO iteration (from the store):", "", diagnosis_table(wmpo_rows), "",
+    lines += ["", target_verdict(results), "", "Diagnosis of the WMPO iteration (from the store):", "",
+              diagnosis_table(wmpo_rows), "",
               f"Command: `{payload['command']}`; machine: {payload['machine']}."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     chart({"success": [row["rate"] for row in rows]}, [row["method"] for row in rows], stem.with_suffix(".png"),

@@ -62,7 +62,6 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     store = TrajectoryStore(args.db)
     config = profile(args.profile)
     training, held_out = split_episodes(store, config.camera)
@@ -81,8 +80,8 @@ def main() -> None:
                       where=EpisodeFilter(ids=tuple(training)),
                       progress=lambda p: print(f"[salience {weight:g}] {p.step}/{p.steps} loss {p.loss:.4f} "
                                                f"psnr {p.metrics.get('psnr_db', 0):.1f} dB", flush=True))
-        rows[f"salience weight {weight:g} ({args.steps} steps)"] = measure(load_vae(folder, weighted), frames)
-        rows[f"salience weight {weight:g} ({args.steps} steps)"]["train_s"] = round(time.time() - start)
+        rows[f"salience weight {weight:g} ({args.steps} steps)"] = {**measure(load_vae(folder, weighted), frames),
+                                                                     "train_s": round(time.time() - start)}
     result = {"machine": machine(), "store": str(args.db), "held_out_frames": len(frames), "rows": rows,
               "command": "benchmarks/vae_objects.py " + " ".join(
                   [f"--world-model {args.world_model}"] * bool(args.world_model)
