@@ -23,8 +23,9 @@ from learning.reward_model.config import PROFILES as REWARD_PROFILES
 from learning.reward_model.config import profile as reward_profile
 from learning.vla.config import PROFILES, profile
 from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
-from learning.world_model.config import SAMPLERS
+from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS
 from learning.world_model.config import profile as world_model_profile
+from learning.configs import with_overrides
 
 from app import hardware_commands, schedule_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
@@ -77,14 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--temperature", type=float, default=1.0)
 
     world = commands.add_parser("train-world-model",
-                                help="pretrain the video world model on stored episodes (VAE, then DiT; resumable)")
+                                help="pretrain the video world model on stored episodes (resumable)")
     world.add_argument("--profile", choices=sorted(WORLD_MODEL_PROFILES), default="cpu")
-    world.add_argument("--vae-steps", type=int, default=2000)
-    world.add_argument("--steps", type=int, default=4000)
-    world.add_argument("--batch", type=int, default=8)
-    world.add_argument("--salience-weight", type=float,
-                       help="VAE reconstruction weight of pixels unlike the batch (keeps small objects; default: "
-                            "the profile's)")
+    world.add_argument("--task", choices=sorted(TASKS), help="only this task's episodes (default: all)")
+    world.add_argument("--steps", type=int, default=PRETRAIN_STEPS)
+    world.add_argument("--lr", type=float, default=PRETRAIN_LR)
+    world.add_argument("--batch", type=int, default=16)
+    world.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                       help="change one field of the profile's configuration, e.g. diffusion.sampling_steps=4 or "
+                            "denoiser.channels=32,64,128 (repeatable; saved with the checkpoint)")
     world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted run resumes")
 
     align = commands.add_parser("align-world-model",
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--task", choices=sorted(TASKS))
     align.add_argument("--policy", help="only this policy version's rollouts (name or id; default: every policy's)")
     align.add_argument("--steps", type=int, default=1000)
-    align.add_argument("--batch", type=int, default=8)
+    align.add_argument("--batch", type=int, default=16)
 
     reward = commands.add_parser("train-reward", help="train the success reward model of a task (resumable)")
     reward.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
@@ -107,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     fidelity.add_argument("--name", default="world-model")
     fidelity.add_argument("--episodes", type=int, default=8)
     fidelity.add_argument("--horizon", type=int, help="steps to imagine (default: whole episodes)")
-    fidelity.add_argument("--sampler", choices=SAMPLERS)
     fidelity.add_argument("--sampling-steps", type=int)
     fidelity.add_argument("--strips", type=Path, help="folder for real-over-imagined PNG strips")
     fidelity.add_argument("--task", choices=sorted(TASKS), help="only held-out episodes of this task")
@@ -259,12 +260,9 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
-    config = world_model_profile(args.profile)
-    if args.salience_weight is not None:
-        config = replace(config, vae=replace(config.vae, salience_weight=args.salience_weight))
-    folder = pretrain_world_model(store, args.name, config,
-                                  TrainConfig.scheduled(args.vae_steps, 1e-3), TrainConfig.scheduled(args.steps, 1e-4),
-                                  batch_size=args.batch, progress=progress)
+    config = with_overrides(world_model_profile(args.profile), args.overrides)
+    folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
+                                  task=args.task, batch_size=args.batch, progress=progress)
     print(f"world model {args.name!r}: {folder}")
 
 
@@ -287,8 +285,8 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
 
 
 def run_align_world_model(store: TrajectoryStore, args) -> None:
-    from app.cycle import ALIGN_LR
     from app.world_models import align_world_model
+    from learning.world_model.config import ALIGN_LR
     from learning.trainer import TrainConfig
 
     def progress(stage, p):
@@ -307,7 +305,7 @@ def run_fidelity(store: TrajectoryStore, args) -> None:
     from learning.reward_model.training import load_reward_model
 
     reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
-    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
+    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon,
                               steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
                               where=EpisodeFilter(task=args.task, source=args.source))
     print(report.summary())

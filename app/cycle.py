@@ -25,6 +25,7 @@ from learning.grpo.grpo import NoLearningSignalError
 from learning.reward_model.config import profile as reward_profile
 from learning.reward_model.training import load_reward_model
 from learning.trainer import TrainConfig
+from learning.world_model.config import ALIGN_LR, PRETRAIN_LR
 from learning.world_model.config import profile as world_model_profile
 from storage import EpisodeFilter, StoreError, TrajectoryStore
 
@@ -65,7 +66,7 @@ class IterationContext:
 
 
 # Learning rates of the cycle's trainers (the CLI's commands use the same).
-VAE_LR, WORLD_MODEL_LR, ALIGN_LR, REWARD_LR = 1e-3, 1e-4, 5e-5, 3e-4
+REWARD_LR = 3e-4
 
 
 def deployed_version(store: TrajectoryStore, task: str) -> int:
@@ -97,9 +98,10 @@ def align(ctx: IterationContext) -> dict:
     store, config = ctx.store, ctx.config
     base = previous_world_model(store, config)
     if existing_checkpoint(world_model_dir(store, base) / "model") is None:
-        ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored episode")
-        pretrain_world_model(store, base, world_model_profile(config.profile), TrainConfig.scheduled(config.vae_steps, VAE_LR),
-                             TrainConfig.scheduled(config.world_model_steps, WORLD_MODEL_LR), batch_size=config.world_model_batch,
+        ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored {ctx.task} episode")
+        pretrain_world_model(store, base, world_model_profile(config.profile),
+                             TrainConfig.scheduled(config.world_model_steps, PRETRAIN_LR, False), task=ctx.task,
+                             batch_size=config.world_model_batch,
                              progress=lambda stage, p: ctx.report(f"pretrain {stage} {p.step}/{p.steps} "
                                                                   f"loss {p.loss:.4f}"))
     name = ctx.metric_names()["world_model"]

@@ -16,10 +16,9 @@ class CycleConfig:
     budget: int = 128  # P: real rollouts collected per iteration
     profile: str = "cpu"  # world-model, reward-model and GRPO profiles
     world_model: str = "world-model"  # the pretrained world model the first alignment starts from
-    vae_steps: int = 1500  # pretraining, only if that world model does not exist yet
-    world_model_steps: int = 4000
+    world_model_steps: int = 20_000  # pretraining, only if that world model does not exist yet
     align_steps: int = 1000
-    world_model_batch: int = 8
+    world_model_batch: int = 16
     reward_steps: int = 1500
     reward_batch: int = 32
     fidelity_episodes: int = 8  # held-out rollouts replayed in the world model
@@ -43,10 +42,10 @@ class CycleConfig:
 
 
 PROFILES = {
-    "tiny": CycleConfig(budget=4, profile="tiny", vae_steps=4, world_model_steps=4, align_steps=2,
+    "tiny": CycleConfig(budget=4, profile="tiny", world_model_steps=4, align_steps=2,
                         world_model_batch=2, reward_steps=4, reward_batch=4, fidelity_episodes=1, eval_episodes=4),
     "cpu": CycleConfig(),
-    "gpu": CycleConfig(profile="gpu", vae_steps=0, world_model_steps=100_000, align_steps=20_000,
+    "gpu": CycleConfig(profile="gpu", world_model_steps=100_000, align_steps=20_000,
                        world_model_batch=32, reward_steps=5000, reward_batch=64),
 }
 

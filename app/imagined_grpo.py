@@ -17,16 +17,40 @@ import torch
 
 from app.policies import checkpoints_dir
 from app.reward_models import reward_model_dir
-from app.world_models import split_episodes, world_model_dir
+from app.world_models import check_strides, split_episodes, world_model_dir
 from learning.grpo.config import GRPOConfig
 from learning.grpo.grpo import GRPOStats, run_grpo
 from learning.grpo.imagine import imagine_group
 from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.vla.imitation import CHECKPOINT_KIND, load_policy
-from learning.world_model.imagination import Imagination
+from learning.world_model.imagination import CommandFilter, Imagination
 from learning.world_model.training import load_world_model
+from robot.features import start_pose
+from robot.safety import SafetyFilter, SafetyLimits
 from storage import EpisodeFilter, TrajectoryStore
+
+
+def safety_command_filter(limits: SafetyLimits = SafetyLimits()) -> CommandFilter:
+    """Imagination's commands as a robot would execute them: each action of a chunk through the
+    robot's safety filter (joint limits, the per-step cap), the previous command standing in for
+    the measured joints, which imagination does not have; the start pose before the first one.
+    The world model learned from filtered commands -- a sim episode of the base policy has
+    ~450 interventions -- and the raw actions would ask it for motions it never saw."""
+    start = start_pose()
+
+    def apply(actions: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+        safety = SafetyFilter(limits)
+        raw = actions.double().numpy()
+        sent = np.empty_like(raw)
+        for b in range(len(raw)):
+            present = start if previous is None else previous[b].double().numpy()
+            for k in range(raw.shape[1]):
+                present = safety.filter(raw[b, k], present, present)
+                sent[b, k] = present
+        return torch.from_numpy(sent).to(actions.dtype)
+
+    return apply
 
 
 @dataclass(frozen=True)
@@ -55,9 +79,10 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
     if model.config.camera != policy.config.camera or reward.config.camera != policy.config.camera:
         raise ValueError(f"cameras differ: policy {policy.config.camera}, world model {model.config.camera}, "
                          f"reward model {reward.config.camera}")
+    check_strides(model.config, reward.config)
     starts = initial_frames(store, task, policy.config.camera)
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
-    imagination = Imagination(model, seed=seed)
+    imagination = Imagination(model, seed=seed, command_filter=safety_command_filter())
 
     def verdict(frames: np.ndarray) -> tuple[bool, int | None]:
         result = judge(reward, frames)

@@ -1,11 +1,10 @@
 """Training the world model on the store and measuring its fidelity: the app's side.
 
 Episodes are split once by id: every ``HOLD_OUT_EVERY``-th of all episodes with frames of
-the world model's camera (the last one, in a store of fewer) is held out for the fidelity
-and reward reports and never trained on. New episodes only append to that list, so an
+the world model's camera (the last one, in a store of fewer), and every evaluation episode,
+is held out for the fidelity and reward reports and never trained on. New episodes only append to that list, so an
 episode once held out stays held out.
-Checkpoints live in the store's checkpoints folder: ``<name>/vae`` (cpu and tiny profiles
-train their own) and ``<name>/model``.
+Checkpoints live in the store's checkpoints folder: ``world-models/<name>/model``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from learning.trainer import TrainConfig, TrainProgress
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.fidelity import FidelityReport, Replay, fidelity_report, strip
 from learning.world_model.imagination import Imagination
-from learning.world_model.training import load_world_model, train_vae, train_world_model
+from learning.world_model.training import load_world_model, train_world_model
 from storage import EpisodeFilter, TrajectoryStore
 
 HOLD_OUT_EVERY = 10
@@ -30,9 +29,13 @@ def split_episodes(store: TrajectoryStore, camera: str, where: EpisodeFilter = E
     """(training ids, held-out ids) among episodes that recorded ``camera`` and match ``where``.
 
     The split is made over all such episodes first and ``where`` picks from both parts, so a
-    filtered view never moves an episode from one side to the other."""
-    ids = [e.id for e in store.episodes() if camera in store.cameras(e.id)]
+    filtered view never moves an episode from one side to the other. Evaluation episodes
+    (recorded with ``eval --record-frames``) are always held out: no learner may see the
+    fixed evaluation set."""
+    episodes = [e for e in store.episodes() if camera in store.cameras(e.id)]
+    ids = [e.id for e in episodes]
     held_out = set(ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:])
+    held_out |= {e.id for e in episodes if e.source == "eval"}
     matching = {e.id for e in store.episodes(where)}
     return ([i for i in ids if i in matching and i not in held_out],
             [i for i in ids if i in matching and i in held_out])
@@ -42,27 +45,22 @@ def world_model_dir(store: TrajectoryStore, name: str) -> Path:
     return checkpoints_dir(store) / "world-models" / name
 
 
-def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelConfig, vae_train: TrainConfig,
-                         train: TrainConfig, *, batch_size: int = 8,
+def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelConfig, train: TrainConfig, *,
+                         task: str | None = None, batch_size: int = 16,
                          progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
-    """VAE (unless the profile loads one) then DiT on every stored episode but the held-out ones."""
-    training_ids, _ = split_episodes(store, config.camera)
+    """The world model, from scratch, on every stored episode (of ``task``) but the held-out ones."""
+    training_ids, _ = split_episodes(store, config.camera, EpisodeFilter(task=task))
     if not training_ids:
-        raise ValueError(f"no stored episodes with camera {config.camera!r}; record some first (wmpo-app demos)")
-    where = EpisodeFilter(ids=tuple(training_ids))
-    folder = world_model_dir(store, name)
-    vae_folder = None
-    if not config.vae.pretrained_path:
-        vae_folder = folder / "vae"
-        train_vae(store, config, vae_train, vae_folder, where=where,
-                  progress=(lambda p: progress("vae", p)) if progress else None)
-    train_world_model(store, config, train, folder / "model", where=where, vae_folder=vae_folder,
+        raise ValueError(f"no stored {task or ''} episodes with camera {config.camera!r}; record some first "
+                         f"(wmpo-app demos)")
+    folder = world_model_dir(store, name) / "model"
+    train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
-    return folder / "model"
+    return folder
 
 
 def align_world_model(store: TrajectoryStore, name: str, base: str, where: EpisodeFilter, train: TrainConfig, *,
-                      batch_size: int = 8, progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
+                      batch_size: int = 16, progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
     """Policy behaviour alignment: fine-tune world model ``base`` on the (training) rollouts
     ``where`` selects -- successes and failures alike -- into world model ``name``."""
     config = load_world_model(world_model_dir(store, base) / "model").config
@@ -75,6 +73,13 @@ def align_world_model(store: TrajectoryStore, name: str, base: str, where: Episo
                       init_from=world_model_dir(store, base) / "model", batch_size=batch_size,
                       progress=(lambda p: progress("align", p)) if progress else None)
     return folder
+
+
+def check_strides(world_model: WorldModelConfig, reward_model) -> None:
+    """The reward model judges imagined frames as they come: one every frame_stride steps."""
+    if reward_model.frame_stride != world_model.frame_stride:
+        raise ValueError(f"the world model imagines a frame every {world_model.frame_stride} steps, the reward model "
+                         f"judges frames {reward_model.frame_stride} steps apart; train them with the same profile")
 
 
 def balanced(store: TrajectoryStore, episode_ids: list[int], n: int) -> list[int]:
@@ -100,15 +105,18 @@ def held_out_replays(store: TrajectoryStore, camera: str, episodes: int,
 
 
 def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, horizon: int | None = None,
-                     sampler: str | None = None, steps: int | None = None, strips_dir: Path | None = None,
+                     steps: int | None = None, strips_dir: Path | None = None,
                      where: EpisodeFilter = EpisodeFilter(), reward_model: RewardModel | None = None,
                      iteration_id: int | None = None) -> FidelityReport:
     """Replay held-out episodes (those ``where`` selects) in the world model; with a reward
     model, also the outcome agreement. The report is stored as a metric; strips are written."""
     model = load_world_model(world_model_dir(store, name) / "model")
     chosen, replays = held_out_replays(store, model.config.camera, episodes, where)
-    judge = (lambda frames: judge_trajectory(reward_model, frames).success) if reward_model is not None else None
-    report, imagined = fidelity_report(Imagination(model, sampler=sampler, steps=steps), replays, horizon, judge)
+    judge = None
+    if reward_model is not None:
+        check_strides(model.config, reward_model.config)
+        judge = lambda frames: judge_trajectory(reward_model, frames).success  # noqa: E731
+    report, imagined = fidelity_report(Imagination(model, steps=steps), replays, horizon, judge)
     payload = {"name": name, "episode_ids": chosen, **report.to_json()}
     store.log_metric("world_model/psnr_db_last", report.psnr_db[-1], iteration_id=iteration_id, payload=payload)
     if report.outcome_agreement is not None:
@@ -117,5 +125,5 @@ def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, ho
     if strips_dir is not None:
         Path(strips_dir).mkdir(parents=True, exist_ok=True)
         for episode_id, replay, frames in zip(chosen, replays, imagined):
-            strip(replay.real, frames).save(Path(strips_dir) / f"fidelity-{name}-episode{episode_id}.png")
+            strip(replay.real, frames, model.config.frame_stride).save(Path(strips_dir) / f"fidelity-{name}-episode{episode_id}.png")
     return report

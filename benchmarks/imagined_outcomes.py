@@ -21,6 +21,7 @@ import numpy as np
 from app.cycle import JOB_KIND
 from app.reward_models import reward_model_dir
 from app.world_models import held_out_replays, world_model_dir
+from learning.reward_model.clips import at_stride
 from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.world_model.fidelity import fidelity_report, strip
@@ -60,15 +61,16 @@ def main() -> None:
             judge_model = load_reward_model(reward_model_dir(store, reward_model))
             ids, replays = held_out_replays(store, model.config.camera, args.episodes,
                                             EpisodeFilter(task=args.task, source=args.source))
+            stride = model.config.frame_stride
             report, imagined = fidelity_report(Imagination(model, seed=number), replays,
                                                judge=lambda frames: judge(judge_model, frames).success)
             episodes = [{"episode_id": i, "success": r.success,
-                         "recorded_max_probability": judge(judge_model, r.real).max_probability,
+                         "recorded_max_probability": judge(judge_model, at_stride(r.real, stride)).max_probability,
                          "imagined_max_probability": judge(judge_model, frames).max_probability}
                         for i, r, frames in zip(ids, replays, imagined)]
             success = next((k for k, r in enumerate(replays) if r.success), None)
             if success is not None:
-                strip(replays[success].real, imagined[success], every=32).save(
+                strip(replays[success].real, imagined[success], stride, every=32).save(
                     args.out / f"imagined-outcomes-{args.task}-iteration{number}.png")
             rows.append({"iteration": number, "world_model": world_model, "reward_model": reward_model,
                          "threshold": judge_model.config.threshold, "psnr_db_last": report.psnr_db[-1],

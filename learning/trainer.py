@@ -36,10 +36,11 @@ class TrainConfig:
     seed: int = 0
 
     @classmethod
-    def scheduled(cls, steps: int, lr: float) -> "TrainConfig":
-        """``steps`` at ``lr`` with warm-up, ~20 progress reports and ~4 checkpoints."""
+    def scheduled(cls, steps: int, lr: float, cosine_decay: bool = True) -> "TrainConfig":
+        """``steps`` at ``lr`` with warm-up, ~20 progress reports and ~4 checkpoints. Without the
+        cosine decay the rate stays at ``lr``, so a run resumed with more steps goes on as it was."""
         return cls(steps=steps, lr=lr, warmup_steps=min(100, steps // 10), log_every=max(1, min(100, steps // 20)),
-                   checkpoint_every=max(1, min(500, steps // 4)))
+                   checkpoint_every=max(1, min(500, steps // 4)), cosine_decay=cosine_decay)
 
 
 @dataclass

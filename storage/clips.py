@@ -41,13 +41,17 @@ class ClipDataset(IterableDataset):
     ``frame_offsets`` picks which frames of the clip are decoded (default: all n); a policy
     learning action chunks needs only the first. Negative offsets reach back before the
     clip's start for history; before the episode's first frame, that frame stands in (a
-    video world model's context at the start of an episode)."""
+    video world model's context at the start of an episode). ``lead`` lets clips start up to
+    that many steps before the episode, the first step's action and qpos standing in for the
+    steps before it. ``first_frame`` adds the episode's first frame as "first"."""
 
     def __init__(self, store_path: Path | str, camera: str, clip_len: int, *,
                  where: EpisodeFilter | None = None, stride: int = 1, shuffle: bool = True,
-                 seed: int = 0, frame_offsets: tuple[int, ...] | None = None):
-        if clip_len < 1 or stride < 1:
-            raise ValueError(f"clip_len and stride must be >= 1, got {clip_len}, {stride}")
+                 seed: int = 0, frame_offsets: tuple[int, ...] | None = None, lead: int = 0,
+                 first_frame: bool = False):
+        if clip_len < 1 or stride < 1 or lead < 0:
+            raise ValueError(f"clip_len and stride must be >= 1 and lead >= 0, got {clip_len}, {stride}, {lead}")
+        self.lead, self.first_frame = lead, first_frame
         offsets = tuple(range(clip_len)) if frame_offsets is None else tuple(frame_offsets)
         if not offsets or max(offsets) >= clip_len:
             raise ValueError(f"frame_offsets {frame_offsets} must be below clip_len {clip_len}")
@@ -73,7 +77,7 @@ class ClipDataset(IterableDataset):
         streams, ids, starts = {}, [], []
         for eid, length, adim, qdim, success, codec, h, w, c in rows:
             streams[eid] = _Stream(codec, (h, w, c), adim, qdim, -1 if success is None else int(success))
-            episode_starts = np.arange(0, length - self.clip_len + 1, self.stride)
+            episode_starts = np.arange(-self.lead, length - self.clip_len + 1, self.stride)
             ids.append(np.full(len(episode_starts), eid, dtype=np.int64))
             starts.append(episode_starts)
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -114,10 +118,11 @@ class ClipDataset(IterableDataset):
         wanted = [max(0, start + offset) for offset in self.frame_offsets]
         blobs = dict(conn.execute(
             select(Frame.t, Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
-                                              Frame.t.in_(wanted))).all())
+                                              Frame.t.in_(wanted + [0] * self.first_frame))).all())
         steps = conn.execute(
             select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start,
                                                 Step.t < stop).order_by(Step.t)).all()
+        steps = steps[:1] * max(0, -start) + steps  # a clip that starts before the episode (lead)
         decode = get_codec(stream.codec).decode
         frames = np.stack([decode(blobs[t]).reshape(stream.shape) for t in wanted])
         actions = np.frombuffer(b"".join(s.action for s in steps), "<f4").reshape(-1, stream.action_dim)
@@ -129,4 +134,5 @@ class ClipDataset(IterableDataset):
             "episode_id": episode_id,
             "start": start,
             "success": stream.success,
+            **({"first": torch.from_numpy(decode(blobs[0]).reshape(stream.shape))} if self.first_frame else {}),
         }

@@ -117,16 +117,18 @@ def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
 def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     db = tmp_path / "wmpo.db"
     assert wmpo_app("demos", "--n", "3", "--size", "32x48", db=db).returncode == 0
-    trained = wmpo_app("train-world-model", "--profile", "tiny", "--vae-steps", "4", "--steps", "4", "--batch", "2",
-                       "--salience-weight", "3", "--name", "wm", db=db)
+    trained = wmpo_app("train-world-model", "--profile", "tiny", "--steps", "4", "--batch", "2",
+                       "--set", "diffusion.context_noise_max=0.2", "--name", "wm", db=db)
     assert trained.returncode == 0, trained.stderr
     saved = json.loads((tmp_path / "checkpoints" / "world-models" / "wm" / "model" / "config.json").read_text())
-    assert saved["world_model"]["vae"]["salience_weight"] == 3.0  # the VAE trained with it, and says so
-    assert "[vae 4/4]" in trained.stdout and "[world model 4/4]" in trained.stdout
+    assert saved["world_model"]["diffusion"]["context_noise_max"] == 0.2  # trained with it, and says so
+    assert "[world model 4/4]" in trained.stdout
+    bad = wmpo_app("train-world-model", "--profile", "tiny", "--set", "diffusion.sampler=ddim", "--name", "x", db=db)
+    assert bad.returncode == 2 and "has no field 'sampler'" in bad.stderr
     strips = tmp_path / "strips"
     report = wmpo_app("fidelity", "--name", "wm", "--horizon", "17", "--strips", str(strips), db=db)
     assert report.returncode == 0, report.stderr
-    assert "1 episodes, 16 steps: PSNR" in report.stdout
+    assert "1 episodes to step 16: PSNR" in report.stdout and "frozen first frame" in report.stdout
     assert [p.name for p in strips.iterdir()] == ["fidelity-wm-episode3.png"]  # the held-out episode
     with TrajectoryStore(db) as store:
         payload = store.metrics("world_model/psnr_db_last")[0].payload_json

@@ -110,20 +110,22 @@ def test_groups_are_imagined_judged_and_carry_the_old_log_probs():
     policy = tiny_policy()
     judge_calls = []
 
-    def judge(frames):  # the reward model's verdict shape: (success, first success frame)
+    def judge(frames):  # the reward model's verdict shape: (success, first success frame of the sequence)
         judge_calls.append(frames.shape)
-        return len(judge_calls) == 1, 5 if len(judge_calls) == 1 else None
+        return len(judge_calls) == 1, 1 if len(judge_calls) == 1 else None
 
+    stride = world_model.config.frame_stride  # the tiny world model imagines every 4th step
     group = imagine_group(policy, Imagination(world_model, seed=0), judge, image(3), "go", group_size=2,
                           horizon=16, temperature=1.0, generator=torch.Generator().manual_seed(0), keep_frames=True)
-    assert judge_calls == [(16, H, W, 3)] * 2
+    assert judge_calls == [(16 // stride, H, W, 3)] * 2  # steps 0, 4, 8, 12
     first, second = group
     assert first.reward == 1.0 and second.reward == 0.0
-    assert first.valid.tolist() == [True, False]  # the chunk starting at step 8 follows the success at frame 5
+    assert first.success_frame == stride  # frame 1 of the sequence is control step 4
+    assert first.valid.tolist() == [True, False]  # the chunk starting at step 8 follows the success at step 4
     assert second.valid.tolist() == [True, True]
     assert first.bins.shape == (2, 8, 14) and first.steps.tolist() == [0, 8]
     assert torch.equal(first.images[0], image(3)) and np.array_equal(first.frames[0], image(3).numpy())
-    assert torch.equal(first.images[1], torch.from_numpy(first.frames[8]))  # the 2nd chunk sees imagined frame 8
+    assert torch.equal(first.images[1], torch.from_numpy(first.frames[8 // stride]))  # the 2nd chunk sees step 8
     with torch.no_grad():
         recomputed = policy.log_prob(first.images, ["go"] * 2, first.steps, first.bins, 1.0)
     assert torch.allclose(recomputed, first.old_log_prob, atol=1e-4)
@@ -143,3 +145,28 @@ def test_a_run_saves_each_update_and_resumes(tmp_path):
     second = run_grpo(resumed_policy, sample_group, grpo_profile("tiny", updates=2), tmp_path / "grpo", {})
     assert second.updates == 2 and calls == [0, 1, 2, 3]  # continues at group 2, redoes nothing
     assert len(second.history) == 2
+
+
+def test_imagination_commands_pass_the_robots_safety_filter():
+    import math
+
+    from app.imagined_grpo import safety_command_filter
+    from robot.features import start_pose
+    from robot.safety import SafetyLimits
+
+    apply = safety_command_filter()
+    start = torch.from_numpy(start_pose()).float()
+    limits = SafetyLimits()
+    middle = (torch.tensor(limits.lower) + torch.tensor(limits.upper)) / 2
+    direction = torch.sign(middle - start)
+    far = start + 0.8 * direction  # every joint asked to move 46 degrees at once, away from its limits
+    far[6] = far[13] = 0.5  # grippers in range
+    sent = apply(far.expand(2, 8, 14).clone(), None)
+    step = math.radians(5.0)
+    arm = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]
+    # from the start pose, each arm joint walks 5 degrees per command towards its target
+    walked = step * torch.arange(1, 9).float()[None, :, None] * direction[arm]
+    torch.testing.assert_close(sent[:, :, arm] - start[arm], walked.expand(2, 8, 12))
+    assert torch.equal(sent[:, :, 6], torch.full((2, 8), 0.5))  # grippers are exempt from the cap
+    resumed = apply(far.expand(2, 8, 14).clone(), sent[:, -1])  # the previous command stands in for the joints
+    torch.testing.assert_close(resumed[:, 0, arm] - sent[:, -1, arm], (step * direction[arm]).expand(2, 12))

@@ -12,7 +12,7 @@ from transformers import VideoMAEConfig, VideoMAEModel
 
 from app.cli import main
 from app.reward_models import reward_splits, train_success_model
-from learning.reward_model.clips import ClipIndex, clip_frames, episode_clips, window_ends
+from learning.reward_model.clips import ClipIndex, at_stride, clip_frames, clip_steps, episode_clips, window_ends
 from learning.reward_model.config import profile
 from learning.reward_model.judge import choose_threshold, judge, scores, window_probabilities
 from learning.reward_model.model import RewardModel
@@ -20,7 +20,7 @@ from learning.reward_model.training import episode_max_probabilities, load_rewar
 from learning.trainer import TrainConfig
 from storage import EpisodeInfo, EpisodeSpec, TrajectoryStore
 
-TINY = profile("tiny")
+TINY = profile("tiny", frame_stride=1)  # the paper's clips; the stride is tested on its own
 H, W = TINY.image_size
 SPEC = EpisodeSpec(cameras={"cam_high": (H, W, 3)})
 
@@ -43,23 +43,34 @@ def write(store, seed, length, success, source="policy"):
 
 
 def test_clips_are_built_as_the_paper_says():
-    win = episode_clips(7, length=30, success=True, clip_len=8)
+    win = episode_clips(7, length=30, success=True, span=8)
     assert win.positive_ends.tolist() == [30]  # the terminal clip c_N
     assert win.negative_ends.tolist() == list(range(8, 23))  # c_i, L <= i <= N-L: none overlaps c_N
     assert max(win.negative_ends) <= 30 - 8
-    loss = episode_clips(8, length=30, success=False, clip_len=8)
+    loss = episode_clips(8, length=30, success=False, span=8)
     assert loss.positive_ends.tolist() == [] and loss.negative_ends.tolist() == list(range(8, 31))
-    unlabelled = episode_clips(9, length=30, success=None, clip_len=8)
+    unlabelled = episode_clips(9, length=30, success=None, span=8)
     assert len(unlabelled.positive_ends) == len(unlabelled.negative_ends) == 0
-    short = episode_clips(10, length=5, success=True, clip_len=8)  # one padded clip, positive
+    short = episode_clips(10, length=5, success=True, span=8)  # one padded clip, positive
     assert short.positive_ends.tolist() == [5] and short.negative_ends.tolist() == []
-    assert episode_clips(11, length=5, success=False, clip_len=8).negative_ends.tolist() == [5]
+    assert episode_clips(11, length=5, success=False, span=8).negative_ends.tolist() == [5]
 
 
 def test_clip_frames_repeat_the_first_frame_before_the_start():
     frames = np.arange(5)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
     assert clip_frames(frames, 5, 8)[:, 0, 0, 0].tolist() == [0, 0, 0, 0, 0, 1, 2, 3, 4][1:]
     assert clip_frames(frames, 5, 3)[:, 0, 0, 0].tolist() == [2, 3, 4]
+
+
+def test_clips_at_the_world_models_frame_stride_end_on_the_last_frame():
+    config = profile("tiny", frame_stride=4)
+    assert config.span == (config.clip_len - 1) * 4 + 1
+    assert clip_steps(30, 4, 4).tolist() == [17, 21, 25, 29]  # the terminal clip, every 4th step
+    assert clip_steps(6, 4, 4).tolist() == [0, 0, 1, 5]  # before the start: step 0
+    recorded = np.arange(30)[:, None, None, None] * np.ones((30, 2, 2, 3), np.uint8)
+    assert at_stride(recorded, 4)[:, 0, 0, 0].tolist() == [1, 5, 9, 13, 17, 21, 25, 29]  # ends with the success
+    # an episode judged at the stride sees the same terminal clip the model was trained on
+    assert clip_frames(at_stride(recorded, 4), 8, 4)[:, 0, 0, 0].tolist() == clip_steps(30, 4, 4).tolist()
 
 
 def test_batches_are_balanced_and_need_both_classes():

@@ -1,5 +1,6 @@
-"""The video world model at tiny scale: shapes, conditioning noise, the action path,
-save/load, EMA, and imagination end to end from a store of real sim episodes."""
+"""The pixel world model at tiny scale: shapes, EDM preconditioning, context noise
+augmentation, the action path, the anchor, save/load, EMA, and imagination end to end from
+a store of real sim episodes."""
 
 import numpy as np
 import pytest
@@ -7,135 +8,180 @@ import torch
 
 from app.demos import record_expert_demos
 from learning.checkpoints import CheckpointError, save_checkpoint
+from learning.configs import with_overrides
 from learning.trainer import TrainConfig
-from learning.world_model.config import profile
+from learning.world_model import edm
+from learning.world_model.config import WorldModelConfig, profile
 from learning.world_model.imagination import Imagination
-from learning.world_model.training import clip_dataset, load_world_model, train_vae, train_world_model
+from learning.world_model.training import WORLD_MODEL_KIND, clip_dataset, load_world_model, train_world_model
 from learning.world_model.world_model import WorldModel
 from storage import EpisodeFilter
 
 TINY = profile("tiny")
-C, K = TINY.context_frames, TINY.chunk_size
+C, K, S = TINY.context_frames, TINY.chunk_size, TINY.frame_stride
+W = TINY.action_window
 
 
-def tiny_model(seed=0, opinionated=True):
+def tiny_model(seed=0, opinionated=True, config=TINY):
     torch.manual_seed(seed)
-    model = WorldModel(TINY).eval()
-    if opinionated:  # adaLN-zero makes a fresh DiT output zeros: give it weights to disagree with
-        for name, parameter in model.dit.named_parameters():
-            if "ada" in name or name.startswith("out"):
+    model = WorldModel(config).eval()
+    if opinionated:  # zero-initialised outputs make a fresh U-Net answer zeros: give it weights to disagree with
+        for name, parameter in model.net.named_parameters():
+            if "conv_out" in name or "conv2" in name or "scale_shift" in name:
                 torch.nn.init.normal_(parameter, std=0.2)
-        model.ema.load_state_dict(model.dit.state_dict())
+        model.ema.load_state_dict(model.net.state_dict())
     return model
 
 
-def frames(n, f, seed=0):
-    return torch.randint(0, 256, (n, f, *TINY.image_size, 3), dtype=torch.uint8,
+def frames(*shape, seed=0):
+    return torch.randint(0, 256, (*shape, *TINY.image_size, 3), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(seed))
+
+
+def test_config_round_trips_through_json_and_command_line_overrides():
+    assert WorldModelConfig.from_json(TINY.to_json()) == TINY
+    changed = with_overrides(TINY, ["diffusion.sampling_steps=5", "denoiser.channels=8,16", "anchor_first_frame=no"])
+    assert (changed.diffusion.sampling_steps, changed.denoiser.channels, changed.anchor_first_frame) == (5, (8, 16), False)
+    with pytest.raises(ValueError, match="has no field 'sampler'"):
+        with_overrides(TINY, ["diffusion.sampler=ddim"])
+    with pytest.raises(ValueError, match="not a multiple of frame_stride"):
+        profile("tiny", frame_stride=3)
 
 
 def test_shapes_of_training_and_prediction():
     model = tiny_model()
-    loss, _ = model.loss({"frames": frames(2, C + K), "actions": torch.randn(2, K, 14)})
+    loss, _ = model.loss({"frames": frames(2, C + 1), "first": frames(2), "actions": torch.randn(2, W, 14)})
     assert loss.ndim == 0 and torch.isfinite(loss)
-    context = model.encode(frames(2, C))
-    latents = model.predict(context, torch.randn(2, K, 14))
-    assert latents.shape == (2, K, 4, *TINY.latent_size)
-    decoded = model.decode(latents)
-    assert decoded.shape == (2, K, *TINY.image_size, 3) and decoded.dtype == torch.uint8
+    loss.backward()
+    predicted = model.predict(frames(2, C), frames(2), torch.randn(2, W, 14), use_ema=False)
+    assert predicted.shape == (2, *TINY.image_size, 3) and predicted.dtype == torch.uint8
+    with pytest.raises(ValueError, match=r"context: got \(2, 2, 8, 8, 3\)"):
+        model.predict(torch.zeros(2, C, 8, 8, 3, dtype=torch.uint8), frames(2), torch.randn(2, W, 14))
 
 
-def test_context_frames_are_noised_at_their_own_small_level():
+def test_edm_denoiser_returns_its_input_at_low_noise_and_the_network_at_high_noise():
+    diffusion = TINY.diffusion
+    low, high = edm.preconditioning(diffusion, torch.tensor([1e-4])), edm.preconditioning(diffusion, torch.tensor([80.]))
+    assert low.c_skip.item() == pytest.approx(1.0, abs=1e-6) and low.c_out.item() < 1e-3
+    assert high.c_skip.item() < 1e-4 and high.c_out.item() == pytest.approx(diffusion.sigma_data, rel=1e-3)
+    sigmas = edm.sampling_sigmas(diffusion, 3)
+    assert sigmas[0].item() == pytest.approx(diffusion.sigma_max, rel=1e-5)
+    assert sigmas[-2].item() == pytest.approx(diffusion.sigma_min, rel=1e-5)
+    assert sigmas[-1] == 0  # the last Euler step lands on the clean estimate
+    # A perfect denoiser reaches the clean frame in any number of Euler steps.
+    clean = torch.rand(2, 3, 4, 4)
+    for steps in (1, 3):
+        torch.testing.assert_close(edm.euler_sample(lambda x, sigma: clean, clean.shape, diffusion, steps), clean)
+
+
+def test_context_noise_augmentation_noises_the_context_but_never_the_anchor():
     model = tiny_model()
-    latents, noise = torch.randn(3, C + K, 4, *TINY.latent_size), torch.randn(3, C + K, 4, *TINY.latent_size)
-    t = torch.tensor([999, 500, 10])
-    noisy = model.noised(latents, noise, t)
-    alphas = model.noise.alphas_cumprod
-    a = alphas[TINY.context_noise_steps]
-    torch.testing.assert_close(noisy[:, :C], a.sqrt() * latents[:, :C] + (1 - a).sqrt() * noise[:, :C])
-    for i, step in enumerate(t):
-        a = alphas[step]
-        torch.testing.assert_close(noisy[i, C:], a.sqrt() * latents[i, C:] + (1 - a).sqrt() * noise[i, C:])
-    timesteps, _, has_action = model._inputs(torch.zeros(3, K, 14), TINY.context_noise_steps, t)
-    assert (timesteps[:, :C] == TINY.context_noise_steps).all() and torch.equal(timesteps[:, C:], t[:, None].expand(3, K))
-    assert not has_action[:, :C].any() and has_action[:, C:].all()  # null action on the context
+    seen = {}
+    model.net.register_forward_hook(lambda net, inputs, output: seen.update(context=inputs[2], level=inputs[3]))
+    batch = {"frames": frames(64, C + 1), "first": frames(64, seed=1), "actions": torch.randn(64, W, 14)}
+    model.loss(batch)
+    scale = TINY.diffusion.sigma_data
+    clean_context = (batch["frames"][:, :C].movedim(-1, -3).float() / 127.5 - 1).flatten(1, 2) / scale
+    anchor = (batch["first"].movedim(-1, -3).float() / 127.5 - 1) / scale
+    torch.testing.assert_close(seen["context"][:, 3 * C:], anchor)
+    noise = (seen["context"][:, :3 * C] - clean_context).flatten(1).std(dim=1) * scale
+    assert 0 < noise.min() and noise.max() <= TINY.diffusion.context_noise_max * 1.1
+    assert seen["level"].unique().numel() > 32  # a level per sample, and the network is told it
 
 
-def test_changing_the_actions_changes_the_prediction():
+def test_actions_and_the_anchor_change_the_prediction():
     model = tiny_model()
-    context = model.encode(frames(1, C))
-    actions = torch.randn(1, K, 14)
-    same = [model.predict(context, actions, generator=torch.Generator().manual_seed(3)) for _ in range(2)]
-    torch.testing.assert_close(same[0], same[1])  # seeded sampling is repeatable
+    context, first, actions = frames(1, C), frames(1, seed=2), torch.randn(1, W, 14)
+    sample = lambda **kw: model.predict(**{"context": context, "first": first, "actions": actions, **kw},
+                                        generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(sample(), sample())  # seeded sampling is repeatable
     other = actions.clone()
-    other[:, 5:] += 2.0  # only the last frames' actions differ
-    changed = model.predict(context, other, generator=torch.Generator().manual_seed(3))
-    assert not torch.allclose(changed, same[0])
+    other[:, S:] += 2.0  # only the actions ahead differ
+    assert not torch.equal(sample(actions=other), sample())
+    assert not torch.equal(sample(first=frames(1, seed=5)), sample())
     with pytest.raises(ValueError, match="NaN"):
-        model.predict(context, actions * float("nan"))
-    with pytest.raises(ValueError, match=r"expected \(B, 8, 14\)"):
-        model.predict(context, torch.zeros(1, 4, 14))
-
-
-def test_sampler_and_steps_are_chosen_at_sampling_time():
-    model = tiny_model()
-    context, actions = model.encode(frames(1, C)), torch.randn(1, K, 14)
-    outputs = [model.predict(context, actions, sampler=sampler, steps=steps, generator=torch.Generator().manual_seed(0))
-               for sampler, steps in (("ddim", 2), ("ddim", 5), ("ddpm", 3))]
-    assert all(torch.isfinite(o).all() and o.abs().max() < 10 for o in outputs)  # clean-latent estimates clipped
-    assert not torch.allclose(outputs[0], outputs[1])
-    with pytest.raises(ValueError, match="sampler 'euler'"):
-        model.predict(context, actions, sampler="euler")
+        model.predict(context, first, actions * float("nan"))
+    with pytest.raises(ValueError, match=rf"expected \(B, {W}, 14\)"):
+        model.predict(context, first, torch.zeros(1, 3, 14))
 
 
 def test_ema_follows_the_trained_weights():
     model = tiny_model(opinionated=False)
+    model.ema_updates.fill_(10_000)  # past the warm-up: the configured decay
     before = [p.clone() for p in model.ema.parameters()]
     with torch.no_grad():
-        for p in model.dit.parameters():
+        for p in model.net.parameters():
             p.add_(1.0)
     model.after_step()
     moved = [(a - b).abs().max().item() for a, b in zip(model.ema.parameters(), before)]
     assert max(moved) == pytest.approx(1 - TINY.ema_decay, rel=1e-4)
+    fresh = tiny_model(opinionated=False)  # the first update moves the average most of the way: decay 1/10
+    with torch.no_grad():
+        for p in fresh.net.parameters():
+            p.add_(1.0)
+    fresh.after_step()
+    assert int(fresh.ema_updates) == 1
+    assert max((a - b).abs().max().item() for a, b in zip(fresh.ema.parameters(), before)) == pytest.approx(0.9)
 
 
-def test_checkpoint_round_trip(tmp_path):
+def test_checkpoint_round_trip_and_earlier_checkpoints_are_refused(tmp_path):
     model = tiny_model()
-    model.set_statistics(1.7, torch.ones(14), 2 * torch.ones(14))
-    save_checkpoint(tmp_path / "wm", model, {"kind": "wmpo-world-model", "world_model": TINY.to_json()})
+    model.set_action_statistics(torch.ones(14), 2 * torch.ones(14))
+    save_checkpoint(tmp_path / "wm", model, {"kind": WORLD_MODEL_KIND, "world_model": TINY.to_json()})
     restored = load_world_model(tmp_path / "wm")
-    context, actions = model.encode(frames(1, C)), torch.randn(1, K, 14)
-    torch.testing.assert_close(restored.encode(frames(1, C)), context)
-    torch.testing.assert_close(restored.predict(context, actions, generator=torch.Generator().manual_seed(1)),
-                               model.predict(context, actions, generator=torch.Generator().manual_seed(1)))
+    args = (frames(1, C), frames(1), torch.randn(1, W, 14))
+    torch.testing.assert_close(restored.predict(*args, generator=torch.Generator().manual_seed(1)),
+                               model.predict(*args, generator=torch.Generator().manual_seed(1)))
+    save_checkpoint(tmp_path / "old", model, {"kind": "wmpo-world-model", "world_model": {}})
+    with pytest.raises(CheckpointError, match="latent-DiT world model of an earlier wmpo"):
+        load_world_model(tmp_path / "old")
+
+
+def test_imagination_steps_a_chunk_at_the_frame_stride_and_filters_commands():
+    model = tiny_model()
+    seen = []
+
+    def hold_still(actions, previous):
+        seen.append(previous)
+        return torch.zeros_like(actions)
+
+    imagination = Imagination(model, seed=0, command_filter=hold_still)
+    first = frames(3)
+    assert torch.equal(imagination.reset(first), first)
+    for _ in range(2):  # autoregression over chunks
+        imagined = imagination.step(torch.randn(3, K, 14))
+        assert imagined.shape == (3, K // S, *TINY.image_size, 3) and imagined.dtype == torch.uint8
+    assert imagination.t == 2 * K and seen[0] is None and torch.equal(seen[1], torch.zeros(3, 14))
+    assert torch.equal(imagination.history[:, -1], imagined[:, -1])  # the last frame is the next context
+    with pytest.raises(ValueError, match=r"expected \(3, 8, 14\): one chunk per imagined trajectory"):
+        imagination.step(torch.zeros(2, K, 14))
 
 
 def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     record_expert_demos(store, "transfer_cube", 2, cameras={"cam_high": TINY.image_size})
     dataset = clip_dataset(store, TINY, EpisodeFilter(), seed=0)
+    assert dataset.starts.min() == -S  # samples start at t = 0: the first frame and first action stand in
     clip = next(iter(dataset))
-    assert clip["frames"].shape == (C + K, *TINY.image_size, 3) and clip["actions"].shape == (K + 1, 14)
+    assert clip["frames"].shape == (C + 1, *TINY.image_size, 3) and clip["first"].shape == (*TINY.image_size, 3)
+    episode = store.episodes()[0].id
+    earliest = dataset.read_clip(dataset._connection_engine().connect(), episode, -S)
+    real = store.load_frames(episode, "cam_high", 0, S + 1)
+    assert torch.equal(earliest["frames"][-1], torch.from_numpy(real[S]))  # the target: frame s
+    assert torch.equal(earliest["frames"][0], torch.from_numpy(real[0]))  # the context before the start: frame 0
+    assert torch.equal(earliest["actions"][0], earliest["actions"][S])  # the first action stands in before t = 0
     train = TrainConfig(steps=6, warmup_steps=1, log_every=3, checkpoint_every=3)
-    train_vae(store, TINY, train, tmp_path / "vae", batch_size=8)
-    model = train_world_model(store, TINY, train, tmp_path / "wm", vae_folder=tmp_path / "vae", batch_size=4)
-    assert model.latent_scale.item() > 0 and model.action_std.min() > 0
-    first = torch.from_numpy(store.load_frames(store.episodes()[0].id, "cam_high", 0, 3))
+    model = train_world_model(store, TINY, train, tmp_path / "wm", batch_size=4)
+    assert model.action_std.min() > 0
     imagination = Imagination(load_world_model(tmp_path / "wm"), seed=0)
-    assert torch.equal(imagination.reset(first), first)
-    for _ in range(2):  # clip-level autoregression
-        imagined = imagination.step(torch.from_numpy(np.zeros((3, K, 14), np.float32)))
-        assert imagined.shape == (3, K, *TINY.image_size, 3) and imagined.dtype == torch.uint8
-    assert imagination.t == 2 * K
-    with pytest.raises(ValueError, match="actions for 2 trajectories, imagining 3"):
-        imagination.step(torch.zeros(2, K, 14))
+    imagination.reset(torch.from_numpy(real[:1]).expand(2, -1, -1, -1))
+    assert imagination.step(torch.zeros(2, K, 14)).shape == (2, K // S, *TINY.image_size, 3)
     # Policy behaviour alignment: fine-tuning starts from the pretrained weights and statistics.
     pretrained = load_world_model(tmp_path / "wm")
     aligned = train_world_model(store, TINY, TrainConfig(steps=1, warmup_steps=1), tmp_path / "aligned",
                                 init_from=tmp_path / "wm", batch_size=2)
-    assert torch.equal(aligned.latent_scale, pretrained.latent_scale)
-    assert torch.equal(aligned.vae.decoder.conv_out.weight, pretrained.vae.decoder.conv_out.weight)  # VAE frozen
+    assert torch.equal(aligned.action_mean, pretrained.action_mean)
     with pytest.raises(CheckpointError, match="another configuration"):
-        train_world_model(store, profile("tiny", depth=2), train, tmp_path / "aligned")
+        train_world_model(store, profile("tiny", context_frames=1), train, tmp_path / "aligned")
     # Fidelity replays: successes up to half of them, so that agreement can speak of successes.
     from app.world_models import balanced
 
@@ -146,36 +192,16 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     assert balanced(store, [second, first], 2) == [first, second]
 
 
-def test_salience_singles_out_what_differs_between_frames_and_weights_its_reconstruction():
-    from dataclasses import replace
-
-    from learning.world_model.vae import VAELearner, make_vae, salience
-
-    pixels = torch.full((8, 3, 8, 8), -0.5)
-    pixels[3, 0, 2, 5] = 1.0  # one red pixel in one frame: the "object"
-    weights = salience(pixels)
-    assert weights.shape == (8, 1, 8, 8) and torch.isclose(weights.mean(), torch.tensor(1.0))
-    assert weights[3, 0, 2, 5] == weights.max() and weights[0].max() == 0
-    # The weighted loss: the same reconstruction error costs more on the object than elsewhere.
-    weighted = replace(TINY, vae=replace(TINY.vae, salience_weight=10.0))
-    torch.manual_seed(0)
-    learner = VAELearner(weighted, make_vae(weighted))
-    batch = {"frames": torch.randint(0, 256, (4, *TINY.image_size, 3), dtype=torch.uint8)}
-    loss, metrics = learner.loss(batch)
-    assert torch.isfinite(loss) and metrics["psnr_db"] > 0
-    loss.backward()
-    assert all(p.grad is not None for p in learner.vae.decoder.parameters() if p.requires_grad)
-
-
-def test_fidelity_counts_the_real_successes_recognised_in_imagination():
+def test_fidelity_scores_imagined_frames_at_the_stride_and_counts_recognised_successes():
     from learning.world_model.fidelity import Replay, fidelity_report
 
     model = tiny_model()
-    model.set_statistics(1.0, torch.zeros(14), torch.ones(14))
-    replays = [Replay(real=frames(1, 2 * K + 1, seed=s)[0].numpy(), actions=np.zeros((2 * K + 1, 14), np.float32),
+    replays = [Replay(real=frames(2 * K + 1, seed=s).numpy(), actions=np.zeros((2 * K + 1, 14), np.float32),
                       success=s < 2) for s in range(4)]
     for judge, recognised in ((lambda imagined: True, 2), (lambda imagined: False, 0)):
         report, imagined = fidelity_report(Imagination(model, seed=0), replays, judge=judge)
         assert (report.successes_replayed, report.successes_recognised) == (2, recognised)
         assert report.outcome_agreement == 0.5 and len(imagined) == 4
         assert f"in imagination {recognised}/2" in report.summary()
+    assert imagined[0].shape == (2 * K // S + 1, *TINY.image_size, 3)
+    assert report.steps == list(range(S, 2 * K + 1, S)) and len(report.frozen_psnr_db) == len(report.psnr_db)

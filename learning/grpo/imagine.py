@@ -21,7 +21,10 @@ Judge = Callable[[np.ndarray], tuple[bool, int | None]]
 
 
 class Environment(Protocol):
-    """Imagination's shape, a robot's: reset from real frames, step with action chunks."""
+    """Imagination's shape, a robot's: reset from real frames, step with action chunks, and
+    get back the frames every ``frame_stride`` control steps through the chunk."""
+
+    frame_stride: int
 
     def reset(self, frames: torch.Tensor) -> torch.Tensor: ...
 
@@ -32,8 +35,8 @@ class Environment(Protocol):
 def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_frame: torch.Tensor,
                   instruction: str, group_size: int, horizon: int, temperature: float,
                   generator: torch.Generator | None = None, keep_frames: bool = False) -> list[Trajectory]:
-    """G trajectories from one initial frame (H, W, 3). Their frames are judged, then dropped
-    unless ``keep_frames`` (400 frames per trajectory add up over a batch)."""
+    """G trajectories from one initial frame (H, W, 3). Their frames (one every frame_stride
+    steps) are judged, then dropped unless ``keep_frames`` (they add up over a batch)."""
     if policy.config.action_mode != "absolute":
         raise ValueError(f"a {policy.config.action_mode!r}-action policy needs joint positions, which imagination "
                          f"cannot give: only absolute-action policies train in the world model")
@@ -45,7 +48,7 @@ def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_fra
         step = torch.full((group_size,), t, dtype=torch.long)
         chunk, log_prob = policy.sample(observation, [instruction] * group_size, step, temperature=temperature,
                                         generator=generator)
-        imagined = env.step(policy.actions(chunk))  # (G, K, H, W, 3): frames t+1 .. t+K
+        imagined = env.step(policy.actions(chunk))  # (G, K / stride, H, W, 3): frames t+stride .. t+K
         images.append(observation)
         steps.append(step)
         bins.append(chunk)
@@ -54,10 +57,12 @@ def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_fra
         observation = imagined[:, -1]
     # per trajectory: (G, chunks, ...) and every frame (G, horizon, H, W, 3)
     images, steps, bins, log_probs = (torch.stack(x, dim=1) for x in (images, steps, bins, log_probs))
-    frames = torch.cat(frames, dim=1)[:, :horizon].numpy()
+    stride = env.frame_stride
+    frames = torch.cat(frames, dim=1)[:, :(horizon - 1) // stride + 1].numpy()
     group = []
     for i in range(group_size):
         trajectory = Trajectory(instruction, images=images[i], steps=steps[i], bins=bins[i],
                                 old_log_prob=log_probs[i], frames=frames[i] if keep_frames else None)
-        group.append(judged(trajectory, *judge(frames[i])))
+        success, frame = judge(frames[i])
+        group.append(judged(trajectory, success, None if frame is None else frame * stride))
     return group

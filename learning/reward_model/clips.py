@@ -1,13 +1,16 @@
 """Which clips the reward model learns from, exactly as the paper builds them (section 3.3).
 
-A clip is named by its episode and ``end``: it holds frames end-L .. end-1 (the paper's
-c_i = I_{i-L:i} with i = end). Frames before the episode's first one are that first frame
-repeated, so an episode shorter than L still has its one clip (end = its length).
+A clip is named by its episode and ``end``: it holds L frames ending with frame end-1 (the
+paper's c_i = I_{i-L:i} with i = end), ``frame_stride`` steps apart -- the world model's stride,
+so that the reward model judges imagined trajectories at the rate they are imagined. Frames
+before the episode's first one are that first frame repeated, so a short episode still has
+its one clip (end = its length).
 
 - positive: the terminal clip c_N of each successful episode (N = its length: the sim and
   the operator end an episode at its success);
-- negative: the earlier clips c_i, L <= i <= N-L, of successful episodes -- none of them
-  overlaps the terminal clip -- and every clip c_i, L <= i <= N, of failed episodes.
+- negative: the earlier clips c_i, S <= i <= N-S, of successful episodes (S: the steps a
+  clip spans) -- none of them overlaps the terminal clip -- and every clip c_i, S <= i <= N,
+  of failed episodes.
 Unlabelled episodes give nothing.
 """
 
@@ -25,15 +28,16 @@ class EpisodeClips:
     negative_ends: np.ndarray  # int64
 
 
-def episode_clips(episode_id: int, length: int, success: bool | None, clip_len: int) -> EpisodeClips:
+def episode_clips(episode_id: int, length: int, success: bool | None, span: int) -> EpisodeClips:
+    """``span``: the control steps one clip covers, (L - 1) * frame_stride + 1."""
     if length < 1:
         raise ValueError(f"episode {episode_id} has {length} frames; expected at least 1")
     none = np.zeros(0, np.int64)
     if success is None:
         return EpisodeClips(episode_id, none, none)
     if success:
-        return EpisodeClips(episode_id, np.array([length], np.int64), np.arange(clip_len, length - clip_len + 1))
-    return EpisodeClips(episode_id, none, np.arange(min(clip_len, length), length + 1))
+        return EpisodeClips(episode_id, np.array([length], np.int64), np.arange(span, length - span + 1))
+    return EpisodeClips(episode_id, none, np.arange(min(span, length), length + 1))
 
 
 def window_ends(length: int, clip_len: int, stride: int) -> np.ndarray:
@@ -46,10 +50,21 @@ def window_ends(length: int, clip_len: int, stride: int) -> np.ndarray:
     return ends if ends[-1] == length else np.append(ends, length)
 
 
+def clip_steps(end: int, clip_len: int, frame_stride: int = 1) -> np.ndarray:
+    """The steps of the clip that ends with frame end - 1: L frames, ``frame_stride`` apart,
+    step 0 standing in before the episode's start."""
+    return np.maximum(0, end - 1 - frame_stride * np.arange(clip_len - 1, -1, -1))
+
+
 def clip_frames(frames: np.ndarray, end: int, clip_len: int) -> np.ndarray:
-    """frames[end-L:end] of one episode, the first frame standing in before the start."""
-    index = np.clip(np.arange(end - clip_len, end), 0, len(frames) - 1)
-    return frames[index]
+    """frames[end-L:end] of one sequence, its first frame standing in before the start."""
+    return frames[np.minimum(clip_steps(end, clip_len), len(frames) - 1)]
+
+
+def at_stride(frames: np.ndarray, frame_stride: int) -> np.ndarray:
+    """Every ``frame_stride``-th frame of a recorded episode, ending with its last one: the
+    success is on the last frame, and the reward model sees what imagination gives it."""
+    return frames[(len(frames) - 1) % frame_stride::frame_stride]
 
 
 @dataclass

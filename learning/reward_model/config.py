@@ -12,7 +12,10 @@ class RewardModelConfig:
     camera: str = "cam_high"  # it judges what the world model imagines: the policy's camera
     image_size: tuple[int, int] = (96, 128)  # (height, width) the encoder sees; frames are resized to it
     clip_len: int = 8  # L
-    stride: int = 1  # s: sliding-window stride at inference (the paper: 1)
+    # Control steps between a clip's frames: the world model's frame_stride. Recorded episodes
+    # are judged at this stride too (``clips.at_stride``).
+    frame_stride: int = 1
+    stride: int = 1  # sliding-window stride at inference, in frames of the sequence judged (the paper: 1)
     # A transformers VideoMAE encoder: loaded from a local folder (gpu), or built from these numbers.
     pretrained_path: str | None = None
     patch_size: int = 16
@@ -24,9 +27,15 @@ class RewardModelConfig:
     # Chosen on the validation split (maximum F1) after training and saved with the checkpoint.
     threshold: float = 0.5
 
+    @property
+    def span(self) -> int:
+        """Control steps one clip covers."""
+        return (self.clip_len - 1) * self.frame_stride + 1
+
     def __post_init__(self):
-        if self.clip_len < 1 or self.stride < 1:
-            raise ValueError(f"clip_len {self.clip_len} and stride {self.stride}: expected >= 1")
+        if self.clip_len < 1 or self.stride < 1 or self.frame_stride < 1:
+            raise ValueError(f"clip_len {self.clip_len}, stride {self.stride} and frame_stride {self.frame_stride}: "
+                             f"expected >= 1")
         if self.clip_len % self.tubelet_size:
             raise ValueError(f"clip_len {self.clip_len} is not divisible by tubelet_size {self.tubelet_size}")
         if self.pretrained_path is None and any(s % self.patch_size for s in self.image_size):
@@ -45,14 +54,15 @@ class RewardModelConfig:
 
 
 PROFILES = {
+    # frame_stride: each profile's world model's (learning/world_model/config.py)
     "tiny": RewardModelConfig(image_size=(32, 48), patch_size=8, hidden_size=32, layers=1, heads=2,
-                              intermediate_size=64),
+                              intermediate_size=64, frame_stride=4),
     # 2 cores: tubelets of 4 frames and 3 layers -- 96 tokens per clip; 0.12 s per training step
     # at batch 32, 1.6 ms per judged clip (measured; tubelets of 2 and 4 layers: 0.40 s, 10 ms).
-    "cpu": RewardModelConfig(tubelet_size=4, layers=3),
+    "cpu": RewardModelConfig(tubelet_size=4, layers=3, frame_stride=8),
     # Paper scale: a pretrained VideoMAE (e.g. videomae-base, 224x224, 16 frames -> L=8 here)
     # from a local folder; the policy's frames are resized to its input size.
-    "gpu": RewardModelConfig(image_size=(224, 224), pretrained_path="models/videomae-base"),
+    "gpu": RewardModelConfig(image_size=(224, 224), pretrained_path="models/videomae-base", frame_stride=4),
 }
 
 

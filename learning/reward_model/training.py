@@ -17,7 +17,7 @@ import torch
 
 from learning.checkpoints import CheckpointError, load_weights, read_config, save_checkpoint
 from learning.distributed import rank
-from learning.reward_model.clips import ClipIndex, clip_frames, episode_clips
+from learning.reward_model.clips import ClipIndex, at_stride, clip_steps, episode_clips
 from learning.reward_model.config import RewardModelConfig
 from learning.reward_model.judge import Scores, choose_threshold, scores, window_probabilities
 from learning.reward_model.model import RewardModel
@@ -33,13 +33,14 @@ def clip_index(store: TrajectoryStore, episode_ids: list[int], config: RewardMod
         episode = store.episode(episode_id)
         if config.camera not in store.cameras(episode_id):
             raise ValueError(f"episode {episode_id} has no {config.camera!r} frames; the reward model needs them")
-        episodes.append(episode_clips(episode_id, episode.length, episode.success, config.clip_len))
+        episodes.append(episode_clips(episode_id, episode.length, episode.success, config.span))
     return ClipIndex.build(episodes)
 
 
 def read_clip(store: TrajectoryStore, episode_id: int, end: int, config: RewardModelConfig) -> np.ndarray:
-    start = max(0, end - config.clip_len)
-    return clip_frames(store.load_frames(episode_id, config.camera, start, end), end - start, config.clip_len)
+    steps = clip_steps(end, config.clip_len, config.frame_stride)
+    start = int(steps[0])
+    return store.load_frames(episode_id, config.camera, start, end)[steps - start]
 
 
 def balanced_batches(store: TrajectoryStore, index: ClipIndex, config: RewardModelConfig, batch_size: int,
@@ -57,7 +58,9 @@ def balanced_batches(store: TrajectoryStore, index: ClipIndex, config: RewardMod
 
 def episode_max_probabilities(store: TrajectoryStore, model: RewardModel, episode_ids: list[int]) -> np.ndarray:
     """Each episode's highest sliding-window probability: it is a success above the threshold."""
-    return np.array([window_probabilities(model, store.load_frames(e, model.config.camera))[0].max()
+    config = model.config
+    return np.array([window_probabilities(model, at_stride(store.load_frames(e, config.camera),
+                                                           config.frame_stride))[0].max()
                      for e in episode_ids])
 
 

@@ -1,93 +1,111 @@
-"""World-model configuration and the three profiles (tiny for tests, cpu, gpu)."""
+"""World-model configuration and the three profiles (tiny for tests, cpu, gpu).
+
+What the numbers mean, and why the cpu defaults are what they are, is measured in
+``benchmarks/imagination_ladder.py`` (results table in the README).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
+from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
-SAMPLERS = ("ddim", "ddpm")  # diffusers schedulers imagination can sample with
+
+@dataclass(frozen=True)
+class DenoiserConfig(JsonConfig):
+    """The pixel U-Net (``unet.py``)."""
+
+    channels: tuple[int, ...] = (32, 64, 128)  # width per resolution level
+    depth: int = 1  # residual blocks per level, on the way down and again on the way up
+    cond_dim: int = 256  # noise levels + actions -> one vector that modulates every block
+    groups: int = 8
+    attention: bool = True  # at the coarsest level
+    space_to_depth: int = 2  # pixel blocks stacked into channels before the first convolution
+
+    def __post_init__(self):
+        if not self.channels or any(c % self.groups for c in self.channels):
+            raise ValueError(f"channels {self.channels} must be non-empty multiples of groups {self.groups}")
 
 
 @dataclass(frozen=True)
-class VAEConfig:
-    """A diffusers AutoencoderKL: built from these numbers, or loaded from ``pretrained_path``."""
+class DiffusionConfig(JsonConfig):
+    """EDM (Karras et al. 2022) as DIAMOND uses it for world models: the network is
+    preconditioned so that at low noise it returns its input and at high noise predicts the
+    clean frame; a few Euler steps from sigma_max to sigma_min end near zero noise.
+    Pixels are in [-1, 1]."""
 
-    pretrained_path: str | None = None  # e.g. an SDXL VAE folder (gpu profile); never downloaded
-    # 4 levels: 8x downsampling. Decoding is most of imagination's time on a CPU, and the
-    # full-resolution levels dominate it: 8 channels there decode a 96x128 frame in 8 ms
-    # on 2 cores, 16 channels in 35 ms (measured).
-    block_out_channels: tuple[int, ...] = (8, 16, 32, 64)
-    layers_per_block: int = 1
-    latent_channels: int = 4
-    norm_num_groups: int = 8
-    kl_weight: float = 1e-6  # the KL term only keeps latents well-scaled; reconstruction dominates
-    # Reconstruction weight of pixels unlike the rest of the batch (0 = plain L1 + MSE). The task's
-    # object is a few pixels of a 96x128 frame: unweighted, the VAE drops it and gains almost
-    # nothing in loss (measured: 0% of the cube's pixels kept), and imagination cannot show success.
-    salience_weight: float = 0.0
+    sigma_data: float = 0.5
+    train_log_sigma_mean: float = -0.4  # training noise levels: log-normal
+    train_log_sigma_std: float = 1.2
+    sigma_min: float = 2e-3
+    sigma_max: float = 5.0
+    rho: float = 7.0
+    sampling_steps: int = 3
+    # Noise augmentation of the context (GameNGen: "critical"): while training, each sample's
+    # context frames get Gaussian noise of a level drawn from U(0, context_noise_max), and the
+    # network is told the level; imagination gives its own frames ``sampling_context_noise``.
+    # A model that has only ever seen clean contexts compounds its own small errors.
+    context_noise_max: float = 0.3
+    sampling_context_noise: float = 0.0
+
+    def __post_init__(self):
+        if self.sampling_steps < 1:
+            raise ValueError(f"sampling_steps {self.sampling_steps}; expected >= 1")
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"sigma_min {self.sigma_min}, sigma_max {self.sigma_max}: expected 0 < min < max")
+        if self.context_noise_max < 0 or self.sampling_context_noise < 0:
+            raise ValueError("context noise levels must be >= 0")
 
 
 @dataclass(frozen=True)
-class WorldModelConfig:
+class WorldModelConfig(JsonConfig):
     camera: str = "cam_high"  # the policy's camera: imagined frames feed the policy directly
     image_size: tuple[int, int] = (96, 128)  # (height, width)
     action_dim: int = 14
-    context_frames: int = 4  # c: frames the prediction is conditioned on
-    chunk_size: int = 8  # K: frames predicted per action chunk (one frame per action)
-    vae: VAEConfig = VAEConfig()
-    # Diffusion transformer over latent patches of all c + K frames.
-    patch_size: int = 2
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
-    # Diffusion: epsilon prediction over 1000 DDPM steps (the paper); conditioning frames get
-    # a small noise level while training so that imagination tolerates its own imperfect
-    # frames (paper 50/1000, official code 15/1000).
-    train_timesteps: int = 1000
-    context_noise_steps: int = 15
-    ema_decay: float = 0.99  # official code 0.99 (paper 0.9999 at far more steps)
-    sampler: str = "ddim"  # default sampler; chosen again at sampling time
-    sampling_steps: int = 4
+    chunk_size: int = 8  # K: actions per policy chunk; imagination steps one chunk at a time
+    # Frames are imagined every ``frame_stride`` control steps: the policy reads only the frame
+    # at a chunk's start, and each imagined frame costs a few network evaluations.
+    frame_stride: int = 8
+    context_frames: int = 4  # c: the frames at t, t - stride, ..., conditioning the frame at t + stride
+    anchor_first_frame: bool = True  # the episode's real first frame is always in the context too
+    denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    ema_decay: float = 0.999
 
     def __post_init__(self):
-        if self.context_frames < 1 or self.chunk_size < 1:
-            raise ValueError(f"context_frames {self.context_frames} and chunk_size {self.chunk_size}: expected >= 1")
-        if not 0 <= self.context_noise_steps < self.train_timesteps:
-            raise ValueError(f"context_noise_steps {self.context_noise_steps}; expected 0..{self.train_timesteps - 1}")
-        factor = 2 ** (len(self.vae.block_out_channels) - 1) * self.patch_size
+        if self.context_frames < 1 or self.chunk_size < 1 or self.frame_stride < 1:
+            raise ValueError(f"context_frames {self.context_frames}, chunk_size {self.chunk_size} and frame_stride "
+                             f"{self.frame_stride}: expected >= 1")
+        if self.chunk_size % self.frame_stride:
+            raise ValueError(f"chunk_size {self.chunk_size} is not a multiple of frame_stride {self.frame_stride}")
+        factor = self.denoiser.space_to_depth * 2 ** (len(self.denoiser.channels) - 1)
         if any(s % factor for s in self.image_size):
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} "
-                             f"(VAE downsampling x patch size)")
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+                             f"(space-to-depth x the U-Net's downsampling)")
 
     @property
-    def latent_size(self) -> tuple[int, int]:
-        factor = 2 ** (len(self.vae.block_out_channels) - 1)
-        return self.image_size[0] // factor, self.image_size[1] // factor
+    def frames_per_chunk(self) -> int:
+        return self.chunk_size // self.frame_stride
 
-    def to_json(self) -> dict:
-        return asdict(self)
+    @property
+    def action_window(self) -> int:
+        """Actions conditioning one predicted frame: the stride's own and the one before."""
+        return 2 * self.frame_stride
 
-    @classmethod
-    def from_json(cls, data: dict) -> "WorldModelConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        vae = {k: v for k, v in known.get("vae", {}).items() if k in VAEConfig.__dataclass_fields__}
-        vae["block_out_channels"] = tuple(vae.get("block_out_channels", VAEConfig.block_out_channels))
-        known["vae"] = VAEConfig(**vae)
-        known["image_size"] = tuple(known.get("image_size", cls.image_size))
-        return cls(**known)
 
+# Training schedule shared by the CLI and the cycle (AdamW, warm-up, cosine decay).
+PRETRAIN_LR, ALIGN_LR = 3e-4, 1e-4
+PRETRAIN_STEPS = 20_000
 
 PROFILES = {
-    "tiny": WorldModelConfig(image_size=(32, 48), vae=VAEConfig(block_out_channels=(8, 16, 16), norm_num_groups=4),
-                             width=32, depth=1, heads=2, sampling_steps=2),
+    "tiny": WorldModelConfig(image_size=(32, 48), frame_stride=4, context_frames=2,
+                             denoiser=DenoiserConfig(channels=(8, 16), cond_dim=32, groups=4),
+                             diffusion=DiffusionConfig(sampling_steps=2)),
     "cpu": WorldModelConfig(),
-    # Paper scale: SDXL VAE (8x, 4 latent channels) from a local folder, 256x256 frames.
-    "gpu": WorldModelConfig(image_size=(256, 256), vae=VAEConfig(pretrained_path="models/sdxl-vae"),
-                            width=1152, depth=28, heads=16, context_noise_steps=50, sampling_steps=30,
-                            ema_decay=0.9999),
+    # The gpu policy's 224x224 frames, a wider and deeper network, a frame every 4 steps; the same recipe.
+    "gpu": WorldModelConfig(image_size=(224, 224), frame_stride=4,
+                            denoiser=DenoiserConfig(channels=(64, 128, 256, 256), depth=2, cond_dim=512, groups=32)),
 }
 
 

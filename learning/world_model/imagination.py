@@ -1,31 +1,50 @@
 """Imagination: the world model behind a robot's reset/step shape, batched over trajectories.
 
-``reset`` takes real initial frames (B, H, W, 3); as in the official code, the first frame
-repeated c times is the history. ``step`` takes one action chunk per trajectory (B, K, D)
-and returns the K imagined frames (B, K, H, W, 3), uint8 pixels the policy consumes as it
-would a camera's. Clip-level autoregression: the last c latents become the next history.
+``reset`` takes real initial frames (B, H, W, 3): the first frame, repeated c times, is the
+history (as the official code), and stays in the context as the anchor. ``step`` takes one
+action chunk per trajectory (B, K, D) and returns the frames every ``frame_stride`` control
+steps through it, (B, K / stride, H, W, 3) -- the last one is what the policy sees at the
+next chunk's start. Actions may first pass a ``command_filter`` (the robot's safety filter,
+with the previous command standing in for the measured joints): the world model learned
+from filtered commands, which are what a robot would have executed.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
 from learning.world_model.world_model import WorldModel
 
+# (actions (B, K, D), previous commands (B, D) or None at the start) -> commands (B, K, D)
+CommandFilter = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
 
 class Imagination:
-    def __init__(self, model: WorldModel, *, sampler: str | None = None, steps: int | None = None, seed: int = 0):
+    def __init__(self, model: WorldModel, *, steps: int | None = None, seed: int = 0,
+                 command_filter: CommandFilter | None = None):
         self.model = model.eval()
-        self.sampler, self.steps = sampler, steps
+        self.steps = steps
+        self.command_filter = command_filter
         self.generator = torch.Generator().manual_seed(seed)
-        self.history: torch.Tensor | None = None
+        self.history: torch.Tensor | None = None  # uint8 (B, c, H, W, 3)
+        self.first: torch.Tensor | None = None
+        self.previous_actions: torch.Tensor | None = None  # (B, stride, D): moved the arms into the last frame
         self.t = 0  # control steps imagined since reset
+
+    @property
+    def frame_stride(self) -> int:
+        return self.model.config.frame_stride
 
     @torch.no_grad()
     def reset(self, frames: torch.Tensor) -> torch.Tensor:
         self.model.check_frames(frames)
-        latents = self.model.encode(frames[:, None])
-        self.history = latents.expand(-1, self.model.config.context_frames, -1, -1, -1).contiguous()
+        if frames.ndim != 4:
+            raise ValueError(f"initial frames: got {tuple(frames.shape)}, expected (B, H, W, 3)")
+        self.first = frames.contiguous()
+        self.history = frames[:, None].expand(-1, self.model.config.context_frames, -1, -1, -1).contiguous()
+        self.previous_actions = None
         self.t = 0
         return frames
 
@@ -33,11 +52,25 @@ class Imagination:
     def step(self, actions: torch.Tensor) -> torch.Tensor:
         if self.history is None:
             raise RuntimeError("reset the imagination with real initial frames before stepping it")
-        if len(actions) != len(self.history):
-            raise ValueError(f"actions for {len(actions)} trajectories, imagining {len(self.history)}")
-        latents = self.model.predict(self.history, actions.float(), sampler=self.sampler, steps=self.steps,
-                                     generator=self.generator)
-        c = self.model.config.context_frames
-        self.history = torch.cat([self.history, latents], dim=1)[:, -c:]
-        self.t += actions.shape[1]
-        return self.model.decode(latents)
+        config = self.model.config
+        if actions.ndim != 3 or len(actions) != len(self.history) or actions.shape[1] != config.chunk_size:
+            raise ValueError(f"actions {tuple(actions.shape)}; expected ({len(self.history)}, {config.chunk_size}, "
+                             f"{config.action_dim}): one chunk per imagined trajectory")
+        actions = actions.float()
+        if self.command_filter is not None:
+            last = None if self.previous_actions is None else self.previous_actions[:, -1]
+            actions = self.command_filter(actions, last).float()
+        s = config.frame_stride
+        frames = []
+        for i in range(config.frames_per_chunk):
+            ahead = actions[:, i * s:(i + 1) * s]
+            # before the first command, the first one stands in (as in training, where steps before an
+            # episode's start repeat its first step)
+            behind = ahead[:, :1].expand_as(ahead) if self.previous_actions is None else self.previous_actions
+            frame = self.model.predict(self.history, self.first, torch.cat([behind, ahead], dim=1),
+                                       steps=self.steps, generator=self.generator)
+            self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
+            self.previous_actions = ahead
+            frames.append(frame)
+        self.t += config.chunk_size
+        return torch.stack(frames, dim=1)

@@ -1,10 +1,15 @@
-"""WorldModel: VAE + action-conditioned DiT + EMA copy + noise schedule.
+"""WorldModel: the next frame, given the frames before it and the actions sent, by EDM diffusion.
 
-Training (``loss``): c + K consecutive frames and the K actions taken at the last K; the
-K frames are noised to a random timestep, the c conditioning frames to the fixed small
-``context_noise_steps``, and the DiT predicts the noise of the K frames (epsilon, as in
-the paper). Sampling (``predict``): the same, starting the K frames from pure noise, with
-the scheduler (DDIM or DDPM) and number of steps chosen per call, using the EMA weights.
+One prediction: the frame at t + s (s = ``frame_stride`` control steps) from the context
+frames at t - (c-1)s, ..., t - s, t, the episode's first frame (the anchor: background and
+where the objects started), and the actions sent at t - s .. t + s - 1 (those that moved
+the arms into the last context frame, and those that move them on). Frames are uint8
+pixels in and out -- no autoencoder, so nothing caps fidelity and no small object is
+lost in a latent (a small VAE kept 0% of the cube's pixels; measured).
+
+Training (``loss``): the target frame is noised to a log-normal random level and the
+context to a uniform random level that the network is told (noise augmentation); the loss
+is EDM's. Sampling (``predict``): Euler steps with the EMA weights, context nearly clean.
 """
 
 from __future__ import annotations
@@ -15,129 +20,121 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from learning.world_model.config import SAMPLERS, WorldModelConfig
-from learning.world_model.dit import ActionConditionedDiT
-from learning.world_model.vae import make_vae, to_pixels, to_uint8
+from learning.world_model import edm
+from learning.world_model.config import WorldModelConfig
+from learning.world_model.unet import PixelUNet
 
 
-def make_scheduler(name: str, train_timesteps: int):
-    from diffusers import DDIMScheduler, DDPMScheduler
+def to_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    return frames.movedim(-1, -3).float() / 127.5 - 1.0
 
-    schedulers = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler}
-    if name not in schedulers:
-        raise ValueError(f"sampler {name!r}; expected one of {SAMPLERS}")
-    # The cosine schedule ends at alpha_bar ~ 2e-9: an epsilon model's clean-latent estimate
-    # at the first sampling step divides by its square root, and unclipped it blew the
-    # latents up to a standard deviation of ~3600 (pure noise decoded; measured). Latents
-    # are unit-variance, so the estimate is clipped to +-3.
-    return schedulers[name](num_train_timesteps=train_timesteps, beta_schedule="squaredcos_cap_v2",
-                            prediction_type="epsilon", timestep_spacing="trailing",
-                            clip_sample=True, clip_sample_range=3.0)
+
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    return ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).movedim(-3, -1)
 
 
 class WorldModel(nn.Module):
-    def __init__(self, config: WorldModelConfig, vae: nn.Module | None = None):
+    def __init__(self, config: WorldModelConfig):
         super().__init__()
         self.config = config
-        self.vae = vae if vae is not None else make_vae(config)
-        self.vae.requires_grad_(False)  # trained (cpu) or loaded (gpu) before the DiT
-        channels = self.vae.config.latent_channels
-        self.dit = ActionConditionedDiT(config, channels, config.latent_size)
-        self.ema = copy.deepcopy(self.dit).requires_grad_(False)
-        self.register_buffer("latent_scale", torch.tensor(1.0))
+        d = config.denoiser
+        self.net = PixelUNet(in_frames=config.context_frames + int(config.anchor_first_frame),
+                             action_features=config.action_window * config.action_dim, channels=d.channels,
+                             depth=d.depth, cond_dim=d.cond_dim, groups=d.groups, attention=d.attention,
+                             space_to_depth=d.space_to_depth)
+        self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.register_buffer("action_mean", torch.zeros(config.action_dim))
         self.register_buffer("action_std", torch.ones(config.action_dim))
-        self.noise = make_scheduler("ddpm", config.train_timesteps)
+        self.register_buffer("ema_updates", torch.tensor(0, dtype=torch.long))
 
-    def set_statistics(self, latent_scale: float, action_mean: torch.Tensor, action_std: torch.Tensor) -> None:
-        self.latent_scale.fill_(latent_scale)
-        self.action_mean.copy_(action_mean)
-        self.action_std.copy_(action_std.clamp_min(1e-3))
+    def set_action_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.action_mean.copy_(mean)
+        self.action_std.copy_(std.clamp_min(1e-3))
 
-    # -- latents ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, F, H, W, 3) -> latents (B, F, C, h, w), unit variance."""
-        b, f = frames.shape[:2]
-        self.check_frames(frames.flatten(0, 1))
-        latents = self.vae.encode(to_pixels(frames.flatten(0, 1))).latent_dist.mean * self.latent_scale
-        return latents.view(b, f, *latents.shape[1:])
-
-    @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """latents (B, F, C, h, w) -> uint8 (B, F, H, W, 3)."""
-        b, f = latents.shape[:2]
-        frames = to_uint8(self.vae.decode(latents.flatten(0, 1) / self.latent_scale).sample)
-        return frames.view(b, f, *frames.shape[1:])
-
-    def check_frames(self, frames: torch.Tensor) -> None:
+    # -- checks and inputs -----------------------------------------------------------------
+    def check_frames(self, frames: torch.Tensor, name: str = "frames") -> None:
         h, w = self.config.image_size
-        if frames.ndim != 4 or tuple(frames.shape[1:]) != (h, w, 3) or frames.dtype != torch.uint8:
-            raise ValueError(f"frames: got {tuple(frames.shape)} {frames.dtype}, expected uint8 (N, {h}, {w}, 3)")
+        if frames.dtype != torch.uint8 or tuple(frames.shape[-3:]) != (h, w, 3):
+            raise ValueError(f"{name}: got {tuple(frames.shape)} {frames.dtype}, expected uint8 (..., {h}, {w}, 3)")
 
-    def normalise_actions(self, actions: torch.Tensor) -> torch.Tensor:
+    def check_actions(self, actions: torch.Tensor) -> None:
         c = self.config
-        if actions.ndim != 3 or actions.shape[1:] != (c.chunk_size, c.action_dim):
-            raise ValueError(f"actions: got {tuple(actions.shape)}, expected (B, {c.chunk_size}, {c.action_dim})")
+        if actions.ndim != 3 or actions.shape[1:] != (c.action_window, c.action_dim):
+            raise ValueError(f"actions: got {tuple(actions.shape)}, expected (B, {c.action_window}, {c.action_dim})")
         if not torch.isfinite(actions).all():
             raise ValueError("actions contain NaN or inf; the world model cannot imagine them")
-        return (actions - self.action_mean) / self.action_std
 
-    # -- the network's inputs ----------------------------------------------------------------
-    def _inputs(self, actions: torch.Tensor, context_t: int, target_t: torch.Tensor):
-        c, k = self.config.context_frames, self.config.chunk_size
-        b = len(actions)
-        timesteps = torch.cat([torch.full((b, c), context_t, dtype=torch.long),
-                               target_t.view(-1, 1).expand(b, k).long()], dim=1)
-        padded = torch.cat([torch.zeros(b, c, actions.shape[-1]), self.normalise_actions(actions)], dim=1)
-        has_action = torch.cat([torch.zeros(b, c, dtype=torch.bool), torch.ones(b, k, dtype=torch.bool)], dim=1)
-        return timesteps, padded, has_action
+    def _conditioning(self, context: torch.Tensor, first: torch.Tensor, actions: torch.Tensor):
+        """Context pixels (B, 3F, H, W) -- anchor last -- and flattened normalised actions."""
+        self.check_frames(context, "context")
+        self.check_frames(first, "first frame")
+        self.check_actions(actions)
+        pixels = to_pixels(context).flatten(1, 2)
+        if self.config.anchor_first_frame:
+            pixels = torch.cat([pixels, to_pixels(first)], dim=1)
+        return pixels, ((actions - self.action_mean) / self.action_std).flatten(1)
 
-    def noised(self, latents: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Context frames noised to ``context_noise_steps``, the K targets to ``t`` (B,)."""
-        c = self.config.context_frames
-        context_t = torch.full((len(latents),), self.config.context_noise_steps, dtype=torch.long)
-        return torch.cat([self.noise.add_noise(latents[:, :c], noise[:, :c], context_t),
-                          self.noise.add_noise(latents[:, c:], noise[:, c:], t)], dim=1)
+    def _denoise(self, network: nn.Module, noisy: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor,
+                 context_sigma: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """EDM's D (the clean-frame estimate) and the network's raw output."""
+        diffusion = self.config.diffusion
+        p = edm.preconditioning(diffusion, sigma)
+        raw = network(noisy * p.c_in, p.c_noise, context / diffusion.sigma_data,
+                      edm.context_noise_feature(context_sigma), actions)
+        return p.c_skip * noisy + p.c_out * raw, raw
 
+    # -- training ----------------------------------------------------------------------------
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """batch: "frames" uint8 (B, c + K, H, W, 3), "actions" (B, K, D)."""
-        c = self.config.context_frames
-        latents = self.encode(batch["frames"])
-        t = torch.randint(0, self.config.train_timesteps, (len(latents),))
-        noise = torch.randn_like(latents)
-        noisy = self.noised(latents, noise, t)
-        timesteps, actions, has_action = self._inputs(batch["actions"], self.config.context_noise_steps, t)
-        predicted = self.dit(noisy, timesteps, actions, has_action)
-        loss = F.mse_loss(predicted[:, c:], noise[:, c:])
+        """batch: "frames" uint8 (B, c + 1, H, W, 3) -- the context, then the target --,
+        "first" uint8 (B, H, W, 3), "actions" (B, 2s, D)."""
+        diffusion, c = self.config.diffusion, self.config.context_frames
+        frames = batch["frames"]
+        context, actions = self._conditioning(frames[:, :c], batch["first"], batch["actions"])
+        target = to_pixels(frames[:, c])
+        b = len(target)
+        sigma = edm.training_sigmas(diffusion, b)
+        noisy = target + torch.randn_like(target) * sigma.view(-1, 1, 1, 1)
+        context_sigma = torch.rand(b) * diffusion.context_noise_max
+        augmented = 3 * c  # the anchor is a real frame, always: it is never noised
+        noise = torch.randn_like(context[:, :augmented]) * context_sigma.view(-1, 1, 1, 1)
+        context = torch.cat([context[:, :augmented] + noise, context[:, augmented:]], dim=1)
+        _, raw = self._denoise(self.net, noisy, sigma, context, context_sigma, actions)
+        p = edm.preconditioning(diffusion, sigma)
+        loss = F.mse_loss(raw, (target - p.c_skip * noisy) / p.c_out)  # EDM's unit-variance target
         return loss, {}
 
     @torch.no_grad()
     def after_step(self) -> None:
-        """EMA of the DiT weights (called by the trainer after each optimizer step)."""
-        decay = self.config.ema_decay
-        for average, current in zip(self.ema.parameters(), self.dit.parameters()):
+        """EMA of the network's weights (called by the trainer after each optimizer step). The
+        decay warms up, (1 + n) / (10 + n) after n updates, so that a short run's average is not
+        mostly its random start (at 0.999 it still would be, 37%, after 1000 steps)."""
+        n = int(self.ema_updates)
+        decay = min(self.config.ema_decay, (1 + n) / (10 + n))
+        for average, current in zip(self.ema.parameters(), self.net.parameters()):
             average.lerp_(current, 1 - decay)
+        self.ema_updates += 1
 
+    # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, context: torch.Tensor, actions: torch.Tensor, *, sampler: str | None = None,
+    def predict(self, context: torch.Tensor, first: torch.Tensor, actions: torch.Tensor, *,
                 steps: int | None = None, generator: torch.Generator | None = None,
                 use_ema: bool = True) -> torch.Tensor:
-        """The K latents (B, K, C, h, w) that follow ``context`` (B, c, C, h, w) under ``actions``."""
-        config = self.config
-        network = self.ema if use_ema else self.dit
-        scheduler = make_scheduler(sampler or config.sampler, config.train_timesteps)
-        scheduler.set_timesteps(steps or config.sampling_steps)
-        b = len(context)
-        shape = (b, config.chunk_size, *context.shape[2:])
-        sample = torch.randn(shape, generator=generator)
-        context_t = torch.full((b,), config.context_noise_steps, dtype=torch.long)
-        noisy_context = self.noise.add_noise(context, torch.randn(context.shape, generator=generator), context_t)
-        # Actions and their mask are the same at every sampling step; only the targets' timestep moves.
-        timesteps, padded, has_action = self._inputs(actions, config.context_noise_steps, torch.zeros(b))
-        for t in scheduler.timesteps:
-            timesteps[:, config.context_frames:] = int(t)
-            eps = network(torch.cat([noisy_context, sample], dim=1), timesteps, padded, has_action)
-            eps = eps[:, config.context_frames:].flatten(1, 2)  # the scheduler steps (B, K*C, h, w)
-            sample = scheduler.step(eps, t, sample.flatten(1, 2), generator=generator).prev_sample.view(shape)
-        return sample
+        """The frame (B, H, W, 3) uint8 one stride after ``context`` (B, c, H, W, 3) uint8,
+        given the episode's ``first`` frame (B, H, W, 3) and ``actions`` (B, 2s, D)."""
+        diffusion = self.config.diffusion
+        network = self.ema if use_ema else self.net
+        pixels, flat_actions = self._conditioning(context, first, actions)
+        b, h, w = len(pixels), *self.config.image_size
+        context_sigma = torch.full((b,), diffusion.sampling_context_noise)
+        if diffusion.sampling_context_noise:
+            c3 = 3 * self.config.context_frames
+            noise = torch.randn(pixels[:, :c3].shape, generator=generator) * diffusion.sampling_context_noise
+            pixels = torch.cat([pixels[:, :c3] + noise, pixels[:, c3:]], dim=1)
+
+        def denoise(x, sigma):
+            return self._denoise(network, x, sigma, pixels, context_sigma, flat_actions)[0]
+
+        frame = edm.euler_sample(denoise, (b, 3, h, w), diffusion, steps or diffusion.sampling_steps, generator)
+        return to_uint8(frame)

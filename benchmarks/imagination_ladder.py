@@ -1,0 +1,279 @@
+"""The imagination ladder: is a world model (plus reward model) faithful enough for WMPO?
+
+    .venv/bin/python benchmarks/imagination_ladder.py --db DB --task transfer_cube \\
+        --world-model NAME [--reward NAME] [--policy NAME] --tag SHORT-NAME
+    .venv/bin/python benchmarks/imagination_ladder.py --table     # the results table of every run
+
+Rungs, cheapest first, all on held-out episodes (evaluation episodes recorded with
+``eval --record-frames`` come first: no learner ever sees them):
+1. one chunk predicted from a real context, PSNR against copying the last context frame;
+2. open-loop replays from the first frame with the recorded actions: PSNR at 1, 2, 4, 8, 16 and
+   50 chunks against a frozen first frame, and the red object (the cube, the peg): present
+   (red pixels within +-50% of the real frame's) and its centroid error, to step 128;
+3. with a reward model: outcome agreement of the imagined replays of a balanced set (successes
+   and failures alike), as balanced accuracy at the model's threshold and AUC;
+4. with a reward model and a policy: the policy's sampled success imagined from real first
+   frames, against its real sampled success in the store;
+and imagination's speed. Writes benchmarks/results/imagination-ladder-TAG.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.imagined_grpo import initial_frames, safety_command_filter
+from app.reward_models import reward_model_dir
+from app.world_models import split_episodes, world_model_dir
+from learning.grpo.imagine import imagine_group
+from learning.reward_model.clips import at_stride
+from learning.reward_model.judge import judge
+from learning.reward_model.training import load_reward_model
+from learning.vla.imitation import load_policy
+from learning.world_model.fidelity import Replay, psnr, replay_episodes, strip
+from learning.world_model.imagination import Imagination
+from learning.world_model.training import load_world_model
+from storage import EpisodeFilter, TrajectoryStore, wilson_interval
+
+from learning_report import machine  # benchmarks/, beside this script
+
+CHUNK_HORIZONS = (1, 2, 4, 8, 16, 50)
+OBJECT_HORIZON = 128  # steps: the cube-presence target's range
+
+
+def red_mask(frames: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> bool (N, H, W): the task's red object (cube, peg) as rendered."""
+    f = frames.astype(np.int16)
+    return (f[..., 0] > 120) & (f[..., 1] < 70) & (f[..., 2] < 70)
+
+
+def centroids(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.mgrid[:mask.shape[1], :mask.shape[2]]
+    weight = np.maximum(mask.sum((1, 2)), 1)
+    return np.stack([(mask * ys).sum((1, 2)) / weight, (mask * xs).sum((1, 2)) / weight], 1)
+
+
+def auc(positive: list[float], negative: list[float]) -> float | None:
+    """Probability that a random success scores above a random failure (ties count half)."""
+    if not positive or not negative:
+        return None
+    p, n = np.asarray(positive)[:, None], np.asarray(negative)[None, :]
+    return float(((p > n) + 0.5 * (p == n)).mean())
+
+
+def choose_replays(store: TrajectoryStore, task: str, camera: str, n: int,
+                   policy_id: int | None) -> list[int]:
+    """Up to n/2 successes and n/2 failures of held-out policy episodes, evaluation ones first."""
+    _, held_out = split_episodes(store, camera, EpisodeFilter(task=task, policy_version_id=policy_id))
+    episodes = [store.episode(i) for i in held_out]
+    episodes = [e for e in episodes if e.source in ("eval", "policy") and e.success is not None]
+    episodes.sort(key=lambda e: (e.source != "eval", e.id))
+    successes = [e.id for e in episodes if e.success][:n // 2]
+    failures = [e.id for e in episodes if not e.success][:n - len(successes)]
+    return successes + failures
+
+
+def one_chunk(imagination: Imagination, replays: list[Replay], starts: int = 16) -> dict:
+    """Each replay's chunk starting at ``starts`` chunk boundaries, predicted from its real context."""
+    model, config = imagination.model, imagination.model.config
+    k, s, c = config.chunk_size, config.frame_stride, config.context_frames
+    predicted, copied = [], []
+    for r in replays:
+        n = len(r.real)
+        ts = np.unique(np.linspace(0, (n - 1 - k) // k, starts).astype(int) * k)
+        context = torch.from_numpy(np.stack([r.real[np.maximum(0, t - s * np.arange(c - 1, -1, -1))] for t in ts]))
+        actions = torch.from_numpy(np.stack([r.actions[np.clip(np.arange(t - s, t + k), 0, None)] for t in ts]))
+        imagination.reset(torch.from_numpy(r.real[:1]).expand(len(ts), *r.real.shape[1:]).contiguous())
+        # a real history; before the first command, the first one stands in (the clipped index), as in training
+        imagination.history, imagination.previous_actions = context, actions[:, :s].float()
+        frames = imagination.step(actions[:, s:].float())
+        real = torch.from_numpy(np.stack([r.real[t + s:t + k + 1:s] for t in ts]))
+        last = torch.from_numpy(r.real[ts])[:, None].expand_as(real)
+        predicted.append(psnr(real.flatten(0, 1), frames.flatten(0, 1)).mean().item())
+        copied.append(psnr(real.flatten(0, 1), last.flatten(0, 1)).mean().item())
+    return {"psnr_db": float(np.mean(predicted)), "copy_last_psnr_db": float(np.mean(copied))}
+
+
+def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k: int) -> dict:
+    by_chunks, objects = {}, {"present": [], "error_px": [], "real_px": [], "imagined_px": []}
+    for r, frames in zip(replays, imagined):
+        real = r.real[::stride][:len(frames)]
+        scores = psnr(torch.from_numpy(real), torch.from_numpy(frames)).numpy()
+        frozen = psnr(torch.from_numpy(real), torch.from_numpy(real[:1]).expand(len(real), -1, -1, -1)).numpy()
+        for chunks in CHUNK_HORIZONS:
+            i = chunks * k // stride
+            if i < len(frames):
+                by_chunks.setdefault(chunks, {"psnr": [], "frozen": []})
+                by_chunks[chunks]["psnr"].append(float(scores[i]))
+                by_chunks[chunks]["frozen"].append(float(frozen[i]))
+        window = slice(1, OBJECT_HORIZON // stride + 1)
+        real_mask, fake_mask = red_mask(real[window]), red_mask(frames[window])
+        real_px, fake_px = real_mask.sum((1, 2)), fake_mask.sum((1, 2))
+        seen = real_px > 0
+        objects["present"] += ((fake_px >= 0.5 * real_px) & (fake_px <= 1.5 * real_px))[seen].tolist()
+        both = seen & (fake_px > 0)
+        objects["error_px"] += np.linalg.norm(centroids(real_mask) - centroids(fake_mask), axis=1)[both].tolist()
+        objects["real_px"] += real_px.tolist()
+        objects["imagined_px"] += fake_px.tolist()
+    beats = all(np.mean(v["psnr"]) > np.mean(v["frozen"]) for v in by_chunks.values())
+    return {
+        "psnr_by_chunks": {str(h): {"imagined_db": float(np.mean(v["psnr"])), "frozen_db": float(np.mean(v["frozen"])),
+                                    "episodes": len(v["psnr"])} for h, v in sorted(by_chunks.items())},
+        "beats_frozen_everywhere": bool(beats),
+        "object_present_fraction": float(np.mean(objects["present"])) if objects["present"] else None,
+        "object_centroid_error_px_median": float(np.median(objects["error_px"])) if objects["error_px"] else None,
+        "object_pixels_real_imagined": [float(np.mean(objects["real_px"])), float(np.mean(objects["imagined_px"]))],
+    }
+
+
+def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray], stride: int) -> dict:
+    def verdicts(sequences):
+        results = [judge(reward, frames) for frames in sequences]
+        labels = [bool(r.success) for r in replays]
+        pos = [v.max_probability for v, y in zip(results, labels) if y]
+        neg = [v.max_probability for v, y in zip(results, labels) if not y]
+        tpr = np.mean([v.success for v, y in zip(results, labels) if y]) if pos else float("nan")
+        tnr = np.mean([not v.success for v, y in zip(results, labels) if not y]) if neg else float("nan")
+        return {"balanced_accuracy": float((tpr + tnr) / 2), "auc": auc(pos, neg), "recall": float(tpr),
+                "specificity": float(tnr), "successes": len(pos), "failures": len(neg)}
+
+    return {"imagined": verdicts(imagined), "recorded": verdicts([at_stride(r.real, stride) for r in replays]),
+            "threshold": reward.config.threshold}
+
+
+def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float) -> dict:
+    policy = load_policy(store.verify_policy_checkpoint(policy_id))
+    frames = initial_frames(store, task, model.config.camera)
+    instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
+    imagination = Imagination(model, seed=0, command_filter=safety_command_filter())  # as GRPO imagines
+    generator = torch.Generator().manual_seed(0)
+    successes = total = 0
+    for i in np.linspace(0, len(frames) - 1, starts).astype(int):
+        group_result = imagine_group(policy, imagination, lambda f: (lambda v: (v.success, v.success_frame))(
+            judge(reward, f)), torch.from_numpy(frames[i]), instruction, group, 400, temperature, generator)
+        successes += sum(t.reward for t in group_result)
+        total += group
+    real = [e.success for e in store.episodes(EpisodeFilter(task=task, source="policy", policy_version_id=policy_id))
+            if e.success is not None]
+    return {"temperature": temperature,
+            "imagined": {"successes": int(successes), "n": total, "rate": successes / total,
+                         "interval95": wilson_interval(int(successes), total)},
+            "real": {"successes": int(sum(real)), "n": len(real), "rate": float(np.mean(real)) if real else None,
+                     "interval95": wilson_interval(int(sum(real)), len(real)) if real else None}}
+
+
+def run(args) -> dict:
+    store = TrajectoryStore(args.db, readonly=True)
+    model = load_world_model(world_model_dir(store, args.world_model) / "model")
+    config = model.config
+    policy_id = None
+    if args.policy:
+        policy_id = next(v.id for v in store.policy_versions() if args.policy in (v.name, str(v.id)))
+    chosen = choose_replays(store, args.task, config.camera, args.episodes, policy_id)
+    replays = [Replay(store.load_frames(i, config.camera), store.load_steps(i).actions, store.episode(i).success)
+               for i in chosen]
+    result = {"tag": args.tag, "world_model": args.world_model, "reward_model": args.reward, "task": args.task,
+              "config": config.to_json(), "machine": machine(), "episodes": chosen,
+              "sampling_steps": args.sampling_steps or config.diffusion.sampling_steps}
+    imagination = Imagination(model, steps=args.sampling_steps, seed=0)
+    result["one_chunk"] = one_chunk(imagination, replays)
+    started = time.perf_counter()
+    imagination = Imagination(model, steps=args.sampling_steps, seed=0)
+    imagined = []
+    for i in range(0, len(replays), 8):
+        imagined += replay_episodes(imagination, replays[i:i + 8])
+    seconds = time.perf_counter() - started
+    frames = sum(len(f) - 1 for f in imagined)
+    result["speed"] = {"imagined_frames_per_s": frames / seconds,
+                       "control_steps_per_s": frames * config.frame_stride / seconds, "batch": 8}
+    result["open_loop"] = open_loop(replays, imagined, config.frame_stride, config.chunk_size)
+    if args.reward:
+        reward = load_reward_model(reward_model_dir(store, args.reward))
+        if reward.config.frame_stride != config.frame_stride:
+            raise SystemExit(f"reward model frame_stride {reward.config.frame_stride} != world model's "
+                             f"{config.frame_stride}")
+        result["outcome"] = outcome_agreement(reward, replays, imagined, config.frame_stride)
+        if policy_id is not None:
+            result["sampled_success"] = sampled_success(store, args.task, policy_id, model, reward, args.starts,
+                                                        args.group, args.temperature)
+    strips = [strip(r.real, f, config.frame_stride, every=32) for r, f in zip(replays, imagined)]
+    picks = [i for i, r in enumerate(replays) if r.success][:2] + [i for i, r in enumerate(replays) if not r.success][:2]
+    from PIL import Image
+    sheet = Image.new("RGB", (max(strips[i].width for i in picks), sum(strips[i].height for i in picks)), "white")
+    y = 0
+    for i in picks:
+        sheet.paste(strips[i], (0, y))
+        y += strips[i].height
+    args.out.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out / f"imagination-ladder-{args.tag}.png")
+    (args.out / f"imagination-ladder-{args.tag}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def row(r: dict) -> str:
+    ol, oc = r["open_loop"], r["one_chunk"]
+    cells = [r["tag"], f"{oc['psnr_db']:.1f} / {oc['copy_last_psnr_db']:.1f}"]
+    for h in ("1", "4", "16", "50"):
+        v = ol["psnr_by_chunks"].get(h)
+        cells.append("-" if v is None else f"{v['imagined_db']:.1f} / {v['frozen_db']:.1f}")
+    present, error = ol["object_present_fraction"], ol["object_centroid_error_px_median"]
+    cells += ["-" if present is None else f"{100 * present:.0f}%", "-" if error is None else f"{error:.1f}"]
+    outcome = r.get("outcome", {}).get("imagined")
+    cells.append("-" if outcome is None else f"{outcome['balanced_accuracy']:.2f} / "
+                 + ("-" if outcome["auc"] is None else f"{outcome['auc']:.2f}"))
+    sampled = r.get("sampled_success")
+    cells.append("-" if sampled is None else f"{100 * sampled['imagined']['rate']:.0f}% / "
+                 + ("-" if sampled["real"]["rate"] is None else f"{100 * sampled['real']['rate']:.0f}%"))
+    cells.append(f"{r['speed']['imagined_frames_per_s']:.0f} ({r['speed']['control_steps_per_s']:.0f})")
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = ("| run | one chunk: PSNR / copy last | open loop @1 chunk: PSNR / frozen | @4 | @16 | @50 "
+          "| cube present to step 128 | cube centroid error (px, median) | outcome: balanced acc / AUC "
+          "| sampled success: imagined / real | frames/s (control steps/s) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table(folder: Path) -> str:
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("imagination-ladder-*.json"),
+                                                          key=lambda p: p.stat().st_mtime)]
+    return "\n".join([HEADER] + [row(r) for r in runs])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--task", default="transfer_cube")
+    parser.add_argument("--world-model")
+    parser.add_argument("--reward", help="reward model name: adds outcome agreement")
+    parser.add_argument("--policy", help="policy version: held-out replays of its episodes, and its sampled success")
+    parser.add_argument("--tag", help="short name of this run in the results table")
+    parser.add_argument("--episodes", type=int, default=32, help="balanced held-out replays (half successes)")
+    parser.add_argument("--sampling-steps", type=int, help="default: the world model's")
+    parser.add_argument("--starts", type=int, default=8, help="real first frames for the sampled-success rung")
+    parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--table", action="store_true", help="print the table of every run in --out, and write it")
+    args = parser.parse_args()
+    if args.table:
+        text = table(args.out)
+        (args.out / "imagination-ladder.md").write_text(text + "\n")
+        print(text)
+        return
+    if not (args.db and args.world_model and args.tag):
+        parser.error("--db, --world-model and --tag are required (or --table)")
+    torch.set_num_threads(2)
+    result = run(args)
+    print(row(result))
+    print(json.dumps({k: result[k] for k in ("one_chunk", "open_loop", "speed")} |
+                     {k: result[k] for k in ("outcome", "sampled_success") if k in result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
