@@ -23,7 +23,7 @@ from learning.reward_model.config import PROFILES as REWARD_PROFILES
 from learning.reward_model.config import profile as reward_profile
 from learning.vla.config import PROFILES, profile
 from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
-from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS
+from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
 from learning.world_model.config import profile as world_model_profile
 from learning.configs import with_overrides
 
@@ -104,11 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     reward.add_argument("--steps", type=int, default=2000)
     reward.add_argument("--batch", type=int, default=32)
     reward.add_argument("--name", help="checkpoint name (default reward-TASK); an interrupted run resumes")
+    reward.add_argument("--world-model", help="also learn from episodes replayed in this world model (labelled with "
+                                              "their real outcome): the frames GRPO's verdicts are about")
 
     fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
     fidelity.add_argument("--name", default="world-model")
     fidelity.add_argument("--episodes", type=int, default=8)
     fidelity.add_argument("--horizon", type=int, help="steps to imagine (default: whole episodes)")
+    fidelity.add_argument("--sampler", choices=SAMPLERS, help="default: the world model's")
     fidelity.add_argument("--sampling-steps", type=int)
     fidelity.add_argument("--strips", type=Path, help="folder for real-over-imagined PNG strips")
     fidelity.add_argument("--task", choices=sorted(TASKS), help="only held-out episodes of this task")
@@ -277,7 +280,7 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
 
     train = TrainConfig.scheduled(args.steps, REWARD_LR)
     report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
-                                 train, batch_size=args.batch, progress=progress)
+                                 train, batch_size=args.batch, world_model=args.world_model, progress=progress)
     print(f"reward model: {report.folder}")
     for split in ("validation", "held_out", "evaluation"):
         scores = getattr(report, split)
@@ -305,7 +308,7 @@ def run_fidelity(store: TrajectoryStore, args) -> None:
     from learning.reward_model.training import load_reward_model
 
     reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
-    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon,
+    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
                               steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
                               where=EpisodeFilter(task=args.task, source=args.source))
     print(report.summary())

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Callable
 
 from app.policies import checkpoints_dir
-from app.world_models import split_episodes
+from app.world_models import balanced, check_strides, split_episodes, world_model_dir
 from learning.reward_model.config import RewardModelConfig
 from learning.reward_model.judge import Scores
-from learning.reward_model.training import score_episodes, train_reward_model
+from learning.reward_model.training import ImaginedReplay, score_episodes, train_reward_model
 from learning.trainer import TrainConfig, TrainProgress
+from learning.world_model.fidelity import Replay, replay_episodes
+from learning.world_model.imagination import Imagination
+from learning.world_model.training import load_world_model
 from storage import EpisodeFilter, TrajectoryStore
 
 VALIDATE_EVERY = 5
@@ -48,16 +51,41 @@ def reward_splits(store: TrajectoryStore, task: str, camera: str) -> tuple[list[
     return [e for e in training if e not in kept], validation, held_out, sorted(evaluation)
 
 
+def imagined_replays(store: TrajectoryStore, world_model: str, episode_ids: list[int], n: int,
+                     reward_config: RewardModelConfig) -> list[ImaginedReplay]:
+    """Up to ``n`` of the episodes (successes up to half) replayed in ``world_model`` from their
+    first frame with their recorded actions, labelled with their real outcome."""
+    model = load_world_model(world_model_dir(store, world_model) / "model")
+    check_strides(model.config, reward_config)
+    chosen = balanced(store, episode_ids, n)
+    replays = [Replay(store.load_frames(i, model.config.camera), store.load_steps(i).actions,
+                      store.episode(i).success) for i in chosen]
+    imagination = Imagination(model, seed=0)
+    frames = []
+    for start in range(0, len(replays), 8):
+        frames += replay_episodes(imagination, replays[start:start + 8])
+    return [ImaginedReplay(f, bool(r.success)) for f, r in zip(frames, replays)]
+
+
 def train_success_model(store: TrajectoryStore, name: str, task: str, config: RewardModelConfig,
                         train: TrainConfig, *, batch_size: int = 32, iteration_id: int | None = None,
+                        world_model: str | None = None, imagined: tuple[int, int] = (96, 48),
                         progress: Callable[[TrainProgress], None] | None = None) -> RewardReport:
+    """With ``world_model``, also on imagined replays of (up to) ``imagined`` = (training,
+    validation) episodes, labelled with their real outcome; the threshold is chosen on real and
+    imagined validation episodes alike."""
     training, validation, held_out, evaluation = reward_splits(store, task, config.camera)
     if not any(store.episode(e).success is False for e in training):
         raise ValueError(f"no failed {task} episodes with {config.camera!r} frames to learn from: the reward "
                          f"model needs failures as well as successes (wmpo-app collect --policy ...)")
     folder = reward_model_dir(store, name)
+    replays = ([], [])
+    if world_model is not None:  # seeded: a resumed run imagines the same replays
+        replays = (imagined_replays(store, world_model, training, imagined[0], config),
+                   imagined_replays(store, world_model, validation, imagined[1], config))
     model, validation_scores = train_reward_model(store, config, train, folder, training, validation,
-                                                  batch_size=batch_size, progress=progress)
+                                                  batch_size=batch_size, imagined_train=replays[0],
+                                                  imagined_validation=replays[1], progress=progress)
     report = RewardReport(folder, validation_scores,
                           score_episodes(store, model, held_out) if held_out else None,
                           score_episodes(store, model, evaluation) if evaluation else None)

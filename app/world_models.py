@@ -105,7 +105,7 @@ def held_out_replays(store: TrajectoryStore, camera: str, episodes: int,
 
 
 def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, horizon: int | None = None,
-                     steps: int | None = None, strips_dir: Path | None = None,
+                     sampler: str | None = None, steps: int | None = None, strips_dir: Path | None = None,
                      where: EpisodeFilter = EpisodeFilter(), reward_model: RewardModel | None = None,
                      iteration_id: int | None = None) -> FidelityReport:
     """Replay held-out episodes (those ``where`` selects) in the world model; with a reward
@@ -116,7 +116,7 @@ def measure_fidelity(store: TrajectoryStore, name: str, *, episodes: int = 8, ho
     if reward_model is not None:
         check_strides(model.config, reward_model.config)
         judge = lambda frames: judge_trajectory(reward_model, frames).success  # noqa: E731
-    report, imagined = fidelity_report(Imagination(model, steps=steps), replays, horizon, judge)
+    report, imagined = fidelity_report(Imagination(model, sampler=sampler, steps=steps), replays, horizon, judge)
     payload = {"name": name, "episode_ids": chosen, **report.to_json()}
     store.log_metric("world_model/psnr_db_last", report.psnr_db[-1], iteration_id=iteration_id, payload=payload)
     if report.outcome_agreement is not None:

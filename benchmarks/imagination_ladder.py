@@ -35,6 +35,7 @@ from learning.reward_model.clips import at_stride
 from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.vla.imitation import load_policy
+from learning.world_model.config import SAMPLERS
 from learning.world_model.fidelity import Replay, psnr, replay_episodes, strip
 from learning.world_model.imagination import Imagination
 from learning.world_model.training import load_world_model
@@ -146,11 +147,13 @@ def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray],
             "threshold": reward.config.threshold}
 
 
-def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float) -> dict:
+def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float,
+                    sampler: str | None, steps: int | None) -> dict:
     policy = load_policy(store.verify_policy_checkpoint(policy_id))
     frames = initial_frames(store, task, model.config.camera)
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
-    imagination = Imagination(model, seed=0, command_filter=safety_command_filter())  # as GRPO imagines
+    imagination = Imagination(model, sampler=sampler, steps=steps, seed=0,
+                              command_filter=safety_command_filter())  # as GRPO imagines
     generator = torch.Generator().manual_seed(0)
     successes = total = 0
     for i in np.linspace(0, len(frames) - 1, starts).astype(int):
@@ -179,11 +182,12 @@ def run(args) -> dict:
                for i in chosen]
     result = {"tag": args.tag, "world_model": args.world_model, "reward_model": args.reward, "task": args.task,
               "config": config.to_json(), "machine": machine(), "episodes": chosen,
+              "sampler": args.sampler or config.diffusion.sampler,
               "sampling_steps": args.sampling_steps or config.diffusion.sampling_steps}
-    imagination = Imagination(model, steps=args.sampling_steps, seed=0)
+    imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     result["one_chunk"] = one_chunk(imagination, replays)
     started = time.perf_counter()
-    imagination = Imagination(model, steps=args.sampling_steps, seed=0)
+    imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     imagined = []
     for i in range(0, len(replays), 8):
         imagined += replay_episodes(imagination, replays[i:i + 8])
@@ -200,7 +204,8 @@ def run(args) -> dict:
         result["outcome"] = outcome_agreement(reward, replays, imagined, config.frame_stride)
         if policy_id is not None:
             result["sampled_success"] = sampled_success(store, args.task, policy_id, model, reward, args.starts,
-                                                        args.group, args.temperature)
+                                                        args.group, args.temperature, args.sampler,
+                                                        args.sampling_steps)
     strips = [strip(r.real, f, config.frame_stride, every=32) for r, f in zip(replays, imagined)]
     picks = [i for i, r in enumerate(replays) if r.success][:2] + [i for i, r in enumerate(replays) if not r.success][:2]
     from PIL import Image
@@ -254,6 +259,7 @@ def main() -> None:
     parser.add_argument("--policy", help="policy version: held-out replays of its episodes, and its sampled success")
     parser.add_argument("--tag", help="short name of this run in the results table")
     parser.add_argument("--episodes", type=int, default=32, help="balanced held-out replays (half successes)")
+    parser.add_argument("--sampler", choices=SAMPLERS, help="default: the world model's")
     parser.add_argument("--sampling-steps", type=int, help="default: the world model's")
     parser.add_argument("--starts", type=int, default=8, help="real first frames for the sampled-success rung")
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")

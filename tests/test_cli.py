@@ -123,8 +123,8 @@ def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     saved = json.loads((tmp_path / "checkpoints" / "world-models" / "wm" / "model" / "config.json").read_text())
     assert saved["world_model"]["diffusion"]["context_noise_max"] == 0.2  # trained with it, and says so
     assert "[world model 4/4]" in trained.stdout
-    bad = wmpo_app("train-world-model", "--profile", "tiny", "--set", "diffusion.sampler=ddim", "--name", "x", db=db)
-    assert bad.returncode == 2 and "has no field 'sampler'" in bad.stderr
+    bad = wmpo_app("train-world-model", "--profile", "tiny", "--set", "diffusion.scheduler=ddim", "--name", "x", db=db)
+    assert bad.returncode == 2 and "has no field 'scheduler'" in bad.stderr
     strips = tmp_path / "strips"
     report = wmpo_app("fidelity", "--name", "wm", "--horizon", "17", "--strips", str(strips), db=db)
     assert report.returncode == 0, report.stderr

@@ -176,3 +176,19 @@ def test_train_reward_cli_reports_and_refuses_without_failures(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "validation: F1" in out and "held_out: F1" in out
     assert (db.parent / "checkpoints" / "reward-models" / "reward-transfer_cube" / "model.safetensors").is_file()
+
+
+def test_imagined_replays_are_clips_of_their_own_at_the_stride(labelled_store):
+    from learning.reward_model.training import ImaginedReplay, clip_index, read_clip
+
+    store, ids = labelled_store
+    config = profile("tiny", frame_stride=4)
+    replay = ImaginedReplay(frames=np.arange(12)[:, None, None, None] * np.ones((12, 32, 48, 3), np.uint8),
+                            success=True)
+    index = clip_index(store, ids[:2], config, [replay])
+    assert [-1, 12] in index.positive.tolist()  # the replay's terminal clip, in frames of the replay
+    assert all(end <= 12 - config.clip_len for e, end in index.negative.tolist() if e == -1)
+    clip = read_clip(store, -1, 12, config, [replay])
+    assert clip[:, 0, 0, 0].tolist() == list(range(12 - config.clip_len, 12))  # consecutive: already at the stride
+    stored = read_clip(store, ids[0], 24, config)  # a stored episode: every 4th step, ending at the last
+    assert stored.shape == (config.clip_len, 32, 48, 3)

@@ -42,8 +42,8 @@ def test_config_round_trips_through_json_and_command_line_overrides():
     assert WorldModelConfig.from_json(TINY.to_json()) == TINY
     changed = with_overrides(TINY, ["diffusion.sampling_steps=5", "denoiser.channels=8,16", "anchor_first_frame=no"])
     assert (changed.diffusion.sampling_steps, changed.denoiser.channels, changed.anchor_first_frame) == (5, (8, 16), False)
-    with pytest.raises(ValueError, match="has no field 'sampler'"):
-        with_overrides(TINY, ["diffusion.sampler=ddim"])
+    with pytest.raises(ValueError, match="has no field 'scheduler'"):
+        with_overrides(TINY, ["diffusion.scheduler=ddim"])
     with pytest.raises(ValueError, match="not a multiple of frame_stride"):
         profile("tiny", frame_stride=3)
 
@@ -64,14 +64,33 @@ def test_edm_denoiser_returns_its_input_at_low_noise_and_the_network_at_high_noi
     low, high = edm.preconditioning(diffusion, torch.tensor([1e-4])), edm.preconditioning(diffusion, torch.tensor([80.]))
     assert low.c_skip.item() == pytest.approx(1.0, abs=1e-6) and low.c_out.item() < 1e-3
     assert high.c_skip.item() < 1e-4 and high.c_out.item() == pytest.approx(diffusion.sigma_data, rel=1e-3)
-    sigmas = edm.sampling_sigmas(diffusion, 3)
-    assert sigmas[0].item() == pytest.approx(diffusion.sigma_max, rel=1e-5)
-    assert sigmas[-2].item() == pytest.approx(diffusion.sigma_min, rel=1e-5)
-    assert sigmas[-1] == 0  # the last Euler step lands on the clean estimate
-    # A perfect denoiser reaches the clean frame in any number of Euler steps.
+    for name in ("euler", "dpmsolver"):
+        scheduler = edm.make_sampler(name, diffusion, 3)
+        sigmas = scheduler.sigmas
+        assert sigmas[0].item() == pytest.approx(diffusion.sigma_max, rel=1e-5)
+        assert sigmas[-2].item() == pytest.approx(diffusion.sigma_min, rel=1e-5)
+        assert sigmas[-1] == 0  # the last step lands on the clean estimate
+        # training's preconditioning is the sampler's
+        sigma = torch.tensor([0.05, 0.7, 4.0])
+        p, x = edm.preconditioning(diffusion, sigma), torch.randn(3, 3, 2, 2)
+        torch.testing.assert_close(scheduler.precondition_inputs(x, sigma.view(-1, 1, 1, 1)), p.c_in * x)
+        torch.testing.assert_close(scheduler.precondition_noise(sigma), p.c_noise)
+        torch.testing.assert_close(scheduler.precondition_outputs(x, x + 1, sigma.view(-1, 1, 1, 1)),
+                                   p.c_skip * x + p.c_out * (x + 1))
+    # A perfect denoiser reaches the clean frame in any number of steps: F = (clean - c_skip x) / c_out.
     clean = torch.rand(2, 3, 4, 4)
-    for steps in (1, 3):
-        torch.testing.assert_close(edm.euler_sample(lambda x, sigma: clean, clean.shape, diffusion, steps), clean)
+    for name in ("euler", "dpmsolver"):
+        for steps in (1, 3):
+            scheduler = edm.make_sampler(name, diffusion, steps)
+
+            def perfect(scaled, c_noise):
+                sigma = (4 * c_noise[0]).exp()
+                p = edm.preconditioning(diffusion, sigma.view(1))
+                return (clean - p.c_skip * scaled / p.c_in) / p.c_out
+
+            torch.testing.assert_close(edm.sample(perfect, clean.shape, scheduler), clean, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="sampler 'ddim'"):
+        edm.make_sampler("ddim", diffusion, 3)
 
 
 def test_context_noise_augmentation_noises_the_context_but_never_the_anchor():

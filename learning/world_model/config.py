@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
+SAMPLERS = ("euler", "dpmsolver")  # diffusers' EDM schedulers (learning/world_model/edm.py)
+
 
 @dataclass(frozen=True)
 class DenoiserConfig(JsonConfig):
@@ -41,6 +43,7 @@ class DiffusionConfig(JsonConfig):
     sigma_min: float = 2e-3
     sigma_max: float = 5.0
     rho: float = 7.0
+    sampler: str = "euler"  # diffusers' EDMEulerScheduler, or "dpmsolver"; chosen again at sampling time
     sampling_steps: int = 3
     # Noise augmentation of the context (GameNGen: "critical"): while training, each sample's
     # context frames get Gaussian noise of a level drawn from U(0, context_noise_max), and the
@@ -48,8 +51,13 @@ class DiffusionConfig(JsonConfig):
     # A model that has only ever seen clean contexts compounds its own small errors.
     context_noise_max: float = 0.3
     sampling_context_noise: float = 0.0
+    # Loss weight of pixels unlike the rest of the batch (0: plain EDM loss). The task's object is
+    # ~11 of 12288 pixels: unweighted, getting it wrong costs almost nothing.
+    salience_weight: float = 0.0
 
     def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r}; expected one of {SAMPLERS}")
         if self.sampling_steps < 1:
             raise ValueError(f"sampling_steps {self.sampling_steps}; expected >= 1")
         if not 0 < self.sigma_min < self.sigma_max:

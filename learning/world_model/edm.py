@@ -5,7 +5,9 @@ the network's output so that the network's target has unit variance at every noi
 at low noise D returns (almost) its input, at high noise F predicts the clean frame. Unlike
 epsilon prediction on a cosine schedule -- whose clean-frame estimate at the first sampling
 step divides the network's error by sqrt(alpha_bar) ~ 4e-5 -- nothing here amplifies
-errors, so a few Euler steps that end near zero noise give a sharp frame.
+errors, so a few Euler steps that end near zero noise give a sharp frame. Training's
+preconditioning is written here; sampling is diffusers' EDM schedulers, whose
+preconditioning is the same (tested).
 """
 
 from __future__ import annotations
@@ -42,19 +44,25 @@ def training_sigmas(config: DiffusionConfig, n: int, generator: torch.Generator 
     return log_sigma.exp().clamp(config.sigma_min, 20.0)
 
 
-def sampling_sigmas(config: DiffusionConfig, steps: int) -> torch.Tensor:
-    """``steps`` noise levels from sigma_max to sigma_min, spaced as EDM (rho), then 0."""
-    ramp = torch.linspace(0, 1, steps)
-    high, low = config.sigma_max ** (1 / config.rho), config.sigma_min ** (1 / config.rho)
-    return torch.cat([(high + ramp * (low - high)) ** config.rho, torch.zeros(1)])
+def make_sampler(name: str, config: DiffusionConfig, steps: int):
+    """A diffusers EDM scheduler over ``steps`` noise levels, sigma_max down to sigma_min, then 0
+    (the last step lands on the clean estimate): "euler" (DIAMOND's) or "dpmsolver" (2nd order)."""
+    from diffusers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
+
+    schedulers = {"euler": EDMEulerScheduler, "dpmsolver": EDMDPMSolverMultistepScheduler}
+    if name not in schedulers:
+        raise ValueError(f"sampler {name!r}; expected one of {sorted(schedulers)}")
+    scheduler = schedulers[name](sigma_min=config.sigma_min, sigma_max=config.sigma_max,
+                                 sigma_data=config.sigma_data, rho=config.rho, prediction_type="epsilon")
+    scheduler.set_timesteps(steps)
+    return scheduler
 
 
-def euler_sample(denoise, shape: tuple[int, ...], config: DiffusionConfig, steps: int,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """Deterministic Euler steps of the probability-flow ODE; ``denoise(x, sigma)`` is D."""
-    sigmas = sampling_sigmas(config, steps)
-    x = torch.randn(shape, generator=generator) * sigmas[0]
-    for sigma, next_sigma in zip(sigmas[:-1], sigmas[1:]):
-        denoised = denoise(x, torch.full((shape[0],), float(sigma)))
-        x = x + (x - denoised) / sigma * (next_sigma - sigma)
+def sample(network_output, shape: tuple[int, ...], scheduler, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Run ``scheduler`` from pure noise; ``network_output(scaled_x, c_noise (B,))`` is F, the
+    raw network output the scheduler preconditions (EDM's c_skip x + c_out F)."""
+    x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:  # diffusers' EDM timesteps are c_noise = log(sigma) / 4
+        scaled = scheduler.scale_model_input(x, t)
+        x = scheduler.step(network_output(scaled, t.expand(shape[0])), t, x, generator=generator).prev_sample
     return x

@@ -22,10 +22,10 @@ CommandFilter = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 class Imagination:
-    def __init__(self, model: WorldModel, *, steps: int | None = None, seed: int = 0,
+    def __init__(self, model: WorldModel, *, sampler: str | None = None, steps: int | None = None, seed: int = 0,
                  command_filter: CommandFilter | None = None):
         self.model = model.eval()
-        self.steps = steps
+        self.sampler, self.steps = sampler, steps
         self.command_filter = command_filter
         self.generator = torch.Generator().manual_seed(seed)
         self.history: torch.Tensor | None = None  # uint8 (B, c, H, W, 3)
@@ -68,7 +68,7 @@ class Imagination:
             # episode's start repeat its first step)
             behind = ahead[:, :1].expand_as(ahead) if self.previous_actions is None else self.previous_actions
             frame = self.model.predict(self.history, self.first, torch.cat([behind, ahead], dim=1),
-                                       steps=self.steps, generator=self.generator)
+                                       sampler=self.sampler, steps=self.steps, generator=self.generator)
             self.history = torch.cat([self.history[:, 1:], frame[:, None]], dim=1)
             self.previous_actions = ahead
             frames.append(frame)

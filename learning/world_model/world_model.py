@@ -35,6 +35,15 @@ def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
     return ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).movedim(-3, -1)
 
 
+def salience(pixels: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W): each pixel's distance from the batch's per-pixel median,
+    divided by its mean. Frames from many episodes share the table and the typical arm pose;
+    what differs between them -- the object, the arms' reach -- stands out."""
+    median = pixels.median(dim=0, keepdim=True).values
+    distance = (pixels - median).abs().mean(dim=1, keepdim=True)
+    return distance / distance.mean().clamp_min(1e-6)
+
+
 class WorldModel(nn.Module):
     def __init__(self, config: WorldModelConfig):
         super().__init__()
@@ -76,15 +85,6 @@ class WorldModel(nn.Module):
             pixels = torch.cat([pixels, to_pixels(first)], dim=1)
         return pixels, ((actions - self.action_mean) / self.action_std).flatten(1)
 
-    def _denoise(self, network: nn.Module, noisy: torch.Tensor, sigma: torch.Tensor, context: torch.Tensor,
-                 context_sigma: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """EDM's D (the clean-frame estimate) and the network's raw output."""
-        diffusion = self.config.diffusion
-        p = edm.preconditioning(diffusion, sigma)
-        raw = network(noisy * p.c_in, p.c_noise, context / diffusion.sigma_data,
-                      edm.context_noise_feature(context_sigma), actions)
-        return p.c_skip * noisy + p.c_out * raw, raw
-
     # -- training ----------------------------------------------------------------------------
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """batch: "frames" uint8 (B, c + 1, H, W, 3) -- the context, then the target --,
@@ -100,10 +100,14 @@ class WorldModel(nn.Module):
         augmented = 3 * c  # the anchor is a real frame, always: it is never noised
         noise = torch.randn_like(context[:, :augmented]) * context_sigma.view(-1, 1, 1, 1)
         context = torch.cat([context[:, :augmented] + noise, context[:, augmented:]], dim=1)
-        _, raw = self._denoise(self.net, noisy, sigma, context, context_sigma, actions)
         p = edm.preconditioning(diffusion, sigma)
-        loss = F.mse_loss(raw, (target - p.c_skip * noisy) / p.c_out)  # EDM's unit-variance target
-        return loss, {}
+        raw = self.net(noisy * p.c_in, p.c_noise, context / diffusion.sigma_data,
+                       edm.context_noise_feature(context_sigma), actions)
+        error = (raw - (target - p.c_skip * noisy) / p.c_out) ** 2  # EDM's unit-variance target
+        if diffusion.salience_weight and b > 1:
+            weight = 1.0 + diffusion.salience_weight * salience(target)
+            error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
+        return error.mean(), {}
 
     @torch.no_grad()
     def after_step(self) -> None:
@@ -119,7 +123,7 @@ class WorldModel(nn.Module):
     # -- sampling ----------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, context: torch.Tensor, first: torch.Tensor, actions: torch.Tensor, *,
-                steps: int | None = None, generator: torch.Generator | None = None,
+                sampler: str | None = None, steps: int | None = None, generator: torch.Generator | None = None,
                 use_ema: bool = True) -> torch.Tensor:
         """The frame (B, H, W, 3) uint8 one stride after ``context`` (B, c, H, W, 3) uint8,
         given the episode's ``first`` frame (B, H, W, 3) and ``actions`` (B, 2s, D)."""
@@ -133,8 +137,9 @@ class WorldModel(nn.Module):
             noise = torch.randn(pixels[:, :c3].shape, generator=generator) * diffusion.sampling_context_noise
             pixels = torch.cat([pixels[:, :c3] + noise, pixels[:, c3:]], dim=1)
 
-        def denoise(x, sigma):
-            return self._denoise(network, x, sigma, pixels, context_sigma, flat_actions)[0]
+        def network_output(scaled, c_noise):
+            return network(scaled, c_noise, pixels / diffusion.sigma_data, edm.context_noise_feature(context_sigma),
+                           flat_actions)
 
-        frame = edm.euler_sample(denoise, (b, 3, h, w), diffusion, steps or diffusion.sampling_steps, generator)
-        return to_uint8(frame)
+        scheduler = edm.make_sampler(sampler or diffusion.sampler, diffusion, steps or diffusion.sampling_steps)
+        return to_uint8(edm.sample(network_output, (b, 3, h, w), scheduler, generator))
