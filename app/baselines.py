@@ -1,8 +1,8 @@
 """The baselines WMPO is measured against, at the same real budget P (the paper's Table 1):
 
-- GRPO on real rollouts: groups of G sim episodes from one seed, sampled by the current
-  policy; dynamic sampling; an update whenever a batch of mixed groups is full; stops
-  when the budget's P episodes are spent. Every episode is stored like any rollout.
+- GRPO on real rollouts: WMPO's GRPO loop (``learning/grpo/grpo.run_grpo``) with groups of
+  G sim episodes from one seed instead of imagined ones; it stops when the budget's P
+  episodes are spent. Every episode is stored like any rollout.
 - offline DPO: preferences (success over failure) among P stored rollouts of the base
   policy, the base policy as reference.
 Both register their result as a policy version whose parent is the base.
@@ -11,19 +11,19 @@ Both register their result as a policy version whose parent is the base.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 import torch
 
 from app.policies import checkpoints_dir, next_rollout_seed
-from learning.checkpoints import save_checkpoint
+from learning.checkpoints import existing_checkpoint, read_config, save_checkpoint
 from learning.evaluation import EVAL_SEED_BASE
 from learning.grpo.config import GRPOConfig
 from learning.grpo.dpo import DPOConfig, train_dpo
-from learning.grpo.objective import is_mixed
+from learning.grpo.grpo import GRPOStats, run_grpo
 from learning.grpo.trajectories import Trajectory
-from learning.grpo.update import policy_update
 from learning.vla.imitation import CHECKPOINT_KIND, load_policy
 from learning.vla.policy import VLAPolicy
 from robot.rollout import RolloutConfig, record_rollout
@@ -69,40 +69,57 @@ def register(store: TrajectoryStore, policy: VLAPolicy, name: str, parent_id: in
                                          config={"task": task, "policy": policy.config.to_json(), **method}).id
 
 
+class SimGroups:
+    """GRPO's ``sample_group`` on real rollouts: group i is G episodes of the current policy,
+    all from the initial state of seed ``first_seed + i``, each stored like any rollout and
+    rewarded by the sim's own success check."""
+
+    def __init__(self, store: TrajectoryStore, sim: AlohaSim, runner: "RecordingRunner", version_id: int, task: str,
+                 first_seed: int, group_size: int):
+        self.store, self.sim, self.runner, self.version_id = store, sim, runner, version_id
+        self.task, self.first_seed, self.group_size = get_task(task), first_seed, group_size
+
+    def __call__(self, i: int) -> list[Trajectory]:
+        seed = self.first_seed + i
+        if seed >= EVAL_SEED_BASE:
+            raise ValueError("rollout seeds reached the evaluation seeds")
+        group = []
+        for _ in range(self.group_size):
+            info = EpisodeInfo(task=self.task.name, instruction=self.task.instruction, source="policy", seed=seed,
+                               policy_version_id=self.version_id, control_period_s=self.sim.features.control_period_s)
+            result = record_rollout(self.store, self.sim, self.runner, info, initial_state=seed, record_frames=False,
+                                    config=RolloutConfig(horizon=self.task.horizon))
+            group.append(self.runner.trajectory(self.task.instruction, bool(result.success)))
+        return group
+
+
 def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int, config: GRPOConfig, name: str,
-                 *, seed: int = 0, report: Callable[[str], None] = print) -> tuple[int, dict]:
+                 *, run: str | None = None, seed: int = 0, report: Callable[[str], None] = print) -> tuple[int, dict]:
+    """GRPO on sim rollouts through the same loop as WMPO's (``run_grpo``), updating whenever a
+    batch of mixed groups is full, until ``budget`` episodes are spent; the result is registered
+    as policy ``name``. The run itself (weights, optimizer, counters) lives in its own folder,
+    ``grpo-runs/<run or name>``: an interrupted run resumes there with the seeds it would have
+    used, and a call with the same ``run`` and a larger budget continues it (a learning curve)."""
     policy = load_policy(store.verify_policy_checkpoint(version_id))
-    sim_task = get_task(task)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=(0.9, 0.999), weight_decay=0.0)
+    folder = checkpoints_dir(store) / "grpo-runs" / (run or name)
+    resumed = existing_checkpoint(folder) is not None
+    first_seed = read_config(folder)["rollout_first_seed"] if resumed else next_rollout_seed(store, task)
     runner = RecordingRunner(policy, config.temperature, torch.Generator().manual_seed(seed))
-    first_seed = next_rollout_seed(store, task)
-    used, groups, kept, updates, successes, pending = 0, 0, 0, 0, 0, []
+    config = replace(config, updates=budget // config.group_size)  # the budget, not a count, ends the run
+    meta = {"kind": CHECKPOINT_KIND, "policy": policy.config.to_json(), "bins": policy.bins.to_json(), "task": task,
+            "rollout_first_seed": first_seed}
+
+    def progress(stats: GRPOStats) -> None:
+        report(f"grpo-real: {stats.trajectories}/{budget} rollouts, {stats.groups_kept}/{stats.groups_sampled} groups "
+               f"kept, {stats.updates} updates")
+
     with AlohaSim(SimConfig(task=task, cameras={policy.config.camera: policy.config.image_size})) as sim:
-        while used + config.group_size <= budget:
-            episode_seed = first_seed + groups  # one initial state per group: G tries from it
-            if episode_seed >= EVAL_SEED_BASE:
-                raise ValueError("rollout seeds reached the evaluation seeds")
-            group = []
-            for _ in range(config.group_size):
-                info = EpisodeInfo(task=task, instruction=sim_task.instruction, source="policy", seed=episode_seed,
-                                   policy_version_id=version_id, control_period_s=sim.features.control_period_s)
-                result = record_rollout(store, sim, runner, info, initial_state=episode_seed, record_frames=False,
-                                        config=RolloutConfig(horizon=sim_task.horizon))
-                group.append(runner.trajectory(sim_task.instruction, bool(result.success)))
-            used += config.group_size
-            groups += 1
-            successes += sum(t.reward > 0 for t in group)
-            if is_mixed(torch.tensor([[t.reward for t in group]]))[0]:
-                pending.append(group)
-                kept += 1
-            if len(pending) == config.groups_per_batch:
-                policy_update(policy, optimizer, pending, config)
-                updates, pending = updates + 1, []
-            report(f"grpo-real: {used}/{budget} rollouts, {kept}/{groups} groups kept, {updates} updates")
-    stats = {"rollouts": used, "groups": groups, "groups_kept": kept, "updates": updates,
-             "rollout_success_rate": successes / max(1, used)}
+        sample_group = SimGroups(store, sim, runner, version_id, task, first_seed, config.group_size)
+        stats = run_grpo(policy, sample_group, config, folder, meta, progress, episode_budget=budget)
+    summary = {"rollouts": stats.trajectories, "groups": stats.groups_sampled, "groups_kept": stats.groups_kept,
+               "updates": stats.updates, "rollout_success_rate": stats.success_rate}
     return register(store, policy, name, version_id, task, {"method": "grpo-real", "grpo": config.to_json(),
-                                                             "stats": stats}), stats
+                                                             "stats": summary}), summary
 
 
 def stored_trajectory(store: TrajectoryStore, episode_id: int, policy: VLAPolicy) -> Trajectory:

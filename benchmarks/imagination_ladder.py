@@ -7,8 +7,8 @@
 Rungs, cheapest first, all on held-out episodes (evaluation episodes recorded with
 ``eval --record-frames`` come first: no learner ever sees them):
 1. one chunk predicted from a real context, PSNR against copying the last context frame;
-2. open-loop replays from the first frame with the recorded actions: PSNR at 1, 2, 4, 8, 16 and
-   50 chunks against a frozen first frame, and the red object (the cube, the peg): present
+2. open-loop replays from the first frame with the recorded actions: PSNR at 1, 2, 4, 8, 16, 32
+   and 49 chunks (step 392, the episode's end) against a frozen first frame, and the red object (the cube, the peg): present
    (red pixels within +-50% of the real frame's) and its centroid error, to step 128;
 3. with a reward model: outcome agreement of the imagined replays of a balanced set (successes
    and failures alike), as balanced accuracy at the model's threshold and AUC;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,8 @@ from storage import EpisodeFilter, TrajectoryStore, wilson_interval
 
 from learning_report import machine  # benchmarks/, beside this script
 
-CHUNK_HORIZONS = (1, 2, 4, 8, 16, 50)
+# 49 chunks = step 392: the last chunk start a 400-step episode (frames 0..399) has a frame for
+CHUNK_HORIZONS = (1, 2, 4, 8, 16, 32, 49)
 OBJECT_HORIZON = 128  # steps: the cube-presence target's range
 
 
@@ -80,24 +82,36 @@ def choose_replays(store: TrajectoryStore, task: str, camera: str, n: int,
 
 
 def one_chunk(imagination: Imagination, replays: list[Replay], starts: int = 16) -> dict:
-    """Each replay's chunk starting at ``starts`` chunk boundaries, predicted from its real context."""
+    """Each replay's chunk starting at ``starts`` chunk boundaries, predicted from its real context;
+    and again with the next replay's actions at the same steps: if the prediction is as good with
+    actions that were not sent, the model is not reading them (the arms would not follow a policy)."""
     model, config = imagination.model, imagination.model.config
     k, s, c = config.chunk_size, config.frame_stride, config.context_frames
-    predicted, copied = [], []
-    for r in replays:
+    predicted, copied, other_actions = [], [], []
+
+    def chunk_actions(r: Replay, ts: np.ndarray) -> torch.Tensor:
+        index = np.clip(np.arange(-s, k)[None, :] + ts[:, None], 0, len(r.actions) - 1)
+        return torch.from_numpy(r.actions[index]).float()
+
+    def predict(r: Replay, ts: np.ndarray, actions: torch.Tensor) -> torch.Tensor:
+        context = torch.from_numpy(np.stack([r.real[np.maximum(0, t - s * np.arange(c - 1, -1, -1))] for t in ts]))
+        imagination.reset(torch.from_numpy(r.real[:1]).expand(len(ts), *r.real.shape[1:]).contiguous())
+        imagination.generator.manual_seed(0)
+        # a real history; before the first command, the first one stands in (the clipped index), as in training
+        imagination.history, imagination.previous_actions = context, actions[:, :s]
+        return imagination.step(actions[:, s:])
+
+    for i, r in enumerate(replays):
         n = len(r.real)
         ts = np.unique(np.linspace(0, (n - 1 - k) // k, starts).astype(int) * k)
-        context = torch.from_numpy(np.stack([r.real[np.maximum(0, t - s * np.arange(c - 1, -1, -1))] for t in ts]))
-        actions = torch.from_numpy(np.stack([r.actions[np.clip(np.arange(t - s, t + k), 0, None)] for t in ts]))
-        imagination.reset(torch.from_numpy(r.real[:1]).expand(len(ts), *r.real.shape[1:]).contiguous())
-        # a real history; before the first command, the first one stands in (the clipped index), as in training
-        imagination.history, imagination.previous_actions = context, actions[:, :s].float()
-        frames = imagination.step(actions[:, s:].float())
         real = torch.from_numpy(np.stack([r.real[t + s:t + k + 1:s] for t in ts]))
         last = torch.from_numpy(r.real[ts])[:, None].expand_as(real)
-        predicted.append(psnr(real.flatten(0, 1), frames.flatten(0, 1)).mean().item())
-        copied.append(psnr(real.flatten(0, 1), last.flatten(0, 1)).mean().item())
-    return {"psnr_db": float(np.mean(predicted)), "copy_last_psnr_db": float(np.mean(copied))}
+        score = lambda frames: psnr(real.flatten(0, 1), frames.flatten(0, 1)).mean().item()  # noqa: E731
+        predicted.append(score(predict(r, ts, chunk_actions(r, ts))))
+        other_actions.append(score(predict(r, ts, chunk_actions(replays[(i + 1) % len(replays)], ts))))
+        copied.append(score(last))
+    return {"psnr_db": float(np.mean(predicted)), "copy_last_psnr_db": float(np.mean(copied)),
+            "other_actions_psnr_db": float(np.mean(other_actions))}
 
 
 def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k: int) -> dict:
@@ -173,6 +187,9 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
 def run(args) -> dict:
     store = TrajectoryStore(args.db, readonly=True)
     model = load_world_model(world_model_dir(store, args.world_model) / "model")
+    if args.context_noise is not None:  # what imagination adds to its own frames before it reads them
+        model.config = replace(model.config, diffusion=replace(model.config.diffusion,
+                                                                 sampling_context_noise=args.context_noise))
     config = model.config
     policy_id = None
     if args.policy:
@@ -183,7 +200,8 @@ def run(args) -> dict:
     result = {"tag": args.tag, "world_model": args.world_model, "reward_model": args.reward, "task": args.task,
               "config": config.to_json(), "machine": machine(), "episodes": chosen,
               "sampler": args.sampler or config.diffusion.sampler,
-              "sampling_steps": args.sampling_steps or config.diffusion.sampling_steps}
+              "sampling_steps": args.sampling_steps or config.diffusion.sampling_steps,
+              "sampling_context_noise": config.diffusion.sampling_context_noise}
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     result["one_chunk"] = one_chunk(imagination, replays)
     started = time.perf_counter()
@@ -223,7 +241,7 @@ def run(args) -> dict:
 def row(r: dict) -> str:
     ol, oc = r["open_loop"], r["one_chunk"]
     cells = [r["tag"], f"{oc['psnr_db']:.1f} / {oc['copy_last_psnr_db']:.1f}"]
-    for h in ("1", "4", "16", "50"):
+    for h in ("1", "4", "16", "49"):
         v = ol["psnr_by_chunks"].get(h)
         cells.append("-" if v is None else f"{v['imagined_db']:.1f} / {v['frozen_db']:.1f}")
     present, error = ol["object_present_fraction"], ol["object_centroid_error_px_median"]
@@ -238,7 +256,7 @@ def row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| run | one chunk: PSNR / copy last | open loop @1 chunk: PSNR / frozen | @4 | @16 | @50 "
+HEADER = ("| run | one chunk: PSNR / copy last | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
           "| cube present to step 128 | cube centroid error (px, median) | outcome: balanced acc / AUC "
           "| sampled success: imagined / real | frames/s (control steps/s) |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
@@ -261,6 +279,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32, help="balanced held-out replays (half successes)")
     parser.add_argument("--sampler", choices=SAMPLERS, help="default: the world model's")
     parser.add_argument("--sampling-steps", type=int, help="default: the world model's")
+    parser.add_argument("--context-noise", type=float, help="default: the world model's sampling_context_noise")
     parser.add_argument("--starts", type=int, default=8, help="real first frames for the sampled-success rung")
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
     parser.add_argument("--temperature", type=float, default=1.0)

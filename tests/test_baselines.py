@@ -80,6 +80,13 @@ def test_grpo_on_real_spends_exactly_the_budget(tiny_base_store, tmp_path):
         rollouts = store.episodes(EpisodeFilter(source="policy"))
         assert len(rollouts) == 4 and [e.seed for e in rollouts][::2] == [e.seed for e in rollouts][1::2]
         assert store.policy_version(version).parent_id == 1
+        # the same run with a larger budget continues it: its counters, its next seeds, a new version
+        longer, stats = grpo_on_real(store, 1, "transfer_cube", 8, config, "grpo-real-8", run="grpo-real",
+                                     report=lambda m: None)
+        assert stats["rollouts"] == 8 and stats["groups"] == 4
+        seeds = [e.seed for e in store.episodes(EpisodeFilter(source="policy"))]
+        assert len(seeds) == 8 and seeds[4:] == [seeds[0] + 2] * 2 + [seeds[0] + 3] * 2
+        assert longer != version and store.policy_version(longer).parent_id == 1
 
 
 def test_dpo_offline_learns_from_stored_rollouts_and_registers(tiny_base_store, tmp_path):

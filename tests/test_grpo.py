@@ -100,6 +100,7 @@ def test_an_update_makes_the_rewarded_chunk_more_likely():
     stats = policy_update(policy, optimizer, [[good, bad], [other_good, other_bad]], one_step)
     assert stats["optimizer_steps"] == 1
     assert stats["ratio_mean"] == pytest.approx(1.0, abs=1e-4)  # the old policy is the policy being updated
+    assert stats["grad_norm"] > 0 and 0 < stats["token_entropy"] <= np.log(policy.bins.n_bins) + 1e-4
     after = [log_prob(t) for t in (good, bad)]
     assert after[0] > before[0] and after[1] < before[1]
 
@@ -145,6 +146,27 @@ def test_a_run_saves_each_update_and_resumes(tmp_path):
     second = run_grpo(resumed_policy, sample_group, grpo_profile("tiny", updates=2), tmp_path / "grpo", {})
     assert second.updates == 2 and calls == [0, 1, 2, 3]  # continues at group 2, redoes nothing
     assert len(second.history) == 2
+
+
+def test_a_real_episode_budget_ends_the_run_instead_of_a_count(tmp_path):
+    """Real rollouts (the GRPO baseline) run the same loop, bounded by episodes spent."""
+    policy = tiny_policy()
+    outcomes = iter([[0, 0], [1, 0], [0, 0], [0, 1], [1, 1], [0, 1], [0, 0]])
+    calls = []
+
+    def sample_group(i):
+        calls.append(i)
+        return [sampled_trajectory(policy, r, seed=10 * i + j) for j, r in enumerate(next(outcomes))]
+
+    # tiny: G=2, 2 groups per batch. 13 episodes allow 6 groups: [1,0] and [0,1] make update 1;
+    # [1,1] is dropped, [0,1] starts a batch that the spent budget ends as a partial one.
+    stats = run_grpo(policy, sample_group, grpo_profile("tiny", updates=10), tmp_path / "real", {},
+                     episode_budget=13)
+    assert calls == [0, 1, 2, 3, 4, 5] and stats.trajectories == 12
+    assert stats.updates == 2 and [h["groups"] for h in stats.history] == [2, 1]
+    never_mixed = run_grpo(tiny_policy(), lambda i: [sampled_trajectory(policy, 0, seed=i)] * 2,
+                           grpo_profile("tiny", updates=10), tmp_path / "failing", {}, episode_budget=20)
+    assert (never_mixed.updates, never_mixed.trajectories) == (0, 20)  # no error: the budget is the bound
 
 
 def test_imagination_commands_pass_the_robots_safety_filter():

@@ -40,3 +40,21 @@ def test_lifelong_tiny_writes_the_report_and_reuses_finished_work(tiny_base_stor
     assert table["rows"][0]["successes_recognised"] in (0, 1)
     outcomes_table = (tmp_path / "out" / "imagined-outcomes-transfer_cube.md").read_text()
     assert "real successes judged successful in imagination" in outcomes_table
+
+
+def test_grpo_ceiling_tiny_draws_a_resumable_learning_curve(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    command = [sys.executable, str(LIFELONG.parent / "grpo_ceiling.py"), "--db", str(db), "--base", "base",
+               "--episodes", "4", "--every", "2", "--eval-episodes", "2", "--profile", "tiny",
+               "--set", "temperature=0.8", "--run", "t08", "--out", str(tmp_path / "out")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stem = tmp_path / "out" / "grpo-ceiling-transfer_cube-t08"
+    report = json.loads(stem.with_suffix(".json").read_text())
+    assert [p["real_episodes"] for p in report["points"]] == [0, 2, 4] and report["grpo"]["temperature"] == 0.8
+    assert [p["sampled"][1] for p in report["points"][1:]] == [2, 4]  # one group of G=2 per point
+    assert all(p["episodes"] == 2 for p in report["points"])  # greedy evaluation on 2 seeds each
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| 4 |" in markdown and "--set temperature=0.8" in markdown and stem.with_suffix(".png").exists()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "grpo-real:" not in again.stdout  # every point is reused

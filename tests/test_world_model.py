@@ -13,7 +13,8 @@ from learning.trainer import TrainConfig
 from learning.world_model import edm
 from learning.world_model.config import WorldModelConfig, profile
 from learning.world_model.imagination import Imagination
-from learning.world_model.training import WORLD_MODEL_KIND, clip_dataset, load_world_model, train_world_model
+from learning.world_model.training import (WORLD_MODEL_KIND, clip_dataset, load_world_model, saved_config,
+                                           train_world_model)
 from learning.world_model.world_model import WorldModel
 from storage import EpisodeFilter
 
@@ -124,6 +125,38 @@ def test_actions_and_the_anchor_change_the_prediction():
         model.predict(context, first, torch.zeros(1, 3, 14))
 
 
+def test_a_change_target_model_copies_the_last_frame_until_it_learns_what_moves():
+    change = profile("tiny", target="change", diffusion=TINY.diffusion.__class__(sigma_data=0.1, sigma_max=1.0,
+                                                                                 sampling_steps=2))
+    context, first, actions = frames(2, C), frames(2, seed=2), torch.randn(2, W, 14)
+    fresh = tiny_model(opinionated=False, config=change).predict(context, first, actions)
+    # a fresh network predicts no change: what is left is the sampler's last, tiny noise level
+    assert (fresh.float() - context[:, -1].float()).abs().mean() < 2
+    opinionated = tiny_model(config=change).predict(context, first, actions)
+    assert not torch.equal(opinionated, context[:, -1])
+    loss, _ = tiny_model(config=change).loss({"frames": frames(2, C + 1), "first": first, "actions": actions})
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="target 'delta'"):
+        profile("tiny", target="delta")
+
+
+def test_motion_action_input_reads_each_action_relative_to_the_last_command():
+    motion = profile("tiny", action_input="motion")
+    model = tiny_model(config=motion)
+    model.set_action_statistics(torch.zeros(14), 2 * torch.ones(14), 0.5 * torch.ones(14))
+    actions = torch.zeros(1, W, 14)
+    actions[:, S - 1] = 1.0  # the last command before the context's last frame
+    actions[:, S:] = 1.5  # the arms then move on by 0.5, one stride's typical motion
+    features = model.action_features(actions)
+    assert features.shape == (1, motion.action_features) == (1, (W + 1) * 14)
+    assert torch.allclose(features[0, :14], torch.full((14,), 0.5))  # where the arms are, standardised
+    assert torch.allclose(features[0, 14:].view(W, 14)[S:], torch.ones(S, 14))  # the motion, in units of a stride's
+    loss, _ = model.loss({"frames": frames(2, C + 1), "first": frames(2), "actions": torch.randn(2, W, 14)})
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="action_input 'joint'"):
+        profile("tiny", action_input="joint")
+
+
 def test_ema_follows_the_trained_weights():
     model = tiny_model(opinionated=False)
     model.ema_updates.fill_(10_000)  # past the warm-up: the configured decay
@@ -145,12 +178,14 @@ def test_ema_follows_the_trained_weights():
 
 def test_checkpoint_round_trip_and_earlier_checkpoints_are_refused(tmp_path):
     model = tiny_model()
-    model.set_action_statistics(torch.ones(14), 2 * torch.ones(14))
+    model.set_action_statistics(torch.ones(14), 2 * torch.ones(14), torch.ones(14))
     save_checkpoint(tmp_path / "wm", model, {"kind": WORLD_MODEL_KIND, "world_model": TINY.to_json()})
     restored = load_world_model(tmp_path / "wm")
     args = (frames(1, C), frames(1), torch.randn(1, W, 14))
     torch.testing.assert_close(restored.predict(*args, generator=torch.Generator().manual_seed(1)),
                                model.predict(*args, generator=torch.Generator().manual_seed(1)))
+    written_before = {k: v for k, v in profile("cpu").to_json().items() if k not in ("target", "action_input")}
+    assert saved_config({"world_model": written_before}).target == "frame"  # as it was trained, whatever the default
     save_checkpoint(tmp_path / "old", model, {"kind": "wmpo-world-model", "world_model": {}})
     with pytest.raises(CheckpointError, match="latent-DiT world model of an earlier wmpo"):
         load_world_model(tmp_path / "old")

@@ -23,7 +23,7 @@ def policy_update(policy: VLAPolicy, optimizer: torch.optim.Optimizer, groups: l
     advantages = group_advantages(rewards).flatten()
     trajectories = [t for group in groups for t in group]
     policy.train()
-    stats = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0}
+    stats = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0, "token_entropy": 0.0, "grad_norm": 0.0}
     steps = 0
     for _ in range(config.epochs):
         for start in range(0, len(trajectories), config.minibatch_trajectories):
@@ -48,10 +48,11 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
     instructions = [t.instruction for t in trajectories for _ in range(len(t.steps))]
     n_valid = valid.sum().clamp(min=1)
     optimizer.zero_grad(set_to_none=True)
-    totals = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0}
+    totals = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0, "token_entropy": 0.0}
     for i in range(0, len(images), MICRO_BATCH):
         part = slice(i, i + MICRO_BATCH)
-        log_prob = policy.log_prob(images[part], instructions[part], steps[part], bins[part], config.temperature)
+        log_prob, entropy = policy.log_prob_and_entropy(images[part], instructions[part], steps[part], bins[part],
+                                                        config.temperature)
         loss, stats = clipped_surrogate(log_prob, old[part], advantage[part], valid[part],
                                         config.clip_low, config.clip_high)
         share = valid[part].sum() / n_valid  # the micro-batch's part of the block's mean
@@ -59,6 +60,8 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
         totals["loss"] += loss.item() * float(share)
         totals["clip_fraction"] += stats["clip_fraction"] * float(share)
         totals["ratio_mean"] += stats["ratio_mean"] * float(share)
-    torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+        totals["token_entropy"] += float((entropy * valid[part]).sum() / n_valid)
+    # the norm before clipping: where an update stalls, this says whether the gradient vanished
+    totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip))
     optimizer.step()
     return totals

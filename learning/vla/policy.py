@@ -74,8 +74,17 @@ class VLAPolicy(nn.Module):
     def log_prob(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
                  bins: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Exact log-probability (B,) of the chunks given as bin indices (B, K, D)."""
+        return self.log_prob_and_entropy(images, instructions, steps, bins, temperature)[0]
+
+    def log_prob_and_entropy(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
+                             bins: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``log_prob`` and, from the same forward pass, the mean entropy (B,) of a chunk's action
+        tokens at ``temperature`` (nats; no gradient): how much the policy still explores."""
         logits = self.logits(images, instructions, steps)
-        return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
+        with torch.no_grad():
+            log_p = F.log_softmax(logits.detach() / temperature, dim=-1)
+            entropy = -(log_p.exp() * log_p).sum(-1).mean(dim=(1, 2))
+        return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2)), entropy
 
     @torch.no_grad()
     def sample(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,

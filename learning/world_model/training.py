@@ -30,6 +30,9 @@ from storage import EpisodeFilter, TrajectoryStore
 from storage.clips import ClipDataset
 
 WORLD_MODEL_KIND = "wmpo-pixel-world-model"
+# Fields a checkpoint written before they existed lacks, with the behaviour it was trained with
+# (the profiles' defaults may since have changed).
+EARLIER_DEFAULTS = {"target": "frame", "action_input": "absolute"}
 EARLIER_KINDS = {"wmpo-world-model": "a latent-DiT world model of an earlier wmpo (VAE + epsilon diffusion)"}
 
 
@@ -54,9 +57,15 @@ def clip_batch(items: list[dict], action_window: int) -> dict:
     return batch
 
 
-def action_statistics(store: TrajectoryStore, where: EpisodeFilter) -> tuple[torch.Tensor, torch.Tensor]:
-    actions = np.concatenate([store.load_steps(e.id).actions for e in store.episodes(where)])
-    return torch.from_numpy(actions.mean(0)).float(), torch.from_numpy(actions.std(0)).float()
+def action_statistics(store: TrajectoryStore, where: EpisodeFilter, stride: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per joint over the stored episodes: the actions' mean and std, and the std of their change
+    over ``stride`` steps."""
+    episodes = [store.load_steps(e.id).actions for e in store.episodes(where)]
+    actions = np.concatenate(episodes)
+    motion = np.concatenate([a[stride:] - a[:-stride] for a in episodes if len(a) > stride] or [np.zeros_like(actions)])
+    return (torch.from_numpy(actions.mean(0)).float(), torch.from_numpy(actions.std(0)).float(),
+            torch.from_numpy(motion.std(0)).float())
 
 
 def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_config: TrainConfig, folder: Path, *,
@@ -65,7 +74,7 @@ def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_co
     """Pretrain from scratch, or fine-tune from ``init_from``; resumes from ``folder``."""
     folder = Path(folder)
     if existing_checkpoint(folder) is not None:  # resuming: same configuration only
-        if WorldModelConfig.from_json(read_config(folder)["world_model"]) != config:
+        if saved_config(read_config(folder)) != config:
             raise CheckpointError(f"{folder} holds a world model with another configuration")
         model = WorldModel(config)
     elif init_from is not None:
@@ -73,13 +82,17 @@ def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_co
         model.ema.load_state_dict(model.net.state_dict())  # align from the previous weights
     else:
         model = WorldModel(config)
-        model.set_action_statistics(*action_statistics(store, where))
+        model.set_action_statistics(*action_statistics(store, where, config.frame_stride))
     torch.manual_seed(train_config.seed)
     dataset = clip_dataset(store, config, where, train_config.seed)
     batches = epoch_batches(dataset, batch_size, lambda items: clip_batch(items, config.action_window))
     meta = {"kind": WORLD_MODEL_KIND, "world_model": config.to_json(), "train": asdict(train_config),
             "episodes": store.count_episodes(where)}
     return train(model, batches, train_config, folder, meta, progress)
+
+
+def saved_config(meta: dict) -> WorldModelConfig:
+    return WorldModelConfig.from_json({**EARLIER_DEFAULTS, **meta["world_model"]})
 
 
 def load_world_model(folder: Path, config: WorldModelConfig | None = None) -> WorldModel:
@@ -90,7 +103,7 @@ def load_world_model(folder: Path, config: WorldModelConfig | None = None) -> Wo
                               f"pretrain a new one (wmpo-app train-world-model)")
     if kind != WORLD_MODEL_KIND:
         raise CheckpointError(f"{folder} is not a world-model checkpoint (kind {kind!r})")
-    saved = WorldModelConfig.from_json(meta["world_model"])
+    saved = saved_config(meta)
     if config is not None and config != saved:
         raise CheckpointError(f"{folder} holds a world model with another configuration than asked for")
     model = WorldModel(saved)

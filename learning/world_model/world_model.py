@@ -7,9 +7,10 @@ the arms into the last context frame, and those that move them on). Frames are u
 pixels in and out -- no autoencoder, so nothing caps fidelity and no small object is
 lost in a latent (a small VAE kept 0% of the cube's pixels; measured).
 
-Training (``loss``): the target frame is noised to a log-normal random level and the
-context to a uniform random level that the network is told (noise augmentation); the loss
-is EDM's. Sampling (``predict``): Euler steps with the EMA weights, context nearly clean.
+Training (``loss``): the target -- the frame, or its change from the last context frame as
+the network sees it (``target``) -- is noised to a log-normal random level and the context
+to a uniform random level that the network is told (noise augmentation); the loss is EDM's.
+Sampling (``predict``): Euler steps with the EMA weights, context nearly clean.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from torch.nn import functional as F
 from learning.world_model import edm
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.unet import PixelUNet
+
+
+CONTEXT_SCALE = 0.5  # context pixels are divided by this (their std is ~0.4) before the network sees them
 
 
 def to_pixels(frames: torch.Tensor) -> torch.Tensor:
@@ -50,17 +54,30 @@ class WorldModel(nn.Module):
         self.config = config
         d = config.denoiser
         self.net = PixelUNet(in_frames=config.context_frames + int(config.anchor_first_frame),
-                             action_features=config.action_window * config.action_dim, channels=d.channels,
+                             action_features=config.action_features, channels=d.channels,
                              depth=d.depth, cond_dim=d.cond_dim, groups=d.groups, attention=d.attention,
                              space_to_depth=d.space_to_depth)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.register_buffer("action_mean", torch.zeros(config.action_dim))
         self.register_buffer("action_std", torch.ones(config.action_dim))
+        if config.action_input == "motion":
+            self.register_buffer("motion_std", torch.ones(config.action_dim))
         self.register_buffer("ema_updates", torch.tensor(0, dtype=torch.long))
 
-    def set_action_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def set_action_statistics(self, mean: torch.Tensor, std: torch.Tensor, motion_std: torch.Tensor) -> None:
+        """Per joint: the actions' mean and spread, and the spread of their change over one stride."""
         self.action_mean.copy_(mean)
         self.action_std.copy_(std.clamp_min(1e-3))
+        if self.config.action_input == "motion":
+            self.motion_std.copy_(motion_std.clamp_min(1e-3))
+
+    def action_features(self, actions: torch.Tensor) -> torch.Tensor:
+        """(B, 2s, D) actions -> (B, action_features) numbers for the network."""
+        if self.config.action_input == "absolute":
+            return ((actions - self.action_mean) / self.action_std).flatten(1)
+        reference = actions[:, self.config.frame_stride - 1]  # the last command before the last context frame
+        motion = (actions - reference[:, None]) / self.motion_std
+        return torch.cat([(reference - self.action_mean) / self.action_std, motion.flatten(1)], dim=1)
 
     # -- checks and inputs -----------------------------------------------------------------
     def check_frames(self, frames: torch.Tensor, name: str = "frames") -> None:
@@ -83,7 +100,7 @@ class WorldModel(nn.Module):
         pixels = to_pixels(context).flatten(1, 2)
         if self.config.anchor_first_frame:
             pixels = torch.cat([pixels, to_pixels(first)], dim=1)
-        return pixels, ((actions - self.action_mean) / self.action_std).flatten(1)
+        return pixels, self.action_features(actions)
 
     # -- training ----------------------------------------------------------------------------
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -95,16 +112,22 @@ class WorldModel(nn.Module):
         target = to_pixels(frames[:, c])
         b = len(target)
         sigma = edm.training_sigmas(diffusion, b)
-        noisy = target + torch.randn_like(target) * sigma.view(-1, 1, 1, 1)
+        epsilon = torch.randn_like(target)
         context_sigma = torch.rand(b) * diffusion.context_noise_max
         augmented = 3 * c  # the anchor is a real frame, always: it is never noised
         noise = torch.randn_like(context[:, :augmented]) * context_sigma.view(-1, 1, 1, 1)
         context = torch.cat([context[:, :augmented] + noise, context[:, augmented:]], dim=1)
+        if self.config.target == "change":
+            # the change from the last frame as the network sees it, noise and all: undoing what is
+            # wrong in its context is then part of the change it learns -- imagination's own errors
+            # are corrected each stride instead of adding up
+            target = target - context[:, augmented - 3:augmented]
+        noisy = target + epsilon * sigma.view(-1, 1, 1, 1)
         p = edm.preconditioning(diffusion, sigma)
-        raw = self.net(noisy * p.c_in, p.c_noise, context / diffusion.sigma_data,
+        raw = self.net(noisy * p.c_in, p.c_noise, context / CONTEXT_SCALE,
                        edm.context_noise_feature(context_sigma), actions)
         error = (raw - (target - p.c_skip * noisy) / p.c_out) ** 2  # EDM's unit-variance target
-        if diffusion.salience_weight and b > 1:
+        if diffusion.salience_weight and b > 1 and self.config.target == "frame":
             weight = 1.0 + diffusion.salience_weight * salience(target)
             error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
         return error.mean(), {}
@@ -138,8 +161,12 @@ class WorldModel(nn.Module):
             pixels = torch.cat([pixels[:, :c3] + noise, pixels[:, c3:]], dim=1)
 
         def network_output(scaled, c_noise):
-            return network(scaled, c_noise, pixels / diffusion.sigma_data, edm.context_noise_feature(context_sigma),
+            return network(scaled, c_noise, pixels / CONTEXT_SCALE, edm.context_noise_feature(context_sigma),
                            flat_actions)
 
         scheduler = edm.make_sampler(sampler or diffusion.sampler, diffusion, steps or diffusion.sampling_steps)
-        return to_uint8(edm.sample(network_output, (b, 3, h, w), scheduler, generator))
+        predicted = edm.sample(network_output, (b, 3, h, w), scheduler, generator)
+        if self.config.target == "change":
+            c3 = 3 * self.config.context_frames
+            predicted = predicted + pixels[:, c3 - 3:c3]  # the last frame as the network saw it
+        return to_uint8(predicted)
