@@ -74,7 +74,7 @@ class SimGroups:
     all from the initial state of seed ``first_seed + i``, each stored like any rollout and
     rewarded by the sim's own success check."""
 
-    def __init__(self, store: TrajectoryStore, sim: AlohaSim, runner: "RecordingRunner", version_id: int, task: str,
+    def __init__(self, store: TrajectoryStore, sim: AlohaSim, runner: RecordingRunner, version_id: int, task: str,
                  first_seed: int, group_size: int):
         self.store, self.sim, self.runner, self.version_id = store, sim, runner, version_id
         self.task, self.first_seed, self.group_size = get_task(task), first_seed, group_size

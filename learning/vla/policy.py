@@ -74,7 +74,8 @@ class VLAPolicy(nn.Module):
     def log_prob(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
                  bins: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Exact log-probability (B,) of the chunks given as bin indices (B, K, D)."""
-        return self.log_prob_and_entropy(images, instructions, steps, bins, temperature)[0]
+        logits = self.logits(images, instructions, steps)
+        return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
 
     def log_prob_and_entropy(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
                              bins: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
