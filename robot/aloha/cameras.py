@@ -80,6 +80,11 @@ class RealSenseCamera(Camera):
         if c.playback:
             if not Path(c.playback).exists():
                 raise RobotError(f"camera {self.name}: playback file {c.playback} does not exist")
+            # The recorded serial is read from the file before any pipeline starts: stopping a
+            # playback pipeline moments after it started races librealsense's reader (a segfault).
+            serial = _recorded_serial(rs, c.playback)
+            if c.serial and serial != c.serial:
+                raise RobotError(f"camera {self.name}: device serial {serial}, expected {c.serial}")
             config.enable_device_from_file(c.playback, True)
         else:
             # pipeline.start would wait ~15 s for an absent device: look first.
@@ -94,12 +99,7 @@ class RealSenseCamera(Camera):
         except RuntimeError as exc:
             raise RobotError(f"camera {self.name} ({self.source}): cannot start a {c.width}x{c.height} rgb8 "
                              f"@{c.fps} stream: {exc}") from exc
-        device = profile.get_device()
-        serial = device.get_info(rs.camera_info.serial_number)
-        if c.serial and serial != c.serial:
-            self._pipeline.stop()
-            raise RobotError(f"camera {self.name}: device serial {serial}, expected {c.serial}")
-        self._device = device
+        self._device = profile.get_device()
         self._running.set()
         self._thread = threading.Thread(target=self._read, name=f"camera {self.name}", daemon=True)
         self._thread.start()
@@ -147,6 +147,18 @@ class RealSenseCamera(Camera):
             self._thread.join(timeout=2)
             self._pipeline.stop()
             self._thread = None
+
+
+def _recorded_serial(rs, path: str) -> str:
+    context = rs.context()
+    try:
+        device = context.load_device(path)
+    except RuntimeError as exc:
+        raise RobotError(f"playback file {path}: not a RealSense recording: {exc}") from exc
+    try:
+        return device.get_info(rs.camera_info.serial_number)
+    finally:
+        context.unload_device(path)
 
 
 class TopicCamera(Camera):
