@@ -2,7 +2,8 @@
 
 - GRPO on real rollouts: WMPO's GRPO loop (``learning/grpo/grpo.run_grpo``) with groups of
   G sim episodes from one seed instead of imagined ones; it stops when the budget's P
-  episodes are spent. Every episode is stored like any rollout.
+  episodes are spent. Every episode is stored, as source "training": the policy that
+  sampled it was changing, so it is not a rollout of the version the run started from.
 - offline DPO: preferences (success over failure) among P stored rollouts of the base
   policy, the base policy as reference.
 Both register their result as a policy version whose parent is the base.
@@ -17,9 +18,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from app.policies import checkpoints_dir, next_rollout_seed
+from app.policies import checkpoints_dir
 from learning.checkpoints import existing_checkpoint, read_config, save_checkpoint
-from learning.evaluation import EVAL_SEED_BASE
+from learning.evaluation import EVAL_SEED_BASE, GRPO_SEED_BASE
 from learning.grpo.config import GRPOConfig
 from learning.grpo.dpo import DPOConfig, train_dpo
 from learning.grpo.grpo import GRPOStats, run_grpo
@@ -71,7 +72,7 @@ def register(store: TrajectoryStore, policy: VLAPolicy, name: str, parent_id: in
 
 class SimGroups:
     """GRPO's ``sample_group`` on real rollouts: group i is G episodes of the current policy,
-    all from the initial state of seed ``first_seed + i``, each stored like any rollout and
+    all from the initial state of seed ``first_seed + i``, each stored (source "training") and
     rewarded by the sim's own success check."""
 
     def __init__(self, store: TrajectoryStore, sim: AlohaSim, runner: RecordingRunner, version_id: int, task: str,
@@ -85,7 +86,7 @@ class SimGroups:
             raise ValueError("rollout seeds reached the evaluation seeds")
         group = []
         for _ in range(self.group_size):
-            info = EpisodeInfo(task=self.task.name, instruction=self.task.instruction, source="policy", seed=seed,
+            info = EpisodeInfo(task=self.task.name, instruction=self.task.instruction, source="training", seed=seed,
                                policy_version_id=self.version_id, control_period_s=self.sim.features.control_period_s)
             result = record_rollout(self.store, self.sim, self.runner, info, initial_state=seed, record_frames=False,
                                     config=RolloutConfig(horizon=self.task.horizon))
@@ -94,16 +95,19 @@ class SimGroups:
 
 
 def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int, config: GRPOConfig, name: str,
-                 *, run: str | None = None, seed: int = 0, report: Callable[[str], None] = print) -> tuple[int, dict]:
+                 *, run: str | None = None, seed: int = 0, first_seed: int = GRPO_SEED_BASE,
+                 report: Callable[[str], None] = print) -> tuple[int, dict]:
     """GRPO on sim rollouts through the same loop as WMPO's (``run_grpo``), updating whenever a
     batch of mixed groups is full, until ``budget`` episodes are spent; the result is registered
     as policy ``name``. The run itself (weights, optimizer, counters) lives in its own folder,
     ``grpo-runs/<run or name>``: an interrupted run resumes there with the seeds it would have
-    used, and a call with the same ``run`` and a larger budget continues it (a learning curve)."""
+    used, and a call with the same ``run`` and a larger budget continues it (a learning curve).
+    Group i starts from seed ``first_seed + i``: runs with the same first seed see the same
+    initial states, so their difference is the method's."""
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     folder = checkpoints_dir(store) / "grpo-runs" / (run or name)
     resumed = existing_checkpoint(folder) is not None
-    first_seed = read_config(folder)["rollout_first_seed"] if resumed else next_rollout_seed(store, task)
+    first_seed = read_config(folder)["rollout_first_seed"] if resumed else first_seed
     runner = RecordingRunner(policy, config.temperature, torch.Generator().manual_seed(seed))
     config = replace(config, updates=budget // config.group_size)  # the budget, not a count, ends the run
     meta = {"kind": CHECKPOINT_KIND, "policy": policy.config.to_json(), "bins": policy.bins.to_json(), "task": task,

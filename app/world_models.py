@@ -9,6 +9,7 @@ Checkpoints live in the store's checkpoints folder: ``world-models/<name>/model`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -16,10 +17,12 @@ from app.policies import checkpoints_dir
 from learning.reward_model.judge import judge as judge_trajectory
 from learning.reward_model.model import RewardModel
 from learning.trainer import TrainConfig, TrainProgress
+from learning.world_model.arm_pose import ArmKinematics
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.fidelity import FidelityReport, Replay, fidelity_report, strip
 from learning.world_model.imagination import Imagination
 from learning.world_model.training import load_world_model, train_world_model
+from robot.sim.kinematics import arm_kinematics
 from storage import EpisodeFilter, TrajectoryStore
 
 HOLD_OUT_EVERY = 10
@@ -54,9 +57,16 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
         raise ValueError(f"no stored {task or ''} episodes with camera {config.camera!r}; record some first "
                          f"(wmpo-app demos)")
     folder = world_model_dir(store, name) / "model"
-    train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
+    train_world_model(store, with_kinematics(config), train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
     return folder
+
+
+def with_kinematics(config: WorldModelConfig) -> WorldModelConfig:
+    """A config with arm-pose maps gets the robot's arm kinematics and its camera's pose."""
+    if not config.pose_maps or config.kinematics is not None:
+        return config
+    return replace(config, kinematics=ArmKinematics.from_json(arm_kinematics(config.camera)))
 
 
 def align_world_model(store: TrajectoryStore, name: str, base: str, where: EpisodeFilter, train: TrainConfig, *,

@@ -16,6 +16,8 @@ from storage import wilson_interval
 
 EVAL_SEED_BASE = 1_000_000
 ROLLOUT_SEED_BASE = 500_000  # policy rollouts (the real budget P); demos count up from 0
+# GRPO on real rollouts: every run starts here, so runs compared with each other see the same initial states
+GRPO_SEED_BASE = 750_000
 
 
 def evaluation_seeds(n: int = 128) -> list[int]:

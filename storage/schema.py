@@ -25,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROBOT_KINDS = ("sim", "real")
-EPISODE_SOURCES = ("expert", "policy", "eval", "imagined")
+# "training": sampled by a policy while a learner (GRPO on real rollouts) changed it; its
+# policy_version_id is the version the run started from, so these never count as that version's rollouts.
+EPISODE_SOURCES = ("expert", "policy", "eval", "imagined", "training")
 LABEL_SOURCES = ("env", "operator", "reward_model")
 EPISODE_STATUSES = ("staged", "committed")
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from learning.configs import JsonConfig
+from learning.world_model.arm_pose import ArmKinematics
 from learning.profiles import pick_profile
 
 SAMPLERS = ("euler", "dpmsolver")  # diffusers' EDM schedulers (learning/world_model/edm.py)
@@ -89,6 +90,11 @@ class WorldModelConfig(JsonConfig):
     # -- how far the arms move, which is what the next frame shows. "absolute": the actions
     # standardised over the dataset, where one stride's motion is a small fraction of a unit.
     action_input: str = "absolute"
+    # The commanded arm poses (the last before the context's last frame, and the last of the
+    # window) drawn where they project into the camera, as extra input channels
+    # (``arm_pose.py``). ``kinematics`` is the robot's, filled in by the app when training starts.
+    pose_maps: bool = False
+    kinematics: ArmKinematics | None = None
     denoiser: DenoiserConfig = field(default_factory=DenoiserConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     ema_decay: float = 0.999
@@ -103,6 +109,8 @@ class WorldModelConfig(JsonConfig):
                              f"{self.frame_stride}: expected >= 1")
         if self.chunk_size % self.frame_stride:
             raise ValueError(f"chunk_size {self.chunk_size} is not a multiple of frame_stride {self.frame_stride}")
+        if self.pose_maps and self.kinematics is not None and max(self.kinematics.joint_index, default=0) >= self.action_dim:
+            raise ValueError(f"kinematics read action index {max(self.kinematics.joint_index)}; actions have {self.action_dim}")
         factor = self.denoiser.space_to_depth * 2 ** (len(self.denoiser.channels) - 1)
         if any(s % factor for s in self.image_size):
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} "
@@ -116,6 +124,15 @@ class WorldModelConfig(JsonConfig):
     def action_window(self) -> int:
         """Actions conditioning one predicted frame: the stride's own and the one before."""
         return 2 * self.frame_stride
+
+    @property
+    def pose_map_channels(self) -> int:
+        """Input channels of the arm-pose maps: the robot's channels at two instants."""
+        if not self.pose_maps:
+            return 0
+        if self.kinematics is None:
+            raise ValueError("pose_maps needs the robot's kinematics (the app fills them in: robot/sim/kinematics.py)")
+        return 2 * self.kinematics.channels
 
     @property
     def action_features(self) -> int:

@@ -32,7 +32,7 @@ from storage.clips import ClipDataset
 WORLD_MODEL_KIND = "wmpo-pixel-world-model"
 # Fields a checkpoint written before they existed lacks, with the behaviour it was trained with
 # (the profiles' defaults may since have changed).
-EARLIER_DEFAULTS = {"target": "frame", "action_input": "absolute"}
+EARLIER_DEFAULTS = {"target": "frame", "action_input": "absolute", "pose_maps": False}
 EARLIER_KINDS = {"wmpo-world-model": "a latent-DiT world model of an earlier wmpo (VAE + epsilon diffusion)"}
 
 

@@ -83,7 +83,7 @@ class PixelUNet(nn.Module):
     the way down and on the way up; attention only at the coarsest level."""
 
     def __init__(self, in_frames: int, action_features: int, channels: tuple[int, ...], depth: int,
-                 cond_dim: int, groups: int, attention: bool, space_to_depth: int = 2):
+                 cond_dim: int, groups: int, attention: bool, space_to_depth: int = 2, extra_channels: int = 0):
         super().__init__()
         self.levels, self.s2d, self.cond_dim = len(channels), space_to_depth, cond_dim
         pixels = 3 * space_to_depth ** 2
@@ -92,7 +92,9 @@ class PixelUNet(nn.Module):
         self.action_embedding = nn.Sequential(nn.Linear(action_features, cond_dim), nn.SiLU(),
                                               nn.Linear(cond_dim, cond_dim))
         self.cond = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
-        self.conv_in = nn.Conv2d(pixels * (in_frames + 1) + 2, channels[0], 3, padding=1)
+        # the noisy frame, the context frames, any extra image-sized inputs, two coordinates
+        self.conv_in = nn.Conv2d(pixels * (in_frames + 1) + extra_channels * space_to_depth ** 2 + 2, channels[0], 3,
+                                 padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         previous = channels[0]
         for level, width in enumerate(channels):
@@ -117,8 +119,8 @@ class PixelUNet(nn.Module):
 
     def forward(self, noisy: torch.Tensor, c_noise: torch.Tensor, context: torch.Tensor,
                 c_noise_context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """noisy (B, 3, H, W) scaled by c_in; c_noise, c_noise_context (B,); context (B, 3F, H, W)
-        scaled by 1/sigma_data; actions (B, action_features) normalised."""
+        """noisy (B, 3, H, W) scaled by c_in; c_noise, c_noise_context (B,); context (B, 3F + extra,
+        H, W) scaled; actions (B, action_features) normalised."""
         cond = (self.noise_embedding(fourier_features(c_noise, self.cond_dim))
                 + self.context_noise_embedding(fourier_features(c_noise_context, self.cond_dim))
                 + self.action_embedding(actions))

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from learning.world_model import edm
+from learning.world_model.arm_pose import ArmPoseMaps
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.unet import PixelUNet
 
@@ -56,7 +57,8 @@ class WorldModel(nn.Module):
         self.net = PixelUNet(in_frames=config.context_frames + int(config.anchor_first_frame),
                              action_features=config.action_features, channels=d.channels,
                              depth=d.depth, cond_dim=d.cond_dim, groups=d.groups, attention=d.attention,
-                             space_to_depth=d.space_to_depth)
+                             space_to_depth=d.space_to_depth, extra_channels=config.pose_map_channels)
+        self.pose_maps = ArmPoseMaps(config.kinematics, config.image_size) if config.pose_maps else None
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.register_buffer("action_mean", torch.zeros(config.action_dim))
         self.register_buffer("action_std", torch.ones(config.action_dim))
@@ -93,13 +95,19 @@ class WorldModel(nn.Module):
             raise ValueError("actions contain NaN or inf; the world model cannot imagine them")
 
     def _conditioning(self, context: torch.Tensor, first: torch.Tensor, actions: torch.Tensor):
-        """Context pixels (B, 3F, H, W) -- anchor last -- and flattened normalised actions."""
+        """Context pixels (B, 3F, H, W) -- anchor, then the arm-pose maps last -- and flattened
+        normalised actions."""
         self.check_frames(context, "context")
         self.check_frames(first, "first frame")
         self.check_actions(actions)
         pixels = to_pixels(context).flatten(1, 2)
         if self.config.anchor_first_frame:
             pixels = torch.cat([pixels, to_pixels(first)], dim=1)
+        if self.pose_maps is not None:
+            s = self.config.frame_stride  # where the arms were sent before the last frame, and by its end
+            instants = actions[:, [s - 1, 2 * s - 1]]
+            maps = self.pose_maps(instants.flatten(0, 1)).view(len(actions), -1, *self.config.image_size)
+            pixels = torch.cat([pixels, maps * CONTEXT_SCALE], dim=1)  # the maps reach the network in [0, 1]
         return pixels, self.action_features(actions)
 
     # -- training ----------------------------------------------------------------------------
@@ -114,7 +122,7 @@ class WorldModel(nn.Module):
         sigma = edm.training_sigmas(diffusion, b)
         epsilon = torch.randn_like(target)
         context_sigma = torch.rand(b) * diffusion.context_noise_max
-        augmented = 3 * c  # the anchor is a real frame, always: it is never noised
+        augmented = 3 * c  # the anchor is a real frame, always, and the maps are exact: neither is noised
         noise = torch.randn_like(context[:, :augmented]) * context_sigma.view(-1, 1, 1, 1)
         context = torch.cat([context[:, :augmented] + noise, context[:, augmented:]], dim=1)
         if self.config.target == "change":
