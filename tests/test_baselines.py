@@ -58,6 +58,17 @@ def test_dpo_raises_the_preferred_trajectory_against_the_reference():
     assert stats["pairs"] == 1 and margin().item() > 1.0
 
 
+def test_dpo_per_token_scale_reports_the_margin_per_action_token():
+    reference, policy = tiny_policy(), tiny_policy()
+    trajectories = [trajectory(reference, 1, 1), trajectory(reference, 0, 2)]
+    whole = train_dpo(tiny_policy(), reference, trajectories, DPOConfig(lr=1e-3, steps=3, pairs_per_step=1))
+    token = train_dpo(policy, reference, trajectories, DPOConfig(lr=1e-3, steps=3, pairs_per_step=1, scale="token"))
+    tokens = trajectories[0].bins.numel()
+    assert token["final"]["margin"] > 0 and abs(token["final"]["margin"]) < abs(whole["final"]["margin"]) / tokens * 10
+    with pytest.raises(ValueError, match="DPO scale"):
+        DPOConfig(scale="episode")
+
+
 def test_stored_episodes_become_chunked_trajectories(tiny_base_store):
     with TrajectoryStore(tiny_base_store, readonly=True) as store:
         policy = load_policy(store.verify_policy_checkpoint(1))

@@ -4,6 +4,12 @@ A pair is (successful trajectory, failed trajectory) of the same task; the log-l
 of a trajectory is the sum of its chunks' exact log-probabilities. The loss is DPO's,
 -log sigmoid(beta * ((log pi(w) - log ref(w)) - (log pi(l) - log ref(l)))), with the base
 policy as the frozen reference, whose log-probabilities are computed once up front.
+
+``scale``: beta applies to the trajectories' summed log-ratios ("trajectory", DPO as
+written), or to each trajectory's log-ratio per action token ("token"). A trajectory here
+is ~40 chunks x 112 tokens, so on sums a small change per token is a margin of hundreds of
+nats and the loss saturates within a few steps; per token, beta means the same whatever the
+episode's length.
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ MICRO_BATCH = 128
 @dataclass(frozen=True)
 class DPOConfig:
     beta: float = 0.05  # on sums over ~40 chunks x 112 tokens: small
+    scale: str = "trajectory"  # what beta multiplies: "trajectory" log-ratios or per-"token" ones
     lr: float = 5e-6
     steps: int = 200
     pairs_per_step: int = 4
     grad_clip: float = 1.0
     seed: int = 0
+
+    def __post_init__(self):
+        if self.scale not in ("trajectory", "token"):
+            raise ValueError(f"DPO scale {self.scale!r}; expected 'trajectory' or 'token'")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -59,6 +70,8 @@ def train_dpo(policy: VLAPolicy, reference: VLAPolicy, trajectories: list[Trajec
     pairs = preference_pairs(trajectories, config.seed)
     with torch.no_grad():
         reference_log_probs = [trajectory_log_prob(reference.eval(), t).item() for t in trajectories]
+    # what one unit of log-ratio is: the whole trajectory, or one of its action tokens
+    units = [t.bins.numel() if config.scale == "token" else 1 for t in trajectories]
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0)
     rng = np.random.default_rng(config.seed)
     policy.train()
@@ -69,8 +82,8 @@ def train_dpo(policy: VLAPolicy, reference: VLAPolicy, trajectories: list[Trajec
         losses, margins = [], []
         for k in chosen:
             win, lose = pairs[k]
-            margin = ((trajectory_log_prob(policy, trajectories[win]) - reference_log_probs[win])
-                      - (trajectory_log_prob(policy, trajectories[lose]) - reference_log_probs[lose]))
+            margin = ((trajectory_log_prob(policy, trajectories[win]) - reference_log_probs[win]) / units[win]
+                      - (trajectory_log_prob(policy, trajectories[lose]) - reference_log_probs[lose]) / units[lose])
             loss = -F.logsigmoid(config.beta * margin) / len(chosen)
             loss.backward()  # one pair at a time: memory stays at one trajectory pair
             losses.append(loss.item() * len(chosen))

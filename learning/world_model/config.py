@@ -109,8 +109,10 @@ class WorldModelConfig(JsonConfig):
                              f"{self.frame_stride}: expected >= 1")
         if self.chunk_size % self.frame_stride:
             raise ValueError(f"chunk_size {self.chunk_size} is not a multiple of frame_stride {self.frame_stride}")
-        if self.pose_maps and self.kinematics is not None and max(self.kinematics.joint_index, default=0) >= self.action_dim:
-            raise ValueError(f"kinematics read action index {max(self.kinematics.joint_index)}; actions have {self.action_dim}")
+        if self.pose_maps and self.kinematics is not None:
+            highest = max(self.kinematics.joint_index, default=0)
+            if highest >= self.action_dim:
+                raise ValueError(f"kinematics read action index {highest}; actions have {self.action_dim}")
         factor = self.denoiser.space_to_depth * 2 ** (len(self.denoiser.channels) - 1)
         if any(s % factor for s in self.image_size):
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} "
