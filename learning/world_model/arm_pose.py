@@ -112,11 +112,10 @@ class ArmPoseMaps(nn.Module):
         h, w = self.image_size
         rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5,
                                     torch.arange(w, dtype=torch.float32) + 0.5, indexing="ij")
-        self.register_buffer("pixels", torch.stack([rows, cols], -1).view(1, 1, h * w, 2), persistent=False)
+        self.register_buffer("pixel_rows", rows.reshape(1, 1, h * w), persistent=False)
+        self.register_buffer("pixel_cols", cols.reshape(1, 1, h * w), persistent=False)
         segments = torch.tensor(k.segments, dtype=torch.long).view(-1, 3)
         self.register_buffer("segments", segments, persistent=False)
-        self.register_buffer("segment_channels", nn.functional.one_hot(segments[:, 2], k.channels).float(),
-                             persistent=False)
 
     def link_frames(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, D) -> each link's world position (N, L, 3) and rotation (N, L, 3, 3)."""
@@ -160,10 +159,12 @@ class ArmPoseMaps(nn.Module):
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         pixels = self.project(self.points(actions.float()))  # (N, P, 2)
         a, b = pixels[:, self.segments[:, 0], None], pixels[:, self.segments[:, 1], None]  # (N, S, 1, 2)
-        along = b - a
-        t = (((self.pixels - a) * along).sum(-1) / (along * along).sum(-1).clamp_min(1e-6)).clamp(0, 1)
-        distance2 = ((a + t[..., None] * along - self.pixels) ** 2).sum(-1)  # (N, S, HW)
-        lines = torch.exp(-distance2 / (2 * self.kinematics.line_width_px ** 2))
-        # each channel: the strongest of its segments at each pixel
-        maps = (lines[:, :, None] * self.segment_channels[None, :, :, None]).amax(1)
+        (ar, ac), (dr, dc) = a.unbind(-1), (b - a).unbind(-1)  # rows and columns apart: (N, S, 1) each
+        to_r, to_c = self.pixel_rows - ar, self.pixel_cols - ac  # (N, S, HW)
+        t = ((to_r * dr + to_c * dc) / (dr * dr + dc * dc).clamp_min(1e-6)).clamp_(0, 1)
+        distance2 = (to_r - t * dr).square_() + (to_c - t * dc).square_()  # to the nearest point of each segment
+        # each channel: its nearest segment at each pixel
+        channel = self.segments[:, 2]
+        nearest = torch.stack([distance2[:, channel == c].amin(1) for c in range(self.kinematics.channels)], 1)
+        maps = torch.exp(nearest * (-0.5 / self.kinematics.line_width_px ** 2))
         return maps.view(len(actions), self.kinematics.channels, *self.image_size)
