@@ -68,6 +68,8 @@ class ArmKinematics(JsonConfig):
             raise ValueError(f"arm kinematics: joint kinds {sorted(set(self.joint_kinds))}; expected {JOINT_KINDS}")
         if len(self.segments) % 3 or any(not 0 <= c < self.channels for c in self.segments[2::3]):
             raise ValueError(f"arm kinematics: segments must be (a, b, channel) triples with channel < {self.channels}")
+        if set(self.segments[2::3]) != set(range(self.channels)):
+            raise ValueError(f"arm kinematics: every one of the {self.channels} channels needs a segment")
         if any(not 0 <= i < p for j, i in enumerate(self.segments) if j % 3 != 2):
             raise ValueError(f"arm kinematics: segments name points outside 0..{p - 1}")
 
