@@ -240,7 +240,9 @@ def run(args) -> dict:
 
 def row(r: dict) -> str:
     ol, oc = r["open_loop"], r["one_chunk"]
-    cells = [r["tag"], f"{oc['psnr_db']:.1f} / {oc['copy_last_psnr_db']:.1f}"]
+    other = oc.get("other_actions_psnr_db")
+    cells = [r["tag"], f"{oc['psnr_db']:.2f} / {oc['copy_last_psnr_db']:.1f} / "
+             + ("-" if other is None else f"{other:.2f}")]
     for h in ("1", "4", "16", "49"):
         v = ol["psnr_by_chunks"].get(h)
         cells.append("-" if v is None else f"{v['imagined_db']:.1f} / {v['frozen_db']:.1f}")
@@ -256,15 +258,14 @@ def row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| run | one chunk: PSNR / copy last | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
+HEADER = ("| run | one chunk: PSNR / copy last / another episode's actions | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
           "| cube present to step 128 | cube centroid error (px, median) | outcome: balanced acc / AUC "
           "| sampled success: imagined / real | frames/s (control steps/s) |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(folder: Path) -> str:
-    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("imagination-ladder-*.json"),
-                                                          key=lambda p: p.stat().st_mtime)]
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("imagination-ladder-*.json"))]
     return "\n".join([HEADER] + [row(r) for r in runs])
 
 
