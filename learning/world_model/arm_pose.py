@@ -151,11 +151,10 @@ class ArmPoseMaps(nn.Module):
 
     def project(self, points: torch.Tensor) -> torch.Tensor:
         """World points (N, P, 3) -> (row, column) pixel coordinates (N, P, 2) at the image size."""
-        h, _ = self.image_size
+        h, w = self.image_size
         camera = (points - self.camera_position) @ self.camera_rotation  # coordinates along the camera's axes
         depth = (-camera[..., 2]).clamp_min(1e-3)  # the camera looks along its -z
         focal = 0.5 * h / math.tan(math.radians(self.kinematics.camera_fovy_deg) / 2)
-        h, w = self.image_size
         return torch.stack([h / 2 - focal * camera[..., 1] / depth, w / 2 + focal * camera[..., 0] / depth], -1)
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
