@@ -3,7 +3,8 @@
 One prediction: the frame at t + s (s = ``frame_stride`` control steps) from the context
 frames at t - (c-1)s, ..., t - s, t, the episode's first frame (the anchor: background and
 where the objects started), and the actions sent at t - s .. t + s - 1 (those that moved
-the arms into the last context frame, and those that move them on). Frames are uint8
+the arms into the last context frame, and those that move them on; with ``pose_maps``, also
+drawn into the picture where they put the arms: ``arm_pose.py``). Frames are uint8
 pixels in and out -- no autoencoder, so nothing caps fidelity and no small object is
 lost in a latent (a small VAE kept 0% of the cube's pixels; measured).
 
