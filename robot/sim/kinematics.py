@@ -24,6 +24,8 @@ ARM_CHANNEL, FINGER_CHANNEL = (0, 1), (2, 3)
 
 
 def arm_kinematics(camera: str = "cam_high", gripper: SimGripper = SimGripper()) -> dict:
+    if camera not in SIM_CAMERAS:
+        raise ValueError(f"camera {camera!r}; expected one of {sorted(SIM_CAMERAS)}")
     model = build_model(get_task("transfer_cube"), SceneConfig())
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
