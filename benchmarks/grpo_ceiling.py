@@ -11,7 +11,7 @@ evaluation seeds, which draws the learning curve; its P=1280 point is the paper'
 
 Resumable: run the same command again and finished points are reused, an unfinished one
 continues from its last update. ``--set FIELD=VALUE`` changes the GRPO configuration (the
-study: temperature, lr, batch_trajectories, epochs, clip_low/clip_high); give each variant
+study: temperature, lr, batch_trajectories, epochs, clip_low/clip_high, chunk_log_prob); give each variant
 its own ``--run``. Writes JSON, markdown and a PNG to --out, with per-point diagnostics:
 groups kept, gradient norm, clip fraction and the entropy of the action tokens.
 """

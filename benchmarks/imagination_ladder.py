@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,9 @@ from learning_report import machine  # benchmarks/, beside this script
 # 49 chunks = step 392: the last chunk start a 400-step episode (frames 0..399) has a frame for
 CHUNK_HORIZONS = (1, 2, 4, 8, 16, 32, 49)
 OBJECT_HORIZON = 128  # steps: the cube-presence target's range
+# A pixel "moves" in a chunk when some channel of the real frame differs from the last context
+# frame by more than this (of 255): the arms, the cube, and nothing of the still background.
+MOVING_THRESHOLD = 24
 
 
 def red_mask(frames: np.ndarray) -> np.ndarray:
@@ -59,6 +63,17 @@ def centroids(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.mgrid[:mask.shape[1], :mask.shape[2]]
     weight = np.maximum(mask.sum((1, 2)), 1)
     return np.stack([(mask * ys).sum((1, 2)) / weight, (mask * xs).sum((1, 2)) / weight], 1)
+
+
+def moving_psnr(real: torch.Tensor, last: torch.Tensor, frames: torch.Tensor) -> float | None:
+    """PSNR (dB) over the pixels that move between ``last`` and ``real`` (uint8 (N, H, W, 3)),
+    pooled over all frames: whole-frame PSNR is dominated by the still background, which a model
+    gets right whatever actions it is given."""
+    moving = ((real.int() - last.int()).abs() > MOVING_THRESHOLD).any(-1)
+    if not moving.any():
+        return None
+    mse = ((real.float() - frames.float()) ** 2).mean(-1)[moving].mean()
+    return float(10 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10)))
 
 
 def auc(positive: list[float], negative: list[float]) -> float | None:
@@ -83,11 +98,15 @@ def choose_replays(store: TrajectoryStore, task: str, camera: str, n: int,
 
 def one_chunk(imagination: Imagination, replays: list[Replay], starts: int = 16) -> dict:
     """Each replay's chunk starting at ``starts`` chunk boundaries, predicted from its real context;
-    and again with the next replay's actions at the same steps: if the prediction is as good with
-    actions that were not sent, the model is not reading them (the arms would not follow a policy)."""
+    and again with actions that were not sent: the next replay's at the same steps, and the last
+    command before the chunk held throughout (the arms should stay still). If a prediction is as
+    good with them, the model is not reading the actions (the arms would not follow a policy).
+    Each is scored on whole frames and on the moving pixels alone."""
     model, config = imagination.model, imagination.model.config
     k, s, c = config.chunk_size, config.frame_stride, config.context_frames
-    predicted, copied, other_actions = [], [], []
+    scores = {name: [] for name in ("psnr_db", "copy_last_psnr_db", "other_actions_psnr_db",
+                                        "held_actions_psnr_db")}
+    moving = {name: [] for name in scores}
 
     def chunk_actions(r: Replay, ts: np.ndarray) -> torch.Tensor:
         index = np.clip(np.arange(-s, k)[None, :] + ts[:, None], 0, len(r.actions) - 1)
@@ -106,26 +125,50 @@ def one_chunk(imagination: Imagination, replays: list[Replay], starts: int = 16)
         ts = np.unique(np.linspace(0, (n - 1 - k) // k, starts).astype(int) * k)
         real = torch.from_numpy(np.stack([r.real[t + s:t + k + 1:s] for t in ts]))
         last = torch.from_numpy(r.real[ts])[:, None].expand_as(real)
-        score = lambda frames: psnr(real.flatten(0, 1), frames.flatten(0, 1)).mean().item()  # noqa: E731
-        predicted.append(score(predict(r, ts, chunk_actions(r, ts))))
-        other_actions.append(score(predict(r, ts, chunk_actions(replays[(i + 1) % len(replays)], ts))))
-        copied.append(score(last))
-    return {"psnr_db": float(np.mean(predicted)), "copy_last_psnr_db": float(np.mean(copied)),
-            "other_actions_psnr_db": float(np.mean(other_actions))}
+        actions, other = chunk_actions(r, ts), replays[(i + 1) % len(replays)]
+        held = torch.cat([actions[:, :s], actions[:, s - 1:s].expand(-1, k, -1)], 1)
+        for name, frames in (("psnr_db", predict(r, ts, actions)), ("copy_last_psnr_db", last),
+                             ("other_actions_psnr_db", predict(r, ts, chunk_actions(other, ts))),
+                             ("held_actions_psnr_db", predict(r, ts, held))):
+            scores[name].append(psnr(real.flatten(0, 1), frames.flatten(0, 1)).mean().item())
+            moving[name].append(moving_psnr(real, last, frames))
+    result = {name: float(np.mean(v)) for name, v in scores.items()}
+    return result | {"moving_pixels": {name: float(np.mean([x for x in v if x is not None])) for name, v in moving.items()}}
 
 
-def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k: int) -> dict:
+def with_other_actions(replays: list[Replay]) -> list[Replay]:
+    """Each replay driven by the next one's actions (its last one held where it is shorter)."""
+    def actions(r: Replay, other: Replay) -> np.ndarray:
+        index = np.minimum(np.arange(len(r.actions)), len(other.actions) - 1)
+        return other.actions[index]
+    return [Replay(r.real, actions(r, replays[(i + 1) % len(replays)]), r.success) for i, r in enumerate(replays)]
+
+
+def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k: int,
+              imagined_other: list[np.ndarray] | None = None) -> dict:
+    """PSNR against the frozen first frame, on whole frames and on the pixels where the real frame
+    has moved away from the first one (the arms, the cube); with ``imagined_other`` (the same
+    first frames driven by another episode's actions) also theirs: imagination that follows the
+    actions scores clearly higher with its own."""
     by_chunks, objects = {}, {"present": [], "error_px": [], "real_px": [], "imagined_px": []}
-    for r, frames in zip(replays, imagined):
+    for j, (r, frames) in enumerate(zip(replays, imagined)):
         real = r.real[::stride][:len(frames)]
-        scores = psnr(torch.from_numpy(real), torch.from_numpy(frames)).numpy()
-        frozen = psnr(torch.from_numpy(real), torch.from_numpy(real[:1]).expand(len(real), -1, -1, -1)).numpy()
+        first = np.broadcast_to(real[:1], real.shape)
+        variants = {"psnr": frames, "frozen": first}
+        if imagined_other is not None:
+            variants["other"] = imagined_other[j][:len(frames)]
         for chunks in CHUNK_HORIZONS:
             i = chunks * k // stride
             if i < len(frames):
-                by_chunks.setdefault(chunks, {"psnr": [], "frozen": []})
-                by_chunks[chunks]["psnr"].append(float(scores[i]))
-                by_chunks[chunks]["frozen"].append(float(frozen[i]))
+                scores = by_chunks.setdefault(chunks, {})
+                at = lambda frames: torch.from_numpy(np.array(frames[i:i + 1]))  # noqa: E731 (a copy: first is a view)
+                here, start = at(real), at(first)
+                for name, v in variants.items():
+                    mine = at(v)
+                    scores.setdefault(name, []).append(float(psnr(here, mine)[0]))
+                    moved = moving_psnr(here, start, mine)
+                    if moved is not None:
+                        scores.setdefault("moving_" + name, []).append(moved)
         window = slice(1, OBJECT_HORIZON // stride + 1)
         real_mask, fake_mask = red_mask(real[window]), red_mask(frames[window])
         real_px, fake_px = real_mask.sum((1, 2)), fake_mask.sum((1, 2))
@@ -138,7 +181,11 @@ def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k:
     beats = all(np.mean(v["psnr"]) > np.mean(v["frozen"]) for v in by_chunks.values())
     return {
         "psnr_by_chunks": {str(h): {"imagined_db": float(np.mean(v["psnr"])), "frozen_db": float(np.mean(v["frozen"])),
-                                    "episodes": len(v["psnr"])} for h, v in sorted(by_chunks.items())},
+                                    "episodes": len(v["psnr"])}
+                           | ({"other_actions_db": float(np.mean(v["other"]))} if "other" in v else {})
+                           | {"moving_pixels": {name[len("moving_"):]: float(np.mean(x)) for name, x in v.items()
+                                                if name.startswith("moving_")}}
+                           for h, v in sorted(by_chunks.items())},
         "beats_frozen_everywhere": bool(beats),
         "object_present_fraction": float(np.mean(objects["present"])) if objects["present"] else None,
         "object_centroid_error_px_median": float(np.median(objects["error_px"])) if objects["error_px"] else None,
@@ -204,6 +251,13 @@ def run(args) -> dict:
               "sampling_context_noise": config.diffusion.sampling_context_noise}
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     result["one_chunk"] = one_chunk(imagination, replays)
+    if args.one_chunk_only:  # a measure added later, for a run already on the ladder
+        path = args.out / f"imagination-ladder-{args.tag}.json"
+        earlier = json.loads(path.read_text())
+        if earlier["episodes"] != chosen or earlier["world_model"] != args.world_model:
+            raise SystemExit(f"{path} scored other episodes or another world model; run the whole ladder")
+        path.write_text(json.dumps(earlier | {"one_chunk": result["one_chunk"]}, indent=1))
+        return earlier | {"one_chunk": result["one_chunk"]}
     started = time.perf_counter()
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     imagined = []
@@ -213,7 +267,10 @@ def run(args) -> dict:
     frames = sum(len(f) - 1 for f in imagined)
     result["speed"] = {"imagined_frames_per_s": frames / seconds,
                        "control_steps_per_s": frames * config.frame_stride / seconds, "batch": 8}
-    result["open_loop"] = open_loop(replays, imagined, config.frame_stride, config.chunk_size)
+    imagined_other = []  # the control: the same first frames, another episode's actions
+    for i in range(0, len(replays), 8):
+        imagined_other += replay_episodes(imagination, with_other_actions(replays)[i:i + 8])
+    result["open_loop"] = open_loop(replays, imagined, config.frame_stride, config.chunk_size, imagined_other)
     if args.reward:
         reward = load_reward_model(reward_model_dir(store, args.reward))
         if reward.config.frame_stride != config.frame_stride:
@@ -240,12 +297,16 @@ def run(args) -> dict:
 
 def row(r: dict) -> str:
     ol, oc = r["open_loop"], r["one_chunk"]
-    other = oc.get("other_actions_psnr_db")
+    other, mp = oc.get("other_actions_psnr_db"), oc.get("moving_pixels")
     cells = [r["tag"], f"{oc['psnr_db']:.2f} / {oc['copy_last_psnr_db']:.1f} / "
-             + ("-" if other is None else f"{other:.2f}")]
+             + ("-" if other is None else f"{other:.2f}"),
+             "-" if mp is None else " / ".join(f"{mp[n]:.1f}" if n in mp else "-" for n in
+                                               ("psnr_db", "copy_last_psnr_db", "other_actions_psnr_db", "held_actions_psnr_db"))]
     for h in ("1", "4", "16", "49"):
         v = ol["psnr_by_chunks"].get(h)
         cells.append("-" if v is None else f"{v['imagined_db']:.1f} / {v['frozen_db']:.1f}")
+    moved = ol["psnr_by_chunks"].get("16", {}).get("moving_pixels", {})
+    cells.append(" / ".join(f"{moved[n]:.1f}" if n in moved else "-" for n in ("psnr", "other", "frozen")))
     present, error = ol["object_present_fraction"], ol["object_centroid_error_px_median"]
     cells += ["-" if present is None else f"{100 * present:.0f}%", "-" if error is None else f"{error:.1f}"]
     outcome = r.get("outcome", {}).get("imagined")
@@ -258,10 +319,11 @@ def row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| run | one chunk: PSNR / copy last / another episode's actions | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
+HEADER = ("| run | one chunk: PSNR / copy last / another episode's actions | moving pixels only: PSNR / copy last / another's actions / last command held | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
+          "| @16, moving pixels: own actions / another's / frozen "
           "| cube present to step 128 | cube centroid error (px, median) | outcome: balanced acc / AUC "
           "| sampled success: imagined / real | frames/s (control steps/s) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(folder: Path) -> str:
@@ -285,6 +347,8 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--one-chunk-only", action="store_true",
+                        help="rescore only the one-chunk rung into the tag's existing results")
     parser.add_argument("--table", action="store_true", help="print the table of every run in --out, and write it")
     args = parser.parse_args()
     if args.table:
@@ -294,7 +358,7 @@ def main() -> None:
         return
     if not (args.db and args.world_model and args.tag):
         parser.error("--db, --world-model and --tag are required (or --table)")
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))  # 1 beside a training run
     result = run(args)
     print(row(result))
     print(json.dumps({k: result[k] for k in ("one_chunk", "open_loop", "speed")} |

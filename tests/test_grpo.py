@@ -192,3 +192,20 @@ def test_imagination_commands_pass_the_robots_safety_filter():
     assert torch.equal(sent[:, :, 6], torch.full((2, 8), 0.5))  # grippers are exempt from the cap
     resumed = apply(far.expand(2, 8, 14).clone(), sent[:, -1])  # the previous command stands in for the joints
     torch.testing.assert_close(resumed[:, 0, arm] - sent[:, -1, arm], (step * direction[arm]).expand(2, 12))
+
+
+def test_a_per_token_chunk_log_prob_keeps_the_ratio_near_one():
+    """After one update, a second pass over the same chunks: with "mean" the ratio is the
+    geometric mean of the 112 tokens' ratios, far closer to 1 than the chunk's."""
+    ratios = {}
+    for chunk_log_prob in ("sum", "mean"):
+        policy = tiny_policy()
+        groups = [[sampled_trajectory(policy, 1, seed=1), sampled_trajectory(policy, 0, seed=2)]]
+        optimizer = torch.optim.SGD(policy.parameters(), lr=1.0)
+        config = grpo_profile("tiny", minibatch_trajectories=2, batch_trajectories=2, epochs=2,
+                              chunk_log_prob=chunk_log_prob, grad_clip=1.0)
+        stats = policy_update(policy, optimizer, groups, config)
+        ratios[chunk_log_prob] = stats["ratio_mean"]  # mean over both epochs: the first is exactly 1
+    assert abs(ratios["mean"] - 1) < abs(ratios["sum"] - 1)
+    with pytest.raises(ValueError, match="chunk_log_prob"):
+        grpo_profile("tiny", chunk_log_prob="max")

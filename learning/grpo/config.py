@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 from learning.profiles import pick_profile
 
+CHUNK_LOG_PROBS = ("sum", "mean")
+
 
 @dataclass(frozen=True)
 class GRPOConfig:
@@ -18,6 +20,10 @@ class GRPOConfig:
     clip_low: float = 0.20  # ratio clipped to [1 - clip_low, 1 + clip_high]; no KL, no reference model
     clip_high: float = 0.28
     temperature: float = 1.6  # sampling temperature, in old and new log-probs alike
+    # A chunk's log-probability in the ratio: "sum" over its K x D action tokens (the chunk's
+    # probability, as the paper), or "mean" per token (a length-normalised ratio, as GSPO): a
+    # sum over 112 tokens turns small per-token changes into ratios far outside the clip range.
+    chunk_log_prob: str = "sum"
     grad_clip: float = 1.0
     horizon: int = 400  # control steps imagined per trajectory
     # Dynamic sampling: all-success and all-failure groups are dropped; after this many groups
@@ -37,6 +43,8 @@ class GRPOConfig:
             raise ValueError(f"clip ratios {self.clip_low}, {self.clip_high}: expected 0 < low < 1, high > 0")
         if not self.temperature > 0:
             raise ValueError(f"temperature {self.temperature}; expected > 0")
+        if self.chunk_log_prob not in CHUNK_LOG_PROBS:
+            raise ValueError(f"chunk_log_prob {self.chunk_log_prob!r}; expected one of {CHUNK_LOG_PROBS}")
 
     @property
     def groups_per_batch(self) -> int:

@@ -47,13 +47,15 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
     advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)])
     instructions = [t.instruction for t in trajectories for _ in range(len(t.steps))]
     n_valid = valid.sum().clamp(min=1)
+    # per token, the ratio is the geometric mean of the tokens' ratios (old log-probs are sums)
+    scale = 1.0 / bins[0].numel() if config.chunk_log_prob == "mean" else 1.0
     optimizer.zero_grad(set_to_none=True)
     totals = {"loss": 0.0, "clip_fraction": 0.0, "ratio_mean": 0.0, "token_entropy": 0.0}
     for i in range(0, len(images), MICRO_BATCH):
         part = slice(i, i + MICRO_BATCH)
         log_prob, entropy = policy.log_prob_and_entropy(images[part], instructions[part], steps[part], bins[part],
                                                         config.temperature)
-        loss, stats = clipped_surrogate(log_prob, old[part], advantage[part], valid[part],
+        loss, stats = clipped_surrogate(log_prob * scale, old[part] * scale, advantage[part], valid[part],
                                         config.clip_low, config.clip_high)
         share = valid[part].sum() / n_valid  # the micro-batch's part of the block's mean
         (loss * share).backward()
