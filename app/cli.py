@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, TrajectoryStore
+from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, StoreFileError, StoreFullError, TrajectoryStore
+from storage.database import is_writable
 from storage.frame_codecs import CODECS, DEFAULT_CODEC
 from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 
@@ -369,7 +371,34 @@ def run_import(store: TrajectoryStore, args) -> None:
     print(f"imported {len(ids)} episodes: ids {ids[0]}..{ids[-1]}")
 
 
+# Commands that only read the store: they refuse a store that is not there instead of creating
+# one, and read a store that cannot be written (a read-only mount, an immutable file).
+READ_COMMANDS = ("status", "check", "episodes", "contact-sheet")
+
+
+def open_store(path: Path, command: str) -> TrajectoryStore:
+    if command in READ_COMMANDS:
+        if not path.exists():
+            raise StoreFileError(f"no store at {path}; pass the store with --db, or record into a new one "
+                                 f"(wmpo-app --db {shlex.quote(str(path))} demos)")
+        if not is_writable(path):
+            return TrajectoryStore(path, readonly=True)
+        try:
+            return TrajectoryStore(path)  # writable: a store from an older wmpo is migrated
+        except StoreFullError:  # nothing can be written, not even SQLite's shared-memory file
+            return TrajectoryStore(path, readonly=True)
+    return TrajectoryStore(path)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run_command(argv)
+    except BrokenPipeError:  # `wmpo-app status | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        return 0
+
+
+def run_command(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if int(os.environ.get("RANK", "0")) > 0:  # launched by torchrun / accelerate: rank 0 alone reports
         sys.stdout = open(os.devnull, "w")
@@ -386,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in hardware_commands.COMMANDS:
         return hardware_commands.run(args)
     try:
-        with TrajectoryStore(args.db) as store:
+        with open_store(Path(args.db), args.command) as store:
             if args.command == "status":
                 print(status_report(store))
             elif args.command == "demos":

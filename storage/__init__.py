@@ -10,6 +10,7 @@ from storage.errors import (
     StoreError,
     StoreFileError,
     StoreFullError,
+    StoreReadOnlyError,
 )
 from storage.store import DEFAULT_STORE_PATH, StepArrays, TrajectoryStore
 from storage.success_rates import SuccessRate, wilson_interval
@@ -17,6 +18,6 @@ from storage.success_rates import SuccessRate, wilson_interval
 __all__ = [
     "DEFAULT_STORE_PATH", "EpisodeFilter", "EpisodeInfo", "EpisodeNotFoundError", "EpisodeSpec",
     "ImportFormatError", "SchemaVersionError", "StagedEpisodeWriter", "StepArrays",
-    "StepValidationError", "StoreError", "StoreFileError", "StoreFullError", "SuccessRate",
+    "StepValidationError", "StoreError", "StoreFileError", "StoreFullError", "StoreReadOnlyError", "SuccessRate",
     "TrajectoryStore", "wilson_interval",
 ]

@@ -7,18 +7,23 @@ written, so opening a foreign, truncated or too-new file modifies nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
 
-from storage.errors import SchemaVersionError, StoreFileError
+from storage.errors import SchemaVersionError, StoreFileError, StoreFullError, StoreReadOnlyError
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION, Migration, upgrade
 from storage.schema import Base
 
 APPLICATION_ID = 0x574D504F  # "WMPO", in the SQLite header at offset 68
 SQLITE_MAGIC = b"SQLite format 3\x00"
+FULL_DISK_BYTES = 1 << 20  # less free than this beside a store that cannot be opened: the disk is full
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,15 @@ def inspect_store_file(path: Path) -> FileState:
     if os.path.realpath(path) not in _opened_by_sqlite:
         check_raw_header(path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             app_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         finally:
             conn.close()
+    except sqlite3.OperationalError as exc:  # the file may be fine: the disk or the access is not
+        raise opening_error(path, exc) from exc
     except sqlite3.DatabaseError as exc:
         raise StoreFileError(f"{path} is a damaged SQLite database ({exc}); expected a wmpo store") from exc
     if app_id != APPLICATION_ID:
@@ -62,6 +69,31 @@ def inspect_store_file(path: Path) -> FileState:
             f"expected {APPLICATION_ID:#x}; tables: {', '.join(sorted(tables)[:8])})"
         )
     return FileState(exists=True, schema_version=version)
+
+
+def opening_error(path: Path, exc: BaseException) -> StoreFileError | StoreFullError:
+    """What to say when SQLite cannot open a store that looked sound."""
+    reason = getattr(exc, "orig", None) or exc
+    if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
+        return StoreFullError(f"{path} cannot be opened: its disk is full ({reason}). Free space and try again; "
+                              f"the store itself is intact.")
+    return StoreFileError(f"{path} cannot be opened ({reason}); check its permissions and its disk")
+
+
+def is_writable(path: Path) -> bool:
+    """Whether this process may write the store file and create its journal files beside it
+    (False for a read-only file mode, an immutable flag or a read-only mount)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def read_only_uri(path: Path) -> str:
+    """A read-only SQLite URI. Where no journal file can be created beside the store (a
+    read-only folder or mount, a full disk) and none is left over, the file is opened as
+    immutable: with no write-ahead log there is nothing newer to read than the file itself."""
+    wal = path.with_name(path.name + "-wal")
+    cannot_create = not os.access(path.parent, os.W_OK) or shutil.disk_usage(path.parent).free < FULL_DISK_BYTES
+    immutable = cannot_create and not (wal.exists() and wal.stat().st_size > 0)
+    return f"file:{quote(str(path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def check_raw_header(path: Path) -> None:
@@ -98,8 +130,14 @@ def check_raw_header(path: Path) -> None:
 
 def _make_engine(path: Path, readonly: bool, max_size_bytes: int | None,
                  busy_timeout_s: float) -> Engine:
-    # Read-only stores are ordinary connections with PRAGMA query_only set.
-    engine = create_engine(f"sqlite:///{path}")
+    # Read-only stores are ordinary connections with PRAGMA query_only set, opened read-only
+    # at the file level too, so that a store on a read-only mount can be read.
+    if readonly:
+        uri = read_only_uri(path)
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+                               poolclass=QueuePool)
+    else:
+        engine = create_engine(f"sqlite:///{path}")
     _opened_by_sqlite.add(os.path.realpath(path))
 
     @event.listens_for(engine, "connect")
@@ -152,15 +190,25 @@ def open_database(path: Path, *, readonly: bool = False, max_size_bytes: int | N
             )
         return _make_engine(path, True, None, busy_timeout_s)
 
+    if state.exists and not is_writable(path):
+        raise StoreReadOnlyError(
+            f"{path} is read-only (its file mode, an immutable flag or a read-only mount); it can be read "
+            f"(wmpo-app status, episodes, check) but not written. Copy it somewhere writable to record or train.")
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = _make_engine(path, False, max_size_bytes, busy_timeout_s)
-    with engine.begin() as connection:
-        if not state.exists or state.empty_sqlite:
-            Base.metadata.create_all(connection)
-            connection.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
-            connection.exec_driver_sql(f"PRAGMA user_version = {schema_version}")
-        elif state.schema_version < schema_version:
-            upgrade(connection, state.schema_version, schema_version, migrations)
+    try:
+        with engine.begin() as connection:
+            if not state.exists or state.empty_sqlite:
+                Base.metadata.create_all(connection)
+                connection.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+                connection.exec_driver_sql(f"PRAGMA user_version = {schema_version}")
+            elif state.schema_version < schema_version:
+                upgrade(connection, state.schema_version, schema_version, migrations)
+    except OperationalError as exc:
+        engine.dispose()
+        if "locked" in str(exc):  # another writer held the store past the busy timeout
+            raise
+        raise opening_error(path, exc) from exc
     return engine
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from storage.errors import StepValidationError, StoreError, StoreFullError
+from storage.errors import StepValidationError, StoreError, StoreFullError, StoreReadOnlyError
 from storage.frame_codecs import DEFAULT_CODEC, get_codec
 from storage.schema import (
     EPISODE_SOURCES,
@@ -111,6 +111,15 @@ def is_disk_full(exc: BaseException) -> bool:
     return "database or disk is full" in text or "no space left" in text
 
 
+def is_read_only(exc: BaseException) -> bool:
+    return "readonly database" in str(exc).lower()
+
+
+def sqlite_message(exc: BaseException) -> str:
+    """SQLite's own words, without SQLAlchemy's statement and parameters."""
+    return str(getattr(exc, "orig", None) or exc)
+
+
 class StagedEpisodeWriter:
     """Write one episode step by step. Use as a context manager; call ``commit`` to keep it."""
 
@@ -133,6 +142,7 @@ class StagedEpisodeWriter:
             h * w * c for h, w, c in spec.cameras.values()
         )
         self._queue: queue.Queue = queue.Queue(maxsize=max(8, self.max_pending_bytes // step_bytes))
+        self.episode_id: int | None = None  # until the staged row is in
         self.episode_id = self._insert_episode_row()
         self._encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wmpo-encode")
         self._thread = threading.Thread(target=self._drain, name="wmpo-episode-writer", daemon=True)
@@ -290,14 +300,17 @@ class StagedEpisodeWriter:
     def _translate(self, exc: BaseException) -> BaseException:
         if isinstance(exc, StoreError):
             return exc
+        episode = "a new episode" if self.episode_id is None else f"episode {self.episode_id} at step {self._t}"
         if is_disk_full(exc):
             return StoreFullError(
-                f"store {self._db_label} is full (disk or size cap) while writing episode "
-                f"{self.episode_id} at step {self._t}; the episode was discarded, earlier "
-                f"episodes are intact. Free space and record it again."
+                f"store {self._db_label} is full (disk or size cap) while writing {episode}; the episode was "
+                f"discarded, earlier episodes are intact. Free space and record it again."
             )
+        if is_read_only(exc):
+            return StoreReadOnlyError(f"store {self._db_label} cannot be written ({sqlite_message(exc)}) while "
+                                      f"writing {episode}; nothing of it was kept")
         if isinstance(exc, (OperationalError, sqlite3.Error)):
-            return StoreError(f"store {self._db_label}: writing episode {self.episode_id} failed: {exc}")
+            return StoreError(f"store {self._db_label}: writing {episode} failed: {sqlite_message(exc)}")
         return exc
 
     def _finish_thread(self, sentinel) -> None:
@@ -316,7 +329,13 @@ class StagedEpisodeWriter:
         self._encoders.shutdown(wait=True)
 
     def _delete_rows(self) -> None:
-        delete_staged_episode(self._engine, self.episode_id)
+        try:
+            delete_staged_episode(self._engine, self.episode_id)
+        except OperationalError as exc:
+            if not (is_disk_full(exc) or is_read_only(exc)):
+                raise
+            # a full disk refuses even the delete: the rows stay staged, which no query sees, and
+            # the next writable open of the store (once this process has gone) removes them
 
 
 def delete_episode_rows(conn, episode_id: int) -> None:

@@ -9,6 +9,10 @@ class StoreFileError(StoreError):
     """The file at the store path is not a usable wmpo store; nothing was modified."""
 
 
+class StoreReadOnlyError(StoreFileError):
+    """The store can be read but not written (file mode, an immutable flag, a read-only mount)."""
+
+
 class SchemaVersionError(StoreFileError):
     """The store was written by a newer wmpo, or needs a migration a read-only open cannot do."""
 
@@ -23,6 +27,9 @@ class StoreFullError(StoreError):
 
 class EpisodeNotFoundError(StoreError, KeyError):
     """No committed episode with that id."""
+
+    def __str__(self) -> str:  # the message, not KeyError's quoted repr of it
+        return str(self.args[0]) if self.args else ""
 
 
 class ImportFormatError(StoreError, ValueError):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from storage.database import is_process_alive, open_database
@@ -21,6 +22,7 @@ from storage.episode_writer import (
     check_label,
     delete_episode_rows,
     delete_staged_episode,
+    is_disk_full,
 )
 from storage.errors import EpisodeNotFoundError, StoreError
 from storage.frame_codecs import get_codec
@@ -123,8 +125,13 @@ class TrajectoryStore:
                 select(Episode.id, Episode.writer_pid).where(
                     Episode.status == "staged", Episode.writer_host == host)).all()
         dead = [eid for eid, pid in staged if pid is None or not is_process_alive(pid)]
-        for episode_id in dead:
-            delete_staged_episode(self.engine, episode_id)
+        for n, episode_id in enumerate(dead):
+            try:
+                delete_staged_episode(self.engine, episode_id)
+            except OperationalError as exc:  # a full disk: they stay invisible until there is room
+                if not is_disk_full(exc):
+                    raise
+                return n
         return len(dead)
 
     # -- episodes ----------------------------------------------------------------------------

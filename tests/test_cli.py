@@ -29,8 +29,12 @@ def test_demos_records_expert_episodes_in_the_sim(tmp_path):
     assert "3 expert" in wmpo_app("status", db=db).stdout
 
 
-def test_status_creates_store_and_reports(tmp_path):
+def test_status_reports_and_never_creates_a_store(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
+    missing = wmpo_app("status", db=db)
+    assert missing.returncode == 2 and missing.stderr.startswith("wmpo-app: error: no store at")
+    assert not db.parent.exists()  # a mistyped --db creates nothing
+    TrajectoryStore(db).close()
     result = wmpo_app("status", db=db)
     assert result.returncode == 0, result.stderr
     assert f"schema       v{SCHEMA_VERSION}" in result.stdout and "none yet" in result.stdout
@@ -75,6 +79,12 @@ def test_errors_are_one_clear_line(tmp_path):
     result = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
     assert result.returncode == 2 and "not an HDF5 file" in result.stderr
     assert "Traceback" not in result.stderr
+    missing = wmpo_app("relabel", "99999", "success", db=tmp_path / "wmpo.db")
+    assert missing.stderr == "wmpo-app: error: no committed episode with id 99999\n"  # no Python quotes
+    # a reader that has gone before the report is written (`| head`, here `| true`) is no error
+    piped = subprocess.run(["bash", "-o", "pipefail", "-c", f"'{WMPO_APP}' --db '{tmp_path / 'wmpo.db'}' status | true"],
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""
 
 
 def test_demos_fill_the_store_with_successful_expert_episodes(tmp_path):
