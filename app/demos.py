@@ -12,15 +12,16 @@ from robot.experts.scripted import ScriptedExpert
 from robot.rollout import RolloutConfig, RolloutResult, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import get_task
-from storage import EpisodeInfo, TrajectoryStore
+from storage import EpisodeInfo, SeedTakenError, TrajectoryStore
 from storage.schema import Episode
 
 
 def next_demo_seed(store: TrajectoryStore, task: str) -> int:
-    """The seed after the highest one already used for this task's expert demos."""
+    """The seed after the highest one already used for this task's expert demos, counting
+    those another process is recording now."""
     with store.engine.connect() as conn:
         highest = conn.execute(select(func.max(Episode.seed)).where(
-            Episode.task == task, Episode.source == "expert", Episode.status == "committed")).scalar()
+            Episode.task == task, Episode.source == "expert")).scalar()
     return 0 if highest is None else highest + 1
 
 
@@ -34,17 +35,26 @@ def record_expert_demos(store: TrajectoryStore, task: str, n: int, *, cameras: d
     if seed0 < 0 or seed0 + n > EVAL_SEED_BASE:
         raise ValueError(f"demo seeds {seed0}..{seed0 + n - 1} must stay in 0..{EVAL_SEED_BASE - 1}: "
                          f"seeds from {EVAL_SEED_BASE} on are the fixed evaluation set")
-    results = []
+    results, seed = [], seed0
     with AlohaSim(SimConfig(task=task, cameras=cameras)) as sim:
         expert = ScriptedExpert(task)
-        for i in range(n):
-            seed = seed0 + i
+        while len(results) < n:
+            # seeds chosen here are claimed as each episode starts: another process recording demos
+            # into the same store at the same time takes the next free ones
             info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind="sim", source="expert",
-                               seed=seed, control_period_s=sim.features.control_period_s)
+                               seed=seed, control_period_s=sim.features.control_period_s,
+                               unique_seed=first_seed is None)
             started = time.perf_counter()
-            result = record_rollout(store, sim, expert, info, initial_state=seed,
-                                    config=RolloutConfig(horizon=sim_task.horizon))
+            try:
+                result = record_rollout(store, sim, expert, info, initial_state=seed,
+                                        config=RolloutConfig(horizon=sim_task.horizon))
+            except SeedTakenError:
+                seed = max(seed + 1, next_demo_seed(store, task))
+                if seed + n - len(results) > EVAL_SEED_BASE:
+                    raise
+                continue
+            seed += 1
             results.append(result)
             if progress is not None:
-                progress(i + 1, n, result, time.perf_counter() - started)
+                progress(len(results), n, result, time.perf_counter() - started)
     return results

@@ -87,9 +87,11 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
             if seed in done:
                 success, length, stage = done[seed]
             else:
+                # training rollouts' seeds are each one's own (evaluations rerun the fixed set): a second
+                # collection into the store at the same time is refused at its first clashing seed
                 info = EpisodeInfo(task=task, instruction=sim_task.instruction, source=source, seed=seed,
                                    policy_version_id=version_id, iteration_id=iteration_id,
-                                   control_period_s=sim.features.control_period_s)
+                                   control_period_s=sim.features.control_period_s, unique_seed=source == "policy")
                 result = record_rollout(store, sim, runner, info, initial_state=seed, record_frames=record_frames,
                                         config=RolloutConfig(horizon=sim_task.horizon))
                 success, length, stage = bool(result.success), result.steps, result.best_stage

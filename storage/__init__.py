@@ -6,6 +6,7 @@ from storage.errors import (
     EpisodeNotFoundError,
     ImportFormatError,
     SchemaVersionError,
+    SeedTakenError,
     StepValidationError,
     StoreError,
     StoreFileError,
@@ -17,7 +18,7 @@ from storage.success_rates import SuccessRate, wilson_interval
 
 __all__ = [
     "DEFAULT_STORE_PATH", "EpisodeFilter", "EpisodeInfo", "EpisodeNotFoundError", "EpisodeSpec",
-    "ImportFormatError", "SchemaVersionError", "StagedEpisodeWriter", "StepArrays",
+    "ImportFormatError", "SchemaVersionError", "SeedTakenError", "StagedEpisodeWriter", "StepArrays",
     "StepValidationError", "StoreError", "StoreFileError", "StoreFullError", "StoreReadOnlyError", "SuccessRate",
     "TrajectoryStore", "wilson_interval",
 ]

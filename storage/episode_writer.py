@@ -24,7 +24,8 @@ import numpy as np
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from storage.errors import StepValidationError, StoreError, StoreFullError, StoreReadOnlyError
+from storage.database import is_process_alive
+from storage.errors import SeedTakenError, StepValidationError, StoreError, StoreFullError, StoreReadOnlyError
 from storage.frame_codecs import DEFAULT_CODEC, get_codec
 from storage.schema import (
     EPISODE_SOURCES,
@@ -76,6 +77,10 @@ class EpisodeInfo:
     initial_state_ref: str | None = None
     control_period_s: float | None = None
     extra: dict = field(default_factory=dict)
+    # The seed is this episode's alone among the task's episodes of this source, committed or
+    # being recorded: the writer claims it in the transaction that stages the episode, so two
+    # processes recording into one store never record the same initial state twice.
+    unique_seed: bool = False
 
     def __post_init__(self):
         if self.robot_kind not in ROBOT_KINDS:
@@ -271,7 +276,9 @@ class StagedEpisodeWriter:
     def _insert_episode_row(self) -> int:
         info, spec = self.info, self.spec
         try:
-            with self._engine.begin() as conn:
+            with self._engine.begin() as conn:  # BEGIN IMMEDIATE: no other writer between check and insert
+                if info.unique_seed:
+                    check_seed_free(conn, info)
                 episode_id = conn.execute(
                     insert(Episode).values(
                         status="staged", task=info.task, instruction=info.instruction,
@@ -336,6 +343,23 @@ class StagedEpisodeWriter:
                 raise
             # a full disk refuses even the delete: the rows stay staged, which no query sees, and
             # the next writable open of the store (once this process has gone) removes them
+
+
+def check_seed_free(conn, info: EpisodeInfo) -> None:
+    """Raise SeedTakenError if a committed episode, or a staged one whose writer lives, already
+    has ``info``'s task, source and seed."""
+    if info.seed is None:
+        raise ValueError("unique_seed needs a seed")
+    rows = conn.execute(select(Episode.id, Episode.status, Episode.writer_pid, Episode.writer_host).where(
+        Episode.task == info.task, Episode.source == info.source, Episode.seed == info.seed)).all()
+    host = socket.gethostname()
+    for episode_id, status, pid, writer_host in rows:
+        if status == "committed":
+            raise SeedTakenError(f"seed {info.seed} of {info.task} {info.source} episodes is already recorded "
+                                 f"(episode {episode_id})")
+        if writer_host != host or (pid is not None and is_process_alive(pid)):
+            raise SeedTakenError(f"seed {info.seed} of {info.task} {info.source} episodes is being recorded by "
+                                 f"another process (pid {pid} on {writer_host})")
 
 
 def delete_episode_rows(conn, episode_id: int) -> None:

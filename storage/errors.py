@@ -25,6 +25,10 @@ class StoreFullError(StoreError):
     """The disk (or the configured size cap) is full; the staged episode was discarded."""
 
 
+class SeedTakenError(StoreError):
+    """Another committed episode, or one being recorded, has this task, source and seed."""
+
+
 class EpisodeNotFoundError(StoreError, KeyError):
     """No committed episode with that id."""
 

@@ -1,16 +1,18 @@
 """A store on a filesystem that refuses writes, with the fault injected for real: an immutable
 file (chattr +i), a read-only bind mount, and a tmpfs that fills up mid-episode. Each is
-refused in one clear line, reading keeps working, and nothing committed is lost."""
+refused in one clear line, reading keeps working, and nothing committed is lost. And two
+real processes recording into one store at once never record the same seed."""
 
 import contextlib
 import subprocess
 
 import pytest
 
-from episode_data import assert_episode_intact, write_episode
-from test_cli import wmpo_app
+from conftest import copy_store
+from episode_data import SPEC, assert_episode_intact, write_episode
+from test_cli import WMPO_APP, wmpo_app
 
-from storage import TrajectoryStore
+from storage import EpisodeInfo, SeedTakenError, TrajectoryStore
 
 
 def run_or_skip(*command: str) -> None:
@@ -126,3 +128,42 @@ def test_a_full_disk_before_the_first_step_is_one_clear_line(tmp_path):
         assert "full" in full and ("a new episode" in full or "cannot be opened" in full)
         assert "1 expert" in wmpo_app("status", db=db).stdout
         assert wmpo_app("check", db=db).stdout.strip() == "integrity: ok"
+
+
+def test_a_seed_being_recorded_cannot_be_claimed_again(tmp_path):
+    with TrajectoryStore(tmp_path / "wmpo.db") as store:
+        info = EpisodeInfo(task="transfer_cube", source="expert", seed=5, unique_seed=True)
+        with store.episode_writer(info, SPEC):  # staged, not committed: the seed is held
+            with pytest.raises(SeedTakenError, match="seed 5 of transfer_cube expert episodes is being recorded"):
+                store.episode_writer(info, SPEC)
+        write_episode(store, 5, 3, source="expert")
+        with pytest.raises(SeedTakenError, match="already recorded"):
+            store.episode_writer(info, SPEC)
+        # evaluations rerun the same seeds: without unique_seed a seed may repeat
+        store.episode_writer(EpisodeInfo(task="transfer_cube", source="expert", seed=5), SPEC).abort()
+
+
+def test_two_processes_recording_demos_at_once_never_share_a_seed(tmp_path):
+    db = tmp_path / "wmpo.db"
+    TrajectoryStore(db).close()
+    command = [WMPO_APP, "--db", str(db), "demos", "--n", "2", "--size", "24x32"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for process in both:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
+    with TrajectoryStore(db) as store:
+        seeds = sorted(e.seed for e in store.episodes())
+    assert seeds == [0, 1, 2, 3]
+
+
+def test_two_collections_at_once_never_record_a_seed_twice(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    command = [WMPO_APP, "--db", str(db), "collect", "--policy", "base", "--n", "2"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in both]
+    for returncode, stderr in outcomes:  # each finished, or was refused in one line at a clashing seed
+        assert returncode == 0 or (returncode == 2 and stderr.count("\n") == 1 and "seed" in stderr), stderr
+    assert any(returncode == 0 for returncode, _ in outcomes)
+    with TrajectoryStore(db) as store:
+        seeds = [e.seed for e in store.episodes() if e.source == "policy"]
+    assert len(seeds) == len(set(seeds)) >= 2
