@@ -7,6 +7,7 @@ systemd service runs ``wmpo-app scheduler`` (restarted if it dies); the cron ent
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,16 +21,27 @@ def wmpo_app_executable() -> Path:
     return Path(sys.executable).parent / "wmpo-app"
 
 
+def systemd_word(text: str) -> str:
+    """One argument of a systemd command line: double-quoted, with systemd's specifiers (%) and
+    variables ($) escaped, so a path with spaces, quotes or `;` stays one literal argument."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
+
+
+def cron_word(text: str) -> str:
+    """One shell word of a crontab command; cron turns an unescaped % into a newline."""
+    return shlex.quote(text).replace("%", "\\%")
+
+
 def systemd_unit(db: Path, workdir: Path) -> str:
     db, workdir = db.resolve(), workdir.resolve()
     return f"""[Unit]
-Description=wmpo overnight cycle scheduler ({db})
+Description=wmpo overnight cycle scheduler ({str(db).replace("%", "%%")})
 
 [Service]
 Type=simple
-WorkingDirectory={workdir}
+WorkingDirectory={str(workdir).replace("%", "%%")}
 Environment=HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MUJOCO_GL=egl
-ExecStart={wmpo_app_executable()} --db {db} scheduler
+ExecStart={systemd_word(str(wmpo_app_executable()))} --db {systemd_word(str(db))} scheduler
 Restart=on-failure
 RestartSec=30
 
@@ -41,8 +53,10 @@ WantedBy=default.target
 def cron_line(db: Path, workdir: Path) -> str:
     db, workdir = db.resolve(), workdir.resolve()
     log = db.parent / "logs" / "scheduler-cron.log"
-    return (f"*/5 * * * * cd {workdir} && HF_HUB_OFFLINE=1 MUJOCO_GL=egl {wmpo_app_executable()} --db {db} "
-            f"scheduler --once >> {log} 2>&1 {CRON_MARKER}")
+    return (f"*/5 * * * * mkdir -p {cron_word(str(log.parent))} && cd {cron_word(str(workdir))} && "
+            f"HF_HUB_OFFLINE=1 MUJOCO_GL=egl "
+            f"{cron_word(str(wmpo_app_executable()))} --db {cron_word(str(db))} "
+            f"scheduler --once >> {cron_word(str(log))} 2>&1 {CRON_MARKER}")
 
 
 def install_systemd(db: Path, workdir: Path, unit_dir: Path | None = None) -> str:

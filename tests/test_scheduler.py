@@ -2,6 +2,7 @@
 detached scheduled run of a tiny cycle, a killed run reconciled, one scheduler at a time."""
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from app.scheduler import SchedulerConfig, check_schedules
-from app.scheduler_install import cron_line, systemd_unit
+from app.scheduler_install import CRON_MARKER, cron_line, systemd_unit
 from conftest import copy_store
 from test_cli import wmpo_app
 
@@ -121,5 +122,20 @@ def test_one_scheduler_at_a_time_and_the_cli(tmp_path):
     assert second.returncode == 0 and "already running" in second.stdout
     assert "scheduler --once" in wmpo_app("scheduler", "--show", "cron", db=db).stdout
     unit = systemd_unit(db, tmp_path)
-    assert f"--db {db.resolve()} scheduler" in unit and "Restart=on-failure" in unit
+    assert f'--db "{db.resolve()}" scheduler' in unit and "Restart=on-failure" in unit
     assert cron_line(db, tmp_path).startswith("*/5 * * * * ")
+
+
+def test_a_store_path_with_shell_characters_stays_one_argument(tmp_path):
+    """`wmpo-app --db 'x;touch P;/s.db' scheduler --show cron` once printed the path unquoted."""
+    weird = tmp_path / "a b;touch INJECTED;%d $HOME"
+    db = weird / "s.db"
+    line = cron_line(db, tmp_path)
+    command = line.removeprefix("*/5 * * * * ").removesuffix(CRON_MARKER).replace("\\%", "%")  # as cron hands it to sh
+    done = subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (command, done.stderr)
+    assert not list(tmp_path.rglob("INJECTED")) and db.exists()  # the store was made where the path says
+    assert (weird / "logs" / "scheduler-cron.log").exists()
+    exec_start = next(x for x in systemd_unit(db, tmp_path).splitlines() if x.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart=").replace("%%", "%").replace("$$", "$"))
+    assert words[1:] == ["--db", str(db.resolve()), "scheduler"]
