@@ -1,7 +1,9 @@
 """The safety filter every command to an arm passes through, sim or real.
 
 It clamps to per-joint limits and the gripper range, caps each arm joint's change per
-step relative to the *present* position, refuses NaN/inf by holding position, and holds
+step relative to the *present* position (and keeps to the limits even from a present
+position past them), refuses NaN/inf -- in the command or the measured position -- by
+holding position, and holds
 position for the watchdog and the operator stop (by re-sending the last command). It never turns torque off: an arm without
 torque falls. Every intervention is counted by kind; the counts are stored with the episode.
 """
@@ -20,7 +22,8 @@ from robot.features import ARM_INDICES, GRIPPER_INDICES
 VX300S_LOWER = (-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158)
 VX300S_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
 
-INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop")
+INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop",
+                 "sensor_non_finite")
 
 
 def _both_arms(arm: tuple[float, ...], gripper: float) -> tuple[float, ...]:
@@ -71,11 +74,15 @@ class SafetyFilter:
             raise ValueError(f"action has shape {target.shape}, expected (14,)")
         if not np.isfinite(target).all():
             return self.hold(holding, "non_finite")
+        present = np.asarray(present, dtype=np.float64)
+        if present.shape != (14,):
+            raise ValueError(f"present position has shape {present.shape}, expected (14,)")
+        if not np.isfinite(present[self._arm]).all():  # a dead joint sensor: no position to step from
+            return self.hold(holding, "sensor_non_finite")
         safe = target.copy()
         arm, grip = self._arm, self._grippers
         safe[arm] = np.clip(safe[arm], self._lower[arm], self._upper[arm])
-        if (safe[arm] != target[arm]).any():
-            self.counts["joint_limit"] += 1
+        past_limit = (safe[arm] != target[arm]).any()
         safe[grip] = np.clip(safe[grip], self._lower[grip], self._upper[grip])
         if (safe[grip] != target[grip]).any():
             self.counts["gripper_range"] += 1
@@ -84,6 +91,12 @@ class SafetyFilter:
         if (capped != safe[arm]).any():
             self.counts["step_cap"] += 1
             safe[arm] = capped
+        # An arm already past a limit (pushed there, or a miscalibrated encoder) would be capped to
+        # a command past it too: the limit wins, though the way back may be more than one step.
+        inside = np.clip(safe[arm], self._lower[arm], self._upper[arm])
+        if past_limit or (inside != safe[arm]).any():
+            self.counts["joint_limit"] += 1
+            safe[arm] = inside
         return safe
 
     def hold(self, holding: np.ndarray, reason: str) -> np.ndarray:

@@ -51,6 +51,25 @@ def test_non_finite_action_refused_by_holding(bad):
     assert safety.counts == {"non_finite": 1}
 
 
+def test_a_dead_joint_sensor_holds_position():
+    """A NaN measured position leaves no position to cap the step from: hold, never send NaN."""
+    safety = SafetyFilter()
+    present = PRESENT.copy()
+    present[9] = np.nan
+    holding = PRESENT + 0.01
+    np.testing.assert_array_equal(safety.filter(PRESENT, present, holding), holding)
+    assert safety.counts == {"sensor_non_finite": 1}
+
+
+def test_a_present_position_past_a_limit_never_yields_a_command_past_it():
+    safety = SafetyFilter()
+    present = PRESENT.copy()
+    present[0] = 3.254  # past the waist's 3.14158: pushed there, or an encoder off by a turn's fraction
+    sent = safety.filter(present, present, present)
+    assert sent[0] == pytest.approx(3.14158) and np.isfinite(sent).all()
+    assert safety.counts["joint_limit"] == 1
+
+
 def test_wrong_shape_is_an_error_not_an_intervention():
     with pytest.raises(ValueError, match=r"shape \(7,\), expected \(14,\)"):
         SafetyFilter().filter(np.zeros(7), PRESENT, PRESENT)
