@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     episodes.add_argument("--limit", type=int, default=50)
 
     importer = commands.add_parser("import-aloha", help="import ALOHA-format episode_N.hdf5 files")
-    importer.add_argument("files", nargs="+", type=Path)
-    importer.add_argument("--task", required=True)
+    importer.add_argument("files", nargs="+", type=Path, help="files, or folders of episode_N.hdf5 files")
+    importer.add_argument("--task", choices=sorted(TASKS), required=True)
     importer.add_argument("--instruction", default="")
     importer.add_argument("--robot", choices=ROBOT_KINDS, help="default: the file's 'sim' attribute")
     importer.add_argument("--source", choices=EPISODE_SOURCES, default="expert")
@@ -358,6 +358,20 @@ def run_episodes(store: TrajectoryStore, args) -> None:
     print(episode_table(store, where, args.limit))
 
 
+def episode_files(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for its episode_N.hdf5 files, in episode order."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("episode_*.hdf5"), key=lambda p: (len(p.stem), p.stem))
+            if not found:
+                raise StoreError(f"{path} is a folder without episode_N.hdf5 files; expected ALOHA episode files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
 def run_import(store: TrajectoryStore, args) -> None:
     from storage.aloha_hdf5 import import_aloha_episodes
 
@@ -365,7 +379,7 @@ def run_import(store: TrajectoryStore, args) -> None:
         print(f"[{done}/{total}] imported {path}", flush=True)
 
     ids = import_aloha_episodes(
-        store, args.files, task=args.task, instruction=args.instruction, robot_kind=args.robot,
+        store, episode_files(args.files), task=args.task, instruction=args.instruction, robot_kind=args.robot,
         source=args.source, success=LABELS[args.label], cameras=args.cameras, codec=args.codec,
         jpeg_red_blue_swapped=args.jpeg_red_blue_swapped, progress=progress)
     print(f"imported {len(ids)} episodes: ids {ids[0]}..{ids[-1]}")

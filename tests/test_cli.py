@@ -55,7 +55,7 @@ def test_import_list_relabel_check(tmp_path):
         f["/observations/qpos"] = rng.normal(size=(6, 14))
         f["/action"] = rng.normal(size=(6, 14))
         f["/observations/images/top"] = rng.integers(0, 256, (6, 16, 24, 3), dtype=np.uint8)
-    result = wmpo_app("import-aloha", str(path), "--task", "insertion", db=db)
+    result = wmpo_app("import-aloha", str(tmp_path), "--task", "insertion", db=db)  # a folder: its episode files
     assert result.returncode == 0, result.stderr
     assert "imported 1 episodes" in result.stdout
     listing = wmpo_app("episodes", "--source", "expert", db=db).stdout
@@ -76,8 +76,13 @@ def test_errors_are_one_clear_line(tmp_path):
     assert not_a_store.read_text() == "hello"  # untouched
     bad = tmp_path / "episode_9.hdf5"
     bad.write_text("not hdf5")
-    result = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
+    result = wmpo_app("import-aloha", str(bad), "--task", "transfer_cube", db=tmp_path / "wmpo.db")
     assert result.returncode == 2 and "not an HDF5 file" in result.stderr
+    unknown_task = wmpo_app("import-aloha", str(bad), "--task", "t", db=tmp_path / "wmpo.db")
+    assert unknown_task.returncode == 2 and "invalid choice: 't'" in unknown_task.stderr
+    (tmp_path / "empty").mkdir()
+    folder = wmpo_app("import-aloha", str(tmp_path / "empty"), "--task", "transfer_cube", db=tmp_path / "wmpo.db")
+    assert folder.returncode == 2 and "folder without episode_N.hdf5 files" in folder.stderr
     assert "Traceback" not in result.stderr
     missing = wmpo_app("relabel", "99999", "success", db=tmp_path / "wmpo.db")
     assert missing.stderr == "wmpo-app: error: no committed episode with id 99999\n"  # no Python quotes
