@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     cycle.add_argument("--eval-episodes", type=int, help="evaluation episodes (default: the profile's)")
     cycle.add_argument("--deploy-margin", type=float, help="deploy if new success >= deployed - margin")
     cycle.add_argument("--resume", action="store_true", help="finish the interrupted iteration and its planned ones")
+    cycle.add_argument("--cancel", action="store_true",
+                       help="give up the unfinished iteration, keeping everything it recorded")
 
     deploy = commands.add_parser("deploy", help="deploy a policy version for a task (operator override)")
     deploy.add_argument("--policy", required=True)
@@ -317,8 +319,13 @@ def run_fidelity(store: TrajectoryStore, args) -> None:
 
 
 def run_cycle_command(store: TrajectoryStore, args) -> None:
-    from app.cycle import run_cycle
+    from app.cycle import cancel_cycle, run_cycle
 
+    if args.cancel:
+        if args.resume:
+            raise ValueError("--cancel and --resume exclude each other")
+        print(cancel_cycle(store))
+        return
     overrides = {"task": args.task, "budget": args.budget, "world_model": args.world_model,
                  "grpo_updates": args.grpo_updates, "eval_episodes": args.eval_episodes,
                  "deploy_margin": args.deploy_margin}

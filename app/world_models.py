@@ -101,14 +101,19 @@ def balanced(store: TrajectoryStore, episode_ids: list[int], n: int) -> list[int
     return sorted(successes + others)
 
 
+class NoHeldOutEpisodesError(ValueError):
+    """Too few matching episodes for any to be held out from training."""
+
+
 def held_out_replays(store: TrajectoryStore, camera: str, episodes: int,
                      where: EpisodeFilter = EpisodeFilter()) -> tuple[list[int], list[Replay]]:
     """Up to ``episodes`` held-out episodes that ``where`` selects (successes up to half), as
     replays: recorded frames, actions and the real outcome."""
     _, held_out = split_episodes(store, camera, where)
     if not held_out:
-        raise ValueError(f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}) match {where}; "
-                         f"record more")
+        raise NoHeldOutEpisodesError(
+            f"no held-out episodes (every {HOLD_OUT_EVERY}th with camera {camera!r}) match {where}; at least "
+            f"{HOLD_OUT_EVERY} matching episodes are needed for one to be held out")
     chosen = balanced(store, held_out, episodes)
     return chosen, [Replay(real=store.load_frames(i, camera), actions=store.load_steps(i).actions,
                            success=store.episode(i).success) for i in chosen]

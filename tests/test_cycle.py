@@ -114,3 +114,47 @@ def test_eta_uses_the_running_stage_pace_and_clean_earlier_stages(store):
     stages = [StageProgress("collect", "running", 0.5, "", 60.0), StageProgress("align", "pending", 0.0, "", None)]
     assert estimate_eta(stages, {"align": 100.0}) == (160.0, True)  # 60 s more at its own pace + align's median
     assert estimate_eta(stages, {}) == (60.0, False)  # align has no clean sample yet: said, not guessed
+
+
+def test_a_stranded_cycle_can_be_cancelled_keeping_what_it_recorded(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        with TrajectoryStore(db, readonly=True) as store:
+            while store.count_episodes(EpisodeFilter(source="policy")) < 1:
+                assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
+                time.sleep(0.2)
+        busy = wmpo_app("cycle", "--cancel", db=db)  # a live cycle is not cancelled under its feet
+        assert busy.returncode == 2 and "being run by pid" in busy.stderr
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    with TrajectoryStore(db, readonly=True) as store:
+        recorded = {e.id for e in store.episodes(EpisodeFilter(source="policy"))}
+    cancelled = wmpo_app("cycle", "--cancel", db=db)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancelled iteration job 1 at its collect step" in cancelled.stdout
+    with TrajectoryStore(db) as store:
+        assert store.iterations()[0].status == "cancelled" and not store.jobs.unfinished("cycle-iteration")
+        assert {e.id for e in store.episodes(EpisodeFilter(source="policy"))} == recorded  # nothing lost
+    assert "nothing to cancel" in wmpo_app("cycle", "--cancel", db=db).stdout
+
+
+def test_too_few_episodes_for_a_held_out_one_is_a_clear_error(tmp_path):
+    """The cycle's fidelity stage skips on it (a small budget) instead of stranding the iteration."""
+    import pytest
+
+    from app.world_models import NoHeldOutEpisodesError, held_out_replays
+    from episode_data import write_episode
+
+    with TrajectoryStore(tmp_path / "wmpo.db") as store:
+        for seed in range(9):
+            write_episode(store, seed, 3, source="expert")
+        write_episode(store, 9, 3, source="policy")  # the 10th episode: held out
+        write_episode(store, 10, 3, source="policy")  # trained on
+        assert held_out_replays(store, "cam_high", 8, EpisodeFilter(source="policy"))[0] == [10]
+        with pytest.raises(NoHeldOutEpisodesError, match="at least 10 matching episodes"):
+            held_out_replays(store, "cam_high", 8, EpisodeFilter(source="policy", ids=(11,)))
