@@ -59,10 +59,14 @@ class GRPOResult:
     stats: GRPOStats
 
 
-def initial_frames(store: TrajectoryStore, task: str, camera: str, limit: int = 256) -> list[np.ndarray]:
-    training, _ = split_episodes(store, camera, EpisodeFilter(task=task))
+def initial_frames(store: TrajectoryStore, task: str, camera: str, image_size: tuple[int, int],
+                   limit: int = 256) -> list[np.ndarray]:
+    """First frames of stored training episodes, of the size the world model imagines."""
+    where = EpisodeFilter(task=task, camera=camera, image_size=tuple(image_size))
+    training, _ = split_episodes(store, camera, where)
     if not training:
-        raise ValueError(f"no stored {task} episodes with {camera!r} frames to start imagination from")
+        raise ValueError(f"no stored {task} episodes with {camera!r} frames at {image_size[0]}x{image_size[1]} "
+                         f"to start imagination from")
     return [store.load_frames(e, camera, 0, 1)[0] for e in training[-limit:]]
 
 
@@ -80,7 +84,7 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
         raise ValueError(f"cameras differ: policy {policy.config.camera}, world model {model.config.camera}, "
                          f"reward model {reward.config.camera}")
     check_strides(model.config, reward.config)
-    starts = initial_frames(store, task, policy.config.camera)
+    starts = initial_frames(store, task, policy.config.camera, tuple(policy.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, seed=seed, command_filter=safety_command_filter())
 

@@ -28,11 +28,7 @@ def checkpoints_dir(store: TrajectoryStore) -> Path:
 
 def demo_count(store: TrajectoryStore, task: str, config: PolicyConfig) -> int:
     """Successful expert episodes of ``task`` whose policy camera has the policy's image size."""
-    count = 0
-    for episode in store.episodes(expert_filter(task)):
-        stream = store.cameras(episode.id).get(config.camera)
-        count += stream is not None and (stream.height, stream.width) == tuple(config.image_size)
-    return count
+    return store.count_episodes(expert_filter(task, config))
 
 
 def ensure_demos(store: TrajectoryStore, task: str, n: int, config: PolicyConfig,

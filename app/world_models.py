@@ -52,10 +52,12 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
                          task: str | None = None, batch_size: int = 16,
                          progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
     """The world model, from scratch, on every stored episode (of ``task``) but the held-out ones."""
-    training_ids, _ = split_episodes(store, config.camera, EpisodeFilter(task=task))
+    where = EpisodeFilter(task=task, camera=config.camera, image_size=tuple(config.image_size))
+    training_ids, _ = split_episodes(store, config.camera, where)
     if not training_ids:
-        raise ValueError(f"no stored {task or ''} episodes with camera {config.camera!r}; record some first "
-                         f"(wmpo-app demos)")
+        h, w = config.image_size
+        raise ValueError(f"no stored {task or ''} episodes with camera {config.camera!r} at {h}x{w}; record some "
+                         f"first (wmpo-app demos --size {h}x{w})")
     folder = world_model_dir(store, name) / "model"
     train_world_model(store, with_kinematics(config), train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
@@ -74,6 +76,7 @@ def align_world_model(store: TrajectoryStore, name: str, base: str, where: Episo
     """Policy behaviour alignment: fine-tune world model ``base`` on the (training) rollouts
     ``where`` selects -- successes and failures alike -- into world model ``name``."""
     config = load_world_model(world_model_dir(store, base) / "model").config
+    where = replace(where, camera=config.camera, image_size=tuple(config.image_size))
     training_ids, _ = split_episodes(store, config.camera, where)
     if not training_ids:
         raise ValueError(f"no episodes with camera {config.camera!r} match {where} outside the held-out set; "

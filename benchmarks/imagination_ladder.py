@@ -211,7 +211,7 @@ def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray],
 def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float,
                     sampler: str | None, steps: int | None) -> dict:
     policy = load_policy(store.verify_policy_checkpoint(policy_id))
-    frames = initial_frames(store, task, model.config.camera)
+    frames = initial_frames(store, task, model.config.camera, tuple(model.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, sampler=sampler, steps=steps, seed=0,
                               command_filter=safety_command_filter())  # as GRPO imagines

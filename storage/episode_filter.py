@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select
 
-from storage.schema import Episode
+from storage.schema import Episode, EpisodeCamera
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,14 @@ class EpisodeFilter:
     success: bool | None = None  # True / False: only episodes with that label
     labelled: bool | None = None  # True: any label; False: no label yet
     ids: tuple[int, ...] | None = None
+    # only episodes recorded with this camera, at this (height, width): a model reads one size,
+    # and a store may hold several (demos recorded for another profile)
+    camera: str | None = None
+    image_size: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        if self.image_size is not None and self.camera is None:
+            raise ValueError("image_size filters one camera's frames: give camera too")
 
     def apply(self, query: Select) -> Select:
         query = query.where(Episode.status == "committed")
@@ -41,4 +49,10 @@ class EpisodeFilter:
             )
         if self.ids is not None:
             query = query.where(Episode.id.in_(self.ids))
+        if self.camera is not None:
+            recorded = select(EpisodeCamera.episode_id).where(EpisodeCamera.camera == self.camera)
+            if self.image_size is not None:
+                height, width = self.image_size
+                recorded = recorded.where(EpisodeCamera.height == height, EpisodeCamera.width == width)
+            query = query.where(Episode.id.in_(recorded))
         return query

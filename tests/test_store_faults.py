@@ -12,7 +12,7 @@ from conftest import copy_store
 from episode_data import SPEC, assert_episode_intact, write_episode
 from test_cli import WMPO_APP, wmpo_app
 
-from storage import EpisodeInfo, SeedTakenError, TrajectoryStore
+from storage import EpisodeFilter, EpisodeInfo, SeedTakenError, TrajectoryStore
 
 
 def run_or_skip(*command: str) -> None:
@@ -167,3 +167,24 @@ def test_two_collections_at_once_never_record_a_seed_twice(tiny_base_store, tmp_
     with TrajectoryStore(db) as store:
         seeds = [e.seed for e in store.episodes() if e.source == "policy"]
     assert len(seeds) == len(set(seeds)) >= 2
+
+
+def test_a_store_with_frames_of_two_sizes_trains_on_the_size_each_model_reads(tmp_path):
+    from app.imagined_grpo import initial_frames
+
+    from storage import EpisodeSpec
+
+    db = tmp_path / "wmpo.db"
+    with TrajectoryStore(db) as store:  # demos recorded for another profile: 96x128
+        big = EpisodeSpec(cameras={"cam_high": (96, 128, 3)})
+        for seed in range(2):
+            write_episode(store, seed, 12, source="expert", spec=big)
+    trained = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", "--demos", "2",
+                       "--steps", "5", "--batch", "8", db=db)
+    assert trained.returncode == 0, trained.stderr  # once: "stack expects each tensor to be equal size"
+    assert "[demos 2/2]" in trained.stdout  # the 96x128 demos did not count as the tiny policy's
+    with TrajectoryStore(db) as store:
+        small = [e.id for e in store.episodes(EpisodeFilter(camera="cam_high", image_size=(32, 48)))]
+        assert len(small) == 2 and store.count_episodes() == 4
+        starts = initial_frames(store, "transfer_cube", "cam_high", (96, 128))
+        assert starts and all(f.shape == (96, 128, 3) for f in starts)  # the world model's size only

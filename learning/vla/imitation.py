@@ -26,8 +26,12 @@ from storage.clips import ClipDataset
 CHECKPOINT_KIND = "wmpo-vla-policy"
 
 
-def expert_filter(task: str | None) -> EpisodeFilter:
-    return EpisodeFilter(task=task, source="expert", success=True)
+def expert_filter(task: str | None, config: PolicyConfig | None = None) -> EpisodeFilter:
+    """Successful expert episodes (of ``task``; with ``config``, those with its camera at its size)."""
+    if config is None:
+        return EpisodeFilter(task=task, source="expert", success=True)
+    return EpisodeFilter(task=task, source="expert", success=True, camera=config.camera,
+                         image_size=tuple(config.image_size))
 
 
 def chunk_targets(actions: torch.Tensor, qpos: torch.Tensor, config: PolicyConfig) -> torch.Tensor:
@@ -76,7 +80,11 @@ def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: Tra
                  task: str | None, batch_size: int = 64,
                  progress: Callable[[TrainProgress], None] | None = None) -> VLAPolicy:
     """Train (or resume training) a policy on the expert episodes of ``task`` (None: all)."""
-    where = expert_filter(task)
+    where = expert_filter(task, config)
+    if store.count_episodes(where) == 0:
+        h, w = config.image_size
+        raise ValueError(f"no successful expert {task or ''} episodes with camera {config.camera!r} at {h}x{w}; "
+                         f"record demos with --size {h}x{w}")
     checkpoint_dir = Path(checkpoint_dir)
     if existing_checkpoint(checkpoint_dir) is not None:
         saved = read_config(checkpoint_dir)
