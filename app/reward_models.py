@@ -81,8 +81,11 @@ def train_success_model(store: TrajectoryStore, name: str, task: str, config: Re
     folder = reward_model_dir(store, name)
     replays = ([], [])
     if world_model is not None:  # seeded: a resumed run imagines the same replays
-        replays = (imagined_replays(store, world_model, training, imagined[0], config),
-                   imagined_replays(store, world_model, validation, imagined[1], config))
+        # the policy's rollouts, where there are any: what GRPO's verdicts are about (expert demos
+        # would make "moves like the expert" a success)
+        rollouts = [[e for e in ids if store.episode(e).source == "policy"] or ids for ids in (training, validation)]
+        replays = (imagined_replays(store, world_model, rollouts[0], imagined[0], config),
+                   imagined_replays(store, world_model, rollouts[1], imagined[1], config))
     model, validation_scores = train_reward_model(store, config, train, folder, training, validation,
                                                   batch_size=batch_size, imagined_train=replays[0],
                                                   imagined_validation=replays[1], progress=progress)
