@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from app.world_models import with_kinematics
 from learning.world_model.config import profile
 from learning.world_model.imagination import Imagination
 from learning.world_model.world_model import WorldModel
@@ -73,7 +74,7 @@ def main() -> None:
                "profiles": {}}
     for name in args.profiles:
         torch.manual_seed(0)
-        config = profile(name)
+        config = with_kinematics(profile(name))  # pose maps need the sim arm's kinematics
         model = WorldModel(config).eval()
         entry = {"image_size": config.image_size, "frame_stride": config.frame_stride,
                  "sampling_steps": config.diffusion.sampling_steps,
