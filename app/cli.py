@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                        help="change one field of the profile's configuration, e.g. diffusion.sampling_steps=4 or "
                             "denoiser.channels=32,64,128 (repeatable; saved with the checkpoint)")
-    world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted run resumes")
+    world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted or finished run resumes (with more --steps) in the configuration it started with")
 
     align = commands.add_parser("align-world-model",
                                 help="fine-tune a world model on a policy's rollouts (behaviour alignment; resumable)")
@@ -260,14 +260,23 @@ def run_collect(store: TrajectoryStore, args) -> None:
 
 
 def run_train_world_model(store: TrajectoryStore, args) -> None:
-    from app.world_models import pretrain_world_model
+    from app.world_models import pretrain_world_model, world_model_dir
+    from learning.checkpoints import existing_checkpoint, read_config
     from learning.trainer import TrainConfig
+    from learning.world_model.training import saved_config
 
     def progress(stage, p):
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
 
     config = with_overrides(world_model_profile(args.profile), args.overrides)
+    folder = world_model_dir(store, args.name) / "model"
+    if existing_checkpoint(folder) is not None:  # a run goes on as it started, whatever the profile says now
+        saved = saved_config(read_config(folder))
+        config = with_overrides(saved, args.overrides)
+        if config != saved:
+            raise CheckpointError(f"world model {args.name!r} was started with another configuration than "
+                                  f"{' '.join(args.overrides)} gives; resume it without --set, or give a new --name")
     folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
                                   task=args.task, batch_size=args.batch, progress=progress)
     print(f"world model {args.name!r}: {folder}")

@@ -138,6 +138,13 @@ def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     saved = json.loads((tmp_path / "checkpoints" / "world-models" / "wm" / "model" / "config.json").read_text())
     assert saved["world_model"]["diffusion"]["context_noise_max"] == 0.2  # trained with it, and says so
     assert "[world model 4/4]" in trained.stdout
+    # more steps later: the run goes on in the configuration it started with, whatever the profile says now
+    longer = wmpo_app("train-world-model", "--steps", "6", "--batch", "2", "--name", "wm", db=db)
+    assert longer.returncode == 0, longer.stderr
+    assert "[world model 6/6]" in longer.stdout and "[world model 2/6]" not in longer.stdout
+    changed = wmpo_app("train-world-model", "--steps", "8", "--set", "diffusion.context_noise_max=0.3", "--name", "wm",
+                       db=db)
+    assert changed.returncode == 2 and "started with another configuration" in changed.stderr
     bad = wmpo_app("train-world-model", "--profile", "tiny", "--set", "diffusion.scheduler=ddim", "--name", "x", db=db)
     assert bad.returncode == 2 and "has no field 'scheduler'" in bad.stderr
     strips = tmp_path / "strips"
