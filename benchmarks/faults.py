@@ -48,7 +48,7 @@ CORPUS = [
      "tests/test_scheduler.py::test_a_store_path_with_shell_characters_stays_one_argument"),
     ("`status` on a missing store", "refused; nothing created",
      "tests/test_cli.py::test_status_reports_and_never_creates_a_store"),
-    ("foreign file, bad HDF5, unknown task, empty folder, unknown id, `| head`",
+    ("foreign file, bad HDF5, unknown task, empty folder, unknown id, a reader that closed the pipe",
      "one line each, no Python quotes, no BrokenPipe traceback", "tests/test_cli.py::test_errors_are_one_clear_line"),
     ("NaN measured joint position", "hold position, never a NaN command",
      "tests/test_safety.py::test_a_dead_joint_sensor_holds_position"),
