@@ -2,6 +2,7 @@
 mid-collection resumed without redoing or losing anything, the evaluate/deploy gate, and
 operator rollback."""
 
+import contextlib
 import signal
 import subprocess
 import time
@@ -12,6 +13,23 @@ from conftest import copy_store
 from test_cli import WMPO_APP, wmpo_app
 
 from storage import EpisodeFilter, TrajectoryStore
+
+
+@contextlib.contextmanager
+def cycle_running(db, rollouts: int):
+    """A tiny cycle in the background, handed over once it has committed ``rollouts`` rollouts
+    (killed on the way out, whatever happened)."""
+    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        with TrajectoryStore(db, readonly=True) as store:
+            while store.count_episodes(EpisodeFilter(source="policy")) < rollouts:
+                assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.kill()
 
 
 def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
@@ -40,18 +58,9 @@ def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
 
 def test_sigkill_mid_collection_resumes_without_redoing_or_losing(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
-    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        with TrajectoryStore(db, readonly=True) as store:
-            while store.count_episodes(EpisodeFilter(source="policy")) < 2:
-                assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
-                time.sleep(0.2)
+    with cycle_running(db, rollouts=2) as process:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    finally:
-        process.kill()
     with TrajectoryStore(db, readonly=True) as store:
         before = {e.seed for e in store.episodes(EpisodeFilter(source="policy"))}
         assert store.jobs.unfinished("cycle-iteration")[0].next_step().name == "collect"
@@ -118,20 +127,11 @@ def test_eta_uses_the_running_stage_pace_and_clean_earlier_stages(store):
 
 def test_a_stranded_cycle_can_be_cancelled_keeping_what_it_recorded(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
-    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        with TrajectoryStore(db, readonly=True) as store:
-            while store.count_episodes(EpisodeFilter(source="policy")) < 1:
-                assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
-                time.sleep(0.2)
+    with cycle_running(db, rollouts=1) as process:
         busy = wmpo_app("cycle", "--cancel", db=db)  # a live cycle is not cancelled under its feet
         assert busy.returncode == 2 and "being run by pid" in busy.stderr
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    finally:
-        process.kill()
     with TrajectoryStore(db, readonly=True) as store:
         recorded = {e.id for e in store.episodes(EpisodeFilter(source="policy"))}
     cancelled = wmpo_app("cycle", "--cancel", db=db)
