@@ -71,9 +71,14 @@ def inspect_store_file(path: Path) -> FileState:
     return FileState(exists=True, schema_version=version)
 
 
+def sqlite_message(exc: BaseException) -> str:
+    """SQLite's own words, without SQLAlchemy's statement and parameters."""
+    return str(getattr(exc, "orig", None) or exc)
+
+
 def opening_error(path: Path, exc: BaseException) -> StoreFileError | StoreFullError:
     """What to say when SQLite cannot open a store that looked sound."""
-    reason = getattr(exc, "orig", None) or exc
+    reason = sqlite_message(exc)
     if shutil.disk_usage(path.parent).free < FULL_DISK_BYTES:
         return StoreFullError(f"{path} cannot be opened: its disk is full ({reason}). Free space and try again; "
                               f"the store itself is intact.")

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import OperationalError
 
-from storage.database import is_process_alive
+from storage.database import is_process_alive, sqlite_message
 from storage.errors import SeedTakenError, StepValidationError, StoreError, StoreFullError, StoreReadOnlyError
 from storage.frame_codecs import DEFAULT_CODEC, get_codec
 from storage.schema import (
@@ -118,11 +118,6 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def is_read_only(exc: BaseException) -> bool:
     return "readonly database" in str(exc).lower()
-
-
-def sqlite_message(exc: BaseException) -> str:
-    """SQLite's own words, without SQLAlchemy's statement and parameters."""
-    return str(getattr(exc, "orig", None) or exc)
 
 
 class StagedEpisodeWriter:
