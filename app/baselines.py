@@ -20,6 +20,7 @@ import torch
 
 from app.policies import checkpoints_dir
 from learning.checkpoints import existing_checkpoint, read_config, save_checkpoint
+from learning.device import generator, module_device
 from learning.evaluation import EVAL_SEED_BASE, GRPO_SEED_BASE
 from learning.grpo.config import GRPOConfig
 from learning.grpo.dpo import DPOConfig, train_dpo
@@ -48,11 +49,12 @@ class RecordingRunner:
         step = torch.tensor([observation.t])
         bins, log_prob = self.policy.sample(image[None], [instruction], step, temperature=self.temperature,
                                             generator=self.generator)
+        bins, log_prob = bins[0].cpu(), log_prob[0].cpu()  # kept for the update, which moves them back
         self.images.append(image)
         self.steps.append(step[0])
-        self.bins.append(bins[0])
-        self.log_probs.append(log_prob[0])
-        chunk = self.policy.actions(bins[0]).numpy().astype(np.float64)
+        self.bins.append(bins)
+        self.log_probs.append(log_prob)
+        chunk = self.policy.actions(bins).numpy().astype(np.float64)
         if self.policy.config.action_mode == "delta":  # as PolicyRunner: targets relative to the joints now
             chunk = chunk + np.asarray(observation.qpos, dtype=np.float64)[None, :]
         return chunk
@@ -108,7 +110,7 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
     folder = checkpoints_dir(store) / "grpo-runs" / (run or name)
     resumed = existing_checkpoint(folder) is not None
     first_seed = read_config(folder)["rollout_first_seed"] if resumed else first_seed
-    runner = RecordingRunner(policy, config.temperature, torch.Generator().manual_seed(seed))
+    runner = RecordingRunner(policy, config.temperature, generator(module_device(policy), seed))
     config = replace(config, updates=budget // config.group_size)  # the budget, not a count, ends the run
     meta = {"kind": CHECKPOINT_KIND, "policy": policy.config.to_json(), "bins": policy.bins.to_json(), "task": task,
             "rollout_first_seed": first_seed}

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wmpo-app", description=__doc__)
     parser.add_argument("--db", type=Path, default=Path(os.environ.get("WMPO_DB", DEFAULT_STORE_PATH)),
                         help="trajectory store file (default: $WMPO_DB or %(default)s)")
+    parser.add_argument("--device", default=os.environ.get("WMPO_DEVICE", "auto"),
+                        help="where learners, imagination and policies run: auto (cuda when torch sees a GPU), "
+                             "cpu, cuda or cuda:N (default: $WMPO_DEVICE or %(default)s); child processes "
+                             "(the UI's jobs, scheduled cycles) inherit it")
     commands = parser.add_subparsers(dest="command")
 
     commands.add_parser("status", help="store summary and success rates")
@@ -430,6 +434,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.device != "auto":  # say now, not an hour into a cycle, that the GPU is not there
+        from learning.device import resolve_device
+
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            print(f"wmpo-app: error: {exc}", file=sys.stderr)
+            return 2
+    os.environ["WMPO_DEVICE"] = args.device  # for the children: background jobs, scheduled cycles
     if int(os.environ.get("RANK", "0")) > 0:  # launched by torchrun / accelerate: rank 0 alone reports
         sys.stdout = open(os.devnull, "w")
     if args.command in (None, "ui"):  # the main job: the operator's UI

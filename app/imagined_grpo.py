@@ -18,6 +18,8 @@ import torch
 from app.policies import checkpoints_dir
 from app.reward_models import reward_model_dir
 from app.world_models import check_strides, split_episodes, world_model_dir
+from learning.device import generator as device_generator
+from learning.device import module_device
 from learning.grpo.config import GRPOConfig
 from learning.grpo.grpo import GRPOStats, run_grpo
 from learning.grpo.imagine import imagine_group
@@ -41,14 +43,14 @@ def safety_command_filter(limits: SafetyLimits = SafetyLimits()) -> CommandFilte
 
     def apply(actions: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
         safety = SafetyFilter(limits)
-        raw = actions.double().numpy()
+        raw = actions.double().cpu().numpy()
         sent = np.empty_like(raw)
         for b in range(len(raw)):
-            present = start if previous is None else previous[b].double().numpy()
+            present = start if previous is None else previous[b].double().cpu().numpy()
             for k in range(raw.shape[1]):
                 present = safety.filter(raw[b, k], present, present)
                 sent[b, k] = present
-        return torch.from_numpy(sent).to(actions.dtype)
+        return torch.from_numpy(sent).to(actions.device, actions.dtype)
 
     return apply
 
@@ -93,8 +95,8 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
         return result.success, result.success_frame
 
     def sample_group(i: int):
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
-        start = starts[int(torch.randint(len(starts), (1,), generator=generator))]
+        generator = device_generator(module_device(policy), seed * 1_000_003 + i)  # where the policy samples
+        start = starts[int(torch.randint(len(starts), (1,), generator=generator, device=generator.device))]
         imagination.generator.manual_seed(seed * 1_000_003 + i)
         return imagine_group(policy, imagination, verdict, torch.from_numpy(start), instruction, config.group_size,
                              config.horizon, config.temperature, generator)

@@ -7,6 +7,7 @@ systemd service runs ``wmpo-app scheduler`` (restarted if it dies); the cron ent
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -32,6 +33,14 @@ def cron_word(text: str) -> str:
     return shlex.quote(text).replace("%", "\\%")
 
 
+def device_option(word) -> str:
+    """`` --device X`` when this process was given a device other than auto (``wmpo-app
+    --device cuda:1 scheduler --install ...``): the installed scheduler, and the cycles it
+    starts, train there."""
+    device = os.environ.get("WMPO_DEVICE", "auto")
+    return "" if device == "auto" else f" --device {word(device)}"
+
+
 def systemd_unit(db: Path, workdir: Path) -> str:
     db, workdir = db.resolve(), workdir.resolve()
     return f"""[Unit]
@@ -41,7 +50,7 @@ Description=wmpo overnight cycle scheduler ({str(db).replace("%", "%%")})
 Type=simple
 WorkingDirectory={str(workdir).replace("%", "%%")}
 Environment=HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MUJOCO_GL=egl
-ExecStart={systemd_word(str(wmpo_app_executable()))} --db {systemd_word(str(db))} scheduler
+ExecStart={systemd_word(str(wmpo_app_executable()))} --db {systemd_word(str(db))}{device_option(systemd_word)} scheduler
 Restart=on-failure
 RestartSec=30
 
@@ -55,7 +64,7 @@ def cron_line(db: Path, workdir: Path) -> str:
     log = db.parent / "logs" / "scheduler-cron.log"
     return (f"*/5 * * * * mkdir -p {cron_word(str(log.parent))} && cd {cron_word(str(workdir))} && "
             f"HF_HUB_OFFLINE=1 MUJOCO_GL=egl "
-            f"{cron_word(str(wmpo_app_executable()))} --db {cron_word(str(db))} "
+            f"{cron_word(str(wmpo_app_executable()))} --db {cron_word(str(db))}{device_option(cron_word)} "
             f"scheduler --once >> {cron_word(str(log))} 2>&1 {CRON_MARKER}")
 
 

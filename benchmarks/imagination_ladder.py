@@ -32,6 +32,8 @@ import torch
 from app.imagined_grpo import initial_frames, safety_command_filter
 from app.reward_models import reward_model_dir
 from app.world_models import split_episodes, world_model_dir
+from learning.device import generator as device_generator
+from learning.device import module_device
 from learning.grpo.imagine import imagine_group
 from learning.reward_model.clips import at_stride
 from learning.reward_model.judge import judge
@@ -215,7 +217,7 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, sampler=sampler, steps=steps, seed=0,
                               command_filter=safety_command_filter())  # as GRPO imagines
-    generator = torch.Generator().manual_seed(0)
+    generator = device_generator(module_device(policy), 0)
     successes = total = 0
     for i in np.linspace(0, len(frames) - 1, starts).astype(int):
         group_result = imagine_group(policy, imagination, lambda f: (lambda v: (v.success, v.success_frame))(

@@ -2,11 +2,13 @@
 
 A learner is an nn.Module with ``loss(batch) -> (loss, metrics)`` and, optionally,
 ``after_step()`` (an EMA update); parameters with requires_grad=False are not trained.
-The loop owns the optimizer, gradient clipping, progress, and resumable checkpoints: every
-``checkpoint_every`` steps the weights, optimizer moments and step go to
-``checkpoint_dir``; started again, it continues from there. Launched as several processes
-(torchrun, accelerate), gradients are averaged across them and rank 0 alone reports and
-writes checkpoints (see ``learning.distributed``).
+The loop owns the device, the optimizer, gradient clipping, progress, and resumable
+checkpoints: every ``checkpoint_every`` steps the weights, optimizer moments and step go to
+``checkpoint_dir``; started again, it continues from there, on whatever device it is given.
+On CUDA the loss is computed under bf16 autocast (fp32 master weights). Launched as several
+processes (torchrun, accelerate), the learner runs inside DistributedDataParallel, each rank
+on its own GPU (LOCAL_RANK) or CPU, and rank 0 alone reports and writes checkpoints (see
+``learning.distributed``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Callable, Iterator
 import torch
 
 from learning import distributed
+from learning.device import autocast, chosen_device, to_device
 from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
 
 
@@ -34,6 +37,7 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     seed: int = 0
+    mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on the CPU
 
     @classmethod
     def scheduled(cls, steps: int, lr: float, cosine_decay: bool = True) -> "TrainConfig":
@@ -64,9 +68,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], config: TrainConfig,
           checkpoint_dir: Path, learner_config: dict,
           progress: Callable[[TrainProgress], None] | None = None) -> torch.nn.Module:
-    """Train ``learner`` for ``config.steps`` steps. ``batches(start_step)`` yields batches."""
+    """Train ``learner`` for ``config.steps`` steps. ``batches(start_step)`` yields batches
+    (on the CPU; they are moved to the device here)."""
     checkpoint_dir = Path(checkpoint_dir)
-    rank, _ = distributed.init_from_env()
+    device = chosen_device()
+    rank, _ = distributed.init_from_env(device)
+    learner.to(device)
     trained = [p for p in learner.parameters() if p.requires_grad]  # frozen parts (a VAE, an EMA copy) stay
     optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=config.weight_decay)
     step = 0
@@ -74,7 +81,7 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
         load_weights(checkpoint_dir, learner)
         load_optimizer(checkpoint_dir, optimizer)
         step = int(read_config(checkpoint_dir).get("train_step", 0))
-    distributed.broadcast_module(learner)
+    loss_of = distributed.data_parallel(learner, device)  # rank 0's weights to every rank, then DDP
     torch.manual_seed(config.seed + step + 7919 * rank)  # ranks draw different noise and augmentations
     learner.train()
     started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
@@ -83,12 +90,13 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
             break
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        loss, metrics = learner.loss(batch)
+        with autocast(device, config.mixed_precision):
+            loss, metrics = loss_of(to_device(batch, device))
+        loss = loss.float()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; last metrics {metrics}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients(trained)
+        loss.backward()  # DDP averages the gradients across ranks here
         torch.nn.utils.clip_grad_norm_(trained, config.grad_clip)
         optimizer.step()
         if hasattr(learner, "after_step"):  # e.g. an EMA update

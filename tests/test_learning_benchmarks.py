@@ -58,3 +58,18 @@ def test_grpo_ceiling_tiny_draws_a_resumable_learning_curve(tiny_base_store, tmp
     assert "| 4 |" in markdown and "--set temperature=0.8" in markdown and stem.with_suffix(".png").exists()
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "grpo-real:" not in again.stdout  # every point is reused
+
+
+def test_gpu_check_runs_at_test_sizes_on_the_cpu(tmp_path):
+    """The GPU script is ready for the first GPU at hand: here it runs every measurement at
+    tiny sizes, through the product's trainer, and writes its JSON."""
+    script = Path(__file__).parent.parent / "benchmarks" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script), "--tiny", "--device", "cpu", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check-tiny.json").read_text())
+    assert report["device"] == "cpu" and report["installed_from_wheels"] == []
+    for name in ("policy", "world_model", "reward_model", "world_model_gpu_profile_batch32"):
+        learner = report["learners"][name]
+        assert learner["steps_per_s"] > 0 and len(learner["losses"]) >= 2, learner
+    assert all(r["frames_per_s"] > 0 for r in report["imagination"].values())

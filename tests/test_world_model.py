@@ -60,6 +60,18 @@ def test_shapes_of_training_and_prediction():
         model.predict(torch.zeros(2, C, 8, 8, 3, dtype=torch.uint8), frames(2), torch.randn(2, W, 14))
 
 
+def test_activation_checkpointing_changes_memory_not_the_gradients():
+    batch = {"frames": frames(2, C + 1), "first": frames(2), "actions": torch.randn(2, W, 14)}
+    gradients = []
+    for recompute in (False, True):
+        config = with_overrides(TINY, [f"denoiser.checkpoint_activations={'yes' if recompute else 'no'}"])
+        model = tiny_model(config=config).train()
+        torch.manual_seed(5)  # the same noise draws
+        model.loss(batch)[0].backward()
+        gradients.append(torch.cat([p.grad.flatten() for p in model.net.parameters() if p.grad is not None]))
+    assert torch.allclose(gradients[0], gradients[1], atol=1e-6)
+
+
 def test_edm_denoiser_returns_its_input_at_low_noise_and_the_network_at_high_noise():
     diffusion = TINY.diffusion
     low, high = edm.preconditioning(diffusion, torch.tensor([1e-4])), edm.preconditioning(diffusion, torch.tensor([80.]))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from learning.device import module_device
 from learning.grpo.trajectories import Trajectory
 from learning.vla.policy import VLAPolicy
 
@@ -46,7 +47,7 @@ class DPOConfig:
 
 def trajectory_log_prob(policy: VLAPolicy, trajectory: Trajectory) -> torch.Tensor:
     """Sum of the trajectory's chunk log-probabilities (temperature 1), with gradient."""
-    total = torch.zeros(())
+    total = torch.zeros((), device=module_device(policy))
     for i in range(0, len(trajectory.steps), MICRO_BATCH):
         part = slice(i, i + MICRO_BATCH)
         n = len(trajectory.steps[part])

@@ -56,9 +56,10 @@ def imagine_group(policy: VLAPolicy, env: Environment, judge: Judge, initial_fra
         frames.append(imagined)
         observation = imagined[:, -1]
     # per trajectory: (G, chunks, ...) and every frame (G, horizon, H, W, 3)
-    images, steps, bins, log_probs = (torch.stack(x, dim=1) for x in (images, steps, bins, log_probs))
+    # trajectories wait on the CPU for the update, which moves its minibatch to the device
+    images, steps, bins, log_probs = (torch.stack(x, dim=1).cpu() for x in (images, steps, bins, log_probs))
     stride = env.frame_stride
-    frames = torch.cat(frames, dim=1)[:, :(horizon - 1) // stride + 1].numpy()
+    frames = torch.cat([f.cpu() for f in frames], dim=1)[:, :(horizon - 1) // stride + 1].numpy()
     group = []
     for i in range(group_size):
         trajectory = Trajectory(instruction, images=images[i], steps=steps[i], bins=bins[i],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from learning.device import module_device
 from learning.grpo.config import GRPOConfig
 from learning.grpo.objective import clipped_surrogate, group_advantages
 from learning.grpo.trajectories import Trajectory
@@ -39,12 +40,13 @@ def policy_update(policy: VLAPolicy, optimizer: torch.optim.Optimizer, groups: l
 
 def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajectories: list[Trajectory],
                    advantages: torch.Tensor, config: GRPOConfig) -> dict:
-    images = torch.cat([t.images for t in trajectories])
-    steps = torch.cat([t.steps for t in trajectories])
-    bins = torch.cat([t.bins for t in trajectories])
-    old = torch.cat([t.old_log_prob for t in trajectories])
-    valid = torch.cat([t.valid for t in trajectories])
-    advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)])
+    device = module_device(policy)  # trajectories wait on the CPU; the minibatch moves to the policy
+    images = torch.cat([t.images for t in trajectories]).to(device)
+    steps = torch.cat([t.steps for t in trajectories]).to(device)
+    bins = torch.cat([t.bins for t in trajectories]).to(device)
+    old = torch.cat([t.old_log_prob for t in trajectories]).to(device)
+    valid = torch.cat([t.valid for t in trajectories]).to(device)
+    advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)]).to(device)
     instructions = [t.instruction for t in trajectories for _ in range(len(t.steps))]
     n_valid = valid.sum().clamp(min=1)
     # per token, the ratio is the geometric mean of the tokens' ratios (old log-probs are sums)

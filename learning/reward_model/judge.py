@@ -38,7 +38,7 @@ def window_probabilities(model: RewardModel, frames: np.ndarray, stride: int | N
     probabilities = []
     for i in range(0, len(ends), batch_size):
         clips = np.stack([clip_frames(frames, end, config.clip_len) for end in ends[i:i + batch_size]])
-        probabilities.append(model.probabilities(torch.from_numpy(clips)).numpy())
+        probabilities.append(model.probabilities(torch.from_numpy(clips)).cpu().numpy())
     model.train(was_training)
     return np.concatenate(probabilities), ends
 

@@ -54,7 +54,7 @@ class RewardModel(nn.Module):
         if clips.ndim != 5 or clips.shape[1] != self.config.clip_len or clips.shape[-1] != 3:
             raise ValueError(f"clips of shape {tuple(clips.shape)}; expected (batch, {self.config.clip_len}, H, W, 3)")
         b, n, h, w, _ = clips.shape
-        x = clips.permute(0, 1, 4, 2, 3).float().div(255.0)
+        x = clips.to(self.mean.device).permute(0, 1, 4, 2, 3).float().div(255.0)
         if (h, w) != tuple(self.config.image_size):
             x = F.interpolate(x.reshape(b * n, 3, h, w), size=self.config.image_size, mode="bilinear",
                               antialias=True, align_corners=False).reshape(b, n, 3, *self.config.image_size)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from learning.checkpoints import CheckpointError, load_weights, read_config, save_checkpoint
+from learning.device import chosen_device
 from learning.distributed import rank
 from learning.reward_model.clips import ClipIndex, at_stride, clip_frames, clip_steps, episode_clips
 from learning.reward_model.config import RewardModelConfig
@@ -125,7 +126,7 @@ def load_reward_model(folder: Path) -> RewardModel:
         raise CheckpointError(f"{folder} is not a reward-model checkpoint (kind {meta.get('kind')!r})")
     model = RewardModel(RewardModelConfig.from_json(meta["reward_model"]))
     load_weights(folder, model)
-    return model.eval()
+    return model.to(chosen_device()).eval()
 
 
 def score_episodes(store: TrajectoryStore, model: RewardModel, episode_ids: list[int]) -> Scores:

@@ -17,6 +17,7 @@ import torch
 from learning.action_bins import ActionBins
 from learning.batches import epoch_batches
 from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
+from learning.device import chosen_device
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.vla.config import PolicyConfig
 from learning.vla.policy import VLAPolicy
@@ -108,4 +109,4 @@ def load_policy(checkpoint_dir: Path) -> VLAPolicy:
         raise CheckpointError(f"{checkpoint_dir} is not a policy checkpoint (kind {meta.get('kind')!r})")
     policy = VLAPolicy(PolicyConfig.from_json(meta["policy"]), ActionBins.from_json(meta["bins"]))
     load_weights(checkpoint_dir, policy)
-    return policy.eval()
+    return policy.to(chosen_device()).eval()

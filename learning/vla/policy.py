@@ -55,9 +55,11 @@ class VLAPolicy(nn.Module):
         """(B, K, D, n_bins) for uint8 images (B, H, W, 3) seen at control steps (B,).
 
         Augmentation only when asked (imitation): sampling and log_prob must see the same
-        input, or GRPO's probability ratios would be noise."""
+        input, or GRPO's probability ratios would be noise. Inputs may come from the CPU (the
+        store, the robot); they move to the policy's device here."""
         self.check_images(images)
         self.check_steps(steps, len(images))
+        images = images.to(self.queries.device)
         if augment and self.config.augment_shift:
             images = random_shift(images, self.config.augment_shift)
         context = self.backbone(images, instructions)
@@ -69,7 +71,9 @@ class VLAPolicy(nn.Module):
 
     def token_log_probs(self, logits: torch.Tensor, bins: torch.Tensor, temperature: float) -> torch.Tensor:
         check_temperature(temperature)
-        return F.log_softmax(logits / temperature, dim=-1).gather(-1, bins.unsqueeze(-1)).squeeze(-1)
+        # in fp32 whatever the autocast: GRPO's ratios compare these sums across two passes
+        log_p = F.log_softmax(logits.float() / temperature, dim=-1)
+        return log_p.gather(-1, bins.to(logits.device).unsqueeze(-1)).squeeze(-1)
 
     def log_prob(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
                  bins: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -83,7 +87,7 @@ class VLAPolicy(nn.Module):
         tokens at ``temperature`` (nats; no gradient): how much the policy still explores."""
         logits = self.logits(images, instructions, steps)
         with torch.no_grad():
-            log_p = F.log_softmax(logits.detach() / temperature, dim=-1)
+            log_p = F.log_softmax(logits.detach().float() / temperature, dim=-1)
             entropy = -(log_p.exp() * log_p).sum(-1).mean(dim=(1, 2))
         return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2)), entropy
 
@@ -91,13 +95,14 @@ class VLAPolicy(nn.Module):
     def sample(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,
                temperature: float = 1.0, greedy: bool = False,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Chunks as bin indices (B, K, D) and their log-probabilities (B,) under ``temperature``."""
+        """Chunks as bin indices (B, K, D) and their log-probabilities (B,) under ``temperature``,
+        on the policy's device (a ``generator`` must be on it too: ``learning.device.generator``)."""
         check_temperature(temperature)
         logits = self.logits(images, instructions, steps)
         if greedy:
             bins = logits.argmax(dim=-1)
         else:
-            probs = F.softmax(logits / temperature, dim=-1)
+            probs = F.softmax(logits.float() / temperature, dim=-1)
             bins = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=generator).view(probs.shape[:-1])
         return bins, self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
 
@@ -134,6 +139,10 @@ def check_temperature(temperature: float) -> None:
 def random_shift(images: torch.Tensor, pad: int) -> torch.Tensor:
     """Shift each image by up to ``pad`` pixels (edges repeated): cheap, strong augmentation."""
     n, h, w, _ = images.shape
-    rows = (torch.arange(h)[None, :] + torch.randint(-pad, pad + 1, (n, 1))).clamp_(0, h - 1)
-    cols = (torch.arange(w)[None, :] + torch.randint(-pad, pad + 1, (n, 1))).clamp_(0, w - 1)
-    return images[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+    def shifted(size: int) -> torch.Tensor:  # (n, size) source indices, one shift per image
+        offsets = torch.randint(-pad, pad + 1, (n, 1), device=images.device)
+        return (torch.arange(size, device=images.device)[None, :] + offsets).clamp_(0, size - 1)
+
+    rows, cols = shifted(h), shifted(w)
+    return images[torch.arange(n, device=images.device)[:, None, None], rows[:, :, None], cols[:, None, :]]

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from learning.device import generator, module_device
 from learning.vla.policy import VLAPolicy
 
 
@@ -36,7 +37,7 @@ class PolicyRunner:
 
     def __init__(self, policy: VLAPolicy, *, greedy: bool = True, temperature: float = 1.0, seed: int = 0):
         self.policy, self.greedy, self.temperature = policy.eval(), greedy, temperature
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = generator(module_device(policy), seed)
         self.inference_s: list[float] = []
 
     def reset(self) -> None:
@@ -49,8 +50,8 @@ class PolicyRunner:
             bins, _ = self.policy.sample(image, [instruction], torch.tensor([observation.t]),
                                          temperature=self.temperature, greedy=self.greedy, generator=self.generator)
         self.inference_s.append(time.perf_counter() - started)
-        self.last_bins = bins[0]
-        chunk = self.policy.actions(bins[0]).numpy().astype(np.float64)
+        self.last_bins = bins[0].cpu()
+        chunk = self.policy.actions(self.last_bins).numpy().astype(np.float64)
         if self.policy.config.action_mode == "delta":
             chunk = chunk + np.asarray(observation.qpos, dtype=np.float64)[None, :]
         return chunk

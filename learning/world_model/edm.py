@@ -44,7 +44,7 @@ def training_sigmas(config: DiffusionConfig, n: int, generator: torch.Generator 
     return log_sigma.exp().clamp(config.sigma_min, 20.0)
 
 
-def make_sampler(name: str, config: DiffusionConfig, steps: int):
+def make_sampler(name: str, config: DiffusionConfig, steps: int, device: torch.device | None = None):
     """A diffusers EDM scheduler over ``steps`` noise levels, sigma_max down to sigma_min, then 0
     (the last step lands on the clean estimate): "euler" (DIAMOND's) or "dpmsolver" (2nd order)."""
     from diffusers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
@@ -54,14 +54,15 @@ def make_sampler(name: str, config: DiffusionConfig, steps: int):
         raise ValueError(f"sampler {name!r}; expected one of {sorted(schedulers)}")
     scheduler = schedulers[name](sigma_min=config.sigma_min, sigma_max=config.sigma_max,
                                  sigma_data=config.sigma_data, rho=config.rho, prediction_type="epsilon")
-    scheduler.set_timesteps(steps)
+    scheduler.set_timesteps(steps, device=device)  # the noise levels where the network runs
     return scheduler
 
 
 def sample(network_output, shape: tuple[int, ...], scheduler, generator: torch.Generator | None = None) -> torch.Tensor:
     """Run ``scheduler`` from pure noise; ``network_output(scaled_x, c_noise (B,))`` is F, the
     raw network output the scheduler preconditions (EDM's c_skip x + c_out F)."""
-    x = torch.randn(shape, generator=generator) * scheduler.init_noise_sigma
+    device = scheduler.timesteps.device
+    x = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:  # diffusers' EDM timesteps are c_noise = log(sigma) / 4
         scaled = scheduler.scale_model_input(x, t)
         x = scheduler.step(network_output(scaled, t.expand(shape[0])), t, x, generator=generator).prev_sample

@@ -94,7 +94,7 @@ def replay_episodes(imagination: Imagination, replays: list[Replay], horizon: in
     imagined = [first[:, None]]
     imagination.reset(first)
     for c in range(chunks):
-        imagined.append(imagination.step(torch.from_numpy(actions[:, c * k:(c + 1) * k])))
+        imagined.append(imagination.step(torch.from_numpy(actions[:, c * k:(c + 1) * k])).cpu())
     frames = torch.cat(imagined, dim=1).numpy()
     return [frames[i, :(min(len(r.real), horizon) - 1) // s + 1] for i, r in enumerate(replays)]
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from learning.device import generator, module_device
 from learning.world_model.world_model import WorldModel
 
 # (actions (B, K, D), previous commands (B, D) or None at the start) -> commands (B, K, D)
@@ -27,7 +28,7 @@ class Imagination:
         self.model = model.eval()
         self.sampler, self.steps = sampler, steps
         self.command_filter = command_filter
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = generator(module_device(model), seed)
         self.history: torch.Tensor | None = None  # uint8 (B, c, H, W, 3)
         self.first: torch.Tensor | None = None
         self.previous_actions: torch.Tensor | None = None  # (B, stride, D): moved the arms into the last frame
@@ -39,9 +40,11 @@ class Imagination:
 
     @torch.no_grad()
     def reset(self, frames: torch.Tensor) -> torch.Tensor:
+        """Real frames (B, H, W, 3), from anywhere; the imagined ones are on the model's device."""
         self.model.check_frames(frames)
         if frames.ndim != 4:
             raise ValueError(f"initial frames: got {tuple(frames.shape)}, expected (B, H, W, 3)")
+        frames = frames.to(module_device(self.model))
         self.first = frames.contiguous()
         self.history = frames[:, None].expand(-1, self.model.config.context_frames, -1, -1, -1).contiguous()
         self.previous_actions = None
@@ -56,7 +59,7 @@ class Imagination:
         if actions.ndim != 3 or len(actions) != len(self.history) or actions.shape[1] != config.chunk_size:
             raise ValueError(f"actions {tuple(actions.shape)}; expected ({len(self.history)}, {config.chunk_size}, "
                              f"{config.action_dim}): one chunk per imagined trajectory")
-        actions = actions.float()
+        actions = actions.float().to(module_device(self.model))
         if self.command_filter is not None:
             last = None if self.previous_actions is None else self.previous_actions[:, -1]
             actions = self.command_filter(actions, last).float()

@@ -23,6 +23,7 @@ import torch
 
 from learning.batches import epoch_batches
 from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
+from learning.device import chosen_device
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.world_model import WorldModel
@@ -108,4 +109,4 @@ def load_world_model(folder: Path, config: WorldModelConfig | None = None) -> Wo
         raise CheckpointError(f"{folder} holds a world model with another configuration than asked for")
     model = WorldModel(saved)
     load_weights(folder, model)
-    return model.eval()
+    return model.to(chosen_device()).eval()

@@ -16,6 +16,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def fourier_features(values: torch.Tensor, dim: int) -> torch.Tensor:
@@ -83,9 +84,11 @@ class PixelUNet(nn.Module):
     the way down and on the way up; attention only at the coarsest level."""
 
     def __init__(self, in_frames: int, action_features: int, channels: tuple[int, ...], depth: int,
-                 cond_dim: int, groups: int, attention: bool, space_to_depth: int = 2, extra_channels: int = 0):
+                 cond_dim: int, groups: int, attention: bool, space_to_depth: int = 2, extra_channels: int = 0,
+                 checkpoint_activations: bool = False):
         super().__init__()
         self.levels, self.s2d, self.cond_dim = len(channels), space_to_depth, cond_dim
+        self.checkpoint_activations = checkpoint_activations
         pixels = 3 * space_to_depth ** 2
         self.noise_embedding = nn.Linear(cond_dim, cond_dim)
         self.context_noise_embedding = nn.Linear(cond_dim, cond_dim)
@@ -133,15 +136,20 @@ class PixelUNet(nn.Module):
         skips = []
         for level, blocks in enumerate(self.down):
             for block in blocks:
-                x = block(x, cond)
+                x = self.run(block, x, cond)
             skips.append(x)
             if level < self.levels - 1:
                 x = self.downsample[level](x)
-        x = self.middle(x, cond)
+        x = self.run(self.middle, x, cond)
         for i, blocks in enumerate(self.up):
             x = torch.cat([x, skips.pop()], dim=1)
             for block in blocks:
-                x = block(x, cond)
+                x = self.run(block, x, cond)
             if i < self.levels - 1:
                 x = self.upsample[i](F.interpolate(x, scale_factor=2.0, mode="nearest"))
         return F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.s2d)
+
+    def run(self, block: nn.Module, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self.checkpoint_activations and self.training and torch.is_grad_enabled():
+            return checkpoint(block, x, cond, use_reentrant=False)
+        return block(x, cond)

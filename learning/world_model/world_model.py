@@ -58,7 +58,8 @@ class WorldModel(nn.Module):
         self.net = PixelUNet(in_frames=config.context_frames + int(config.anchor_first_frame),
                              action_features=config.action_features, channels=d.channels,
                              depth=d.depth, cond_dim=d.cond_dim, groups=d.groups, attention=d.attention,
-                             space_to_depth=d.space_to_depth, extra_channels=config.pose_map_channels)
+                             space_to_depth=d.space_to_depth, extra_channels=config.pose_map_channels,
+                             checkpoint_activations=d.checkpoint_activations)
         self.pose_maps = ArmPoseMaps(config.kinematics, config.image_size) if config.pose_maps else None
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.register_buffer("action_mean", torch.zeros(config.action_dim))
@@ -97,10 +98,12 @@ class WorldModel(nn.Module):
 
     def _conditioning(self, context: torch.Tensor, first: torch.Tensor, actions: torch.Tensor):
         """Context pixels (B, 3F, H, W) -- anchor, then the arm-pose maps last -- and flattened
-        normalised actions."""
+        normalised actions. Inputs may come from the CPU; they move to the model's device here."""
         self.check_frames(context, "context")
         self.check_frames(first, "first frame")
         self.check_actions(actions)
+        device = self.action_mean.device
+        context, first, actions = context.to(device), first.to(device), actions.to(device)
         pixels = to_pixels(context).flatten(1, 2)
         if self.config.anchor_first_frame:
             pixels = torch.cat([pixels, to_pixels(first)], dim=1)
@@ -118,11 +121,11 @@ class WorldModel(nn.Module):
         diffusion, c = self.config.diffusion, self.config.context_frames
         frames = batch["frames"]
         context, actions = self._conditioning(frames[:, :c], batch["first"], batch["actions"])
-        target = to_pixels(frames[:, c])
+        target = to_pixels(frames[:, c]).to(context.device)
         b = len(target)
-        sigma = edm.training_sigmas(diffusion, b)
+        sigma = edm.training_sigmas(diffusion, b).to(context.device)
         epsilon = torch.randn_like(target)
-        context_sigma = torch.rand(b) * diffusion.context_noise_max
+        context_sigma = torch.rand(b, device=context.device) * diffusion.context_noise_max
         augmented = 3 * c  # the anchor is a real frame, always, and the maps are exact: neither is noised
         noise = torch.randn_like(context[:, :augmented]) * context_sigma.view(-1, 1, 1, 1)
         context = torch.cat([context[:, :augmented] + noise, context[:, augmented:]], dim=1)
@@ -135,7 +138,7 @@ class WorldModel(nn.Module):
         p = edm.preconditioning(diffusion, sigma)
         raw = self.net(noisy * p.c_in, p.c_noise, context / CONTEXT_SCALE,
                        edm.context_noise_feature(context_sigma), actions)
-        error = (raw - (target - p.c_skip * noisy) / p.c_out) ** 2  # EDM's unit-variance target
+        error = (raw.float() - (target - p.c_skip * noisy) / p.c_out) ** 2  # fp32 under bf16 autocast too  # EDM's unit-variance target
         if diffusion.salience_weight and b > 1 and self.config.target == "frame":
             weight = 1.0 + diffusion.salience_weight * salience(target)
             error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
@@ -163,17 +166,20 @@ class WorldModel(nn.Module):
         network = self.ema if use_ema else self.net
         pixels, flat_actions = self._conditioning(context, first, actions)
         b, h, w = len(pixels), *self.config.image_size
-        context_sigma = torch.full((b,), diffusion.sampling_context_noise)
+        device = pixels.device
+        context_sigma = torch.full((b,), diffusion.sampling_context_noise, device=device)
         if diffusion.sampling_context_noise:
             c3 = 3 * self.config.context_frames
-            noise = torch.randn(pixels[:, :c3].shape, generator=generator) * diffusion.sampling_context_noise
+            noise = torch.randn(pixels[:, :c3].shape, generator=generator, device=device)
+            noise = noise * diffusion.sampling_context_noise
             pixels = torch.cat([pixels[:, :c3] + noise, pixels[:, c3:]], dim=1)
 
         def network_output(scaled, c_noise):
             return network(scaled, c_noise, pixels / CONTEXT_SCALE, edm.context_noise_feature(context_sigma),
-                           flat_actions)
+                           flat_actions).float()
 
-        scheduler = edm.make_sampler(sampler or diffusion.sampler, diffusion, steps or diffusion.sampling_steps)
+        scheduler = edm.make_sampler(sampler or diffusion.sampler, diffusion, steps or diffusion.sampling_steps,
+                                     device)
         predicted = edm.sample(network_output, (b, 3, h, w), scheduler, generator)
         if self.config.target == "change":
             c3 = 3 * self.config.context_frames
