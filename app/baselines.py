@@ -20,6 +20,7 @@ import torch
 
 from app.policies import checkpoints_dir
 from learning.checkpoints import existing_checkpoint, read_config, save_checkpoint
+from learning.curves import append_point
 from learning.device import generator, module_device
 from learning.evaluation import EVAL_SEED_BASE, GRPO_SEED_BASE
 from learning.grpo.config import GRPOConfig
@@ -146,8 +147,12 @@ def dpo_offline(store: TrajectoryStore, version_id: int, task: str, episode_ids:
     reference = load_policy(store.verify_policy_checkpoint(version_id))
     policy = copy.deepcopy(reference)
     trajectories = [stored_trajectory(store, e, reference) for e in episode_ids]
-    stats = train_dpo(policy, reference, trajectories, config,
-                      progress=lambda step, steps, h: report(f"dpo {step}/{steps}: loss {h['loss']:.4f} "
-                                                             f"margin {h['margin']:.2f}") if step % 10 == 0 else None)
+
+    def progress(step: int, steps: int, history: dict) -> None:
+        append_point(checkpoints_dir(store) / name, {"step": step, **history})  # beside the policy's checkpoint
+        if step % 10 == 0:
+            report(f"dpo {step}/{steps}: loss {history['loss']:.4f} margin {history['margin']:.2f}")
+
+    stats = train_dpo(policy, reference, trajectories, config, progress=progress)
     return register(store, policy, name, version_id, task, {"method": "dpo", "dpo": config.to_json(),
                                                              "stats": stats}), stats

@@ -29,7 +29,7 @@ from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
 from learning.world_model.config import profile as world_model_profile
 from learning.configs import with_overrides
 
-from app import hardware_commands, schedule_commands
+from app import curve_commands, hardware_commands, schedule_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.cycle_config import profile as cycle_profile
 from app.store_report import episode_table, status_report
@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ui", help="the terminal UI (the default without a command)")
     schedule_commands.add_commands(commands)
     hardware_commands.add_commands(commands)
+    curve_commands.add_commands(commands)
     return parser
 
 
@@ -407,7 +408,7 @@ def run_import(store: TrajectoryStore, args) -> None:
 
 # Commands that only read the store: they refuse a store that is not there instead of creating
 # one, and read a store that cannot be written (a read-only mount, an immutable file).
-READ_COMMANDS = ("status", "check", "episodes", "contact-sheet")
+READ_COMMANDS = ("status", "check", "episodes", "contact-sheet", "curves")
 
 
 def open_store(path: Path, command: str) -> TrajectoryStore:
@@ -459,6 +460,8 @@ def run_command(argv: list[str] | None) -> int:
         return hardware_commands.run(args)
     try:
         with open_store(Path(args.db), args.command) as store:
+            if args.command in curve_commands.COMMANDS:
+                return curve_commands.run(store, args)
             if args.command == "status":
                 print(status_report(store))
             elif args.command == "demos":

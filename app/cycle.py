@@ -43,14 +43,17 @@ class IterationContext:
     results: dict  # stage -> result of the finished stages of this iteration
     report: Report
     step_id: int | None = None  # the running job step, whose progress the store shows
+    stage: str | None = None  # its name
     last_loss: float | None = None  # the running step's latest training loss
     _progress_written: float = 0.0
 
     def progress(self, done: float, total: float, detail: str, loss: float | None = None) -> None:
         """Report a line and, at most once a second, how far the running step is."""
         self.report(detail)
-        if loss is not None:
+        if loss is not None:  # every logged window: the stage's training curve, in the store
             self.last_loss = loss
+            self.store.log_metric(f"{self.stage}/loss", loss, step=int(done), iteration_id=self.iteration_id,
+                                  job_step_id=self.step_id)
         now = time.monotonic()
         if self.step_id is not None and (done >= total or now - self._progress_written >= 1.0):
             self.store.jobs.report_progress(self.step_id, min(1.0, max(0.0, done / total)), detail)
@@ -206,7 +209,7 @@ def run_iteration(store: TrajectoryStore, job_id: int, report: Report) -> dict:
     while (step := store.jobs.get(job_id).next_step()) is not None:
         report(f"iteration {number}: {step.name}" + (f" (attempt {step.attempts + 1})" if step.attempts else ""))
         store.jobs.start_step(step.id)
-        ctx.step_id, ctx.last_loss = step.id, None
+        ctx.step_id, ctx.stage, ctx.last_loss = step.id, step.name, None
         try:
             result = STAGE_FUNCTIONS[step.name](ctx)
         except Exception as exc:

@@ -2,8 +2,8 @@
 
 A learner is an nn.Module with ``loss(batch) -> (loss, metrics)`` and, optionally,
 ``after_step()`` (an EMA update); parameters with requires_grad=False are not trained.
-The loop owns the device, the optimizer, gradient clipping, progress, and resumable
-checkpoints: every ``checkpoint_every`` steps the weights, optimizer moments and step go to
+The loop owns the device, the optimizer, gradient clipping, progress, the training curve
+(``learning.curves``: every logged window beside the checkpoint), and resumable checkpoints: every ``checkpoint_every`` steps the weights, optimizer moments and step go to
 ``checkpoint_dir``; started again, it continues from there, on whatever device it is given.
 On CUDA the loss is computed under bf16 autocast (fp32 master weights). Launched as several
 processes (torchrun, accelerate), the learner runs inside DistributedDataParallel, each rank
@@ -22,8 +22,9 @@ from typing import Callable, Iterator
 import torch
 
 from learning import distributed
-from learning.device import autocast, chosen_device, to_device
 from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
+from learning.curves import append_point
+from learning.device import autocast, chosen_device, to_device
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,13 @@ def train(learner: torch.nn.Module, batches: Callable[[int], Iterator[dict]], co
         if step % config.log_every == 0 or step == config.steps:
             n = step - window_start
             elapsed = time.perf_counter() - started
-            if progress is not None and rank == 0:
-                progress(TrainProgress(step, config.steps, window_loss / n,
-                                       {k: v / n for k, v in window_metrics.items()}, n / elapsed))
+            if rank == 0:
+                report = TrainProgress(step, config.steps, window_loss / n,
+                                       {k: v / n for k, v in window_metrics.items()}, n / elapsed)
+                append_point(checkpoint_dir, {"step": step, "loss": report.loss, **report.metrics,
+                                              "lr": learning_rate(config, step - 1), "steps_per_s": report.steps_per_s})
+                if progress is not None:
+                    progress(report)
             started, window_loss, window_metrics, window_start = time.perf_counter(), 0.0, {}, step
         if step % config.checkpoint_every == 0 or step == config.steps:
             if rank == 0:

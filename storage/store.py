@@ -305,10 +305,13 @@ class TrajectoryStore:
                 name=name, value=value, step=step, iteration_id=iteration_id,
                 job_step_id=job_step_id, payload_json=json.dumps(payload) if payload else None))
 
-    def metrics(self, name: str | None = None, iteration_id: int | None = None) -> list[Metric]:
+    def metrics(self, name: str | None = None, iteration_id: int | None = None,
+                job_step_id: int | None = None) -> list[Metric]:
         query = select(Metric).order_by(Metric.id)
         if name is not None:
             query = query.where(Metric.name == name)
+        if job_step_id is not None:
+            query = query.where(Metric.job_step_id == job_step_id)
         if iteration_id is not None:
             query = query.where(Metric.iteration_id == iteration_id)
         with self.session() as session:

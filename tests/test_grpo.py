@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from learning.action_bins import ActionBins
+from learning.curves import read_curve
 from learning.grpo.config import profile as grpo_profile
 from learning.grpo.grpo import GRPOStats, NoLearningSignalError, fill_batch, run_grpo
 from learning.grpo.imagine import imagine_group
@@ -146,6 +147,8 @@ def test_a_run_saves_each_update_and_resumes(tmp_path):
     second = run_grpo(resumed_policy, sample_group, grpo_profile("tiny", updates=2), tmp_path / "grpo", {})
     assert second.updates == 2 and calls == [0, 1, 2, 3]  # continues at group 2, redoes nothing
     assert len(second.history) == 2
+    curve = read_curve(tmp_path / "grpo")  # one point per update, beside the run's checkpoint
+    assert [p["step"] for p in curve] == [1, 2] and {"grad_norm", "clip_fraction", "kept_fraction"} <= set(curve[0])
 
 
 def test_a_real_episode_budget_ends_the_run_instead_of_a_count(tmp_path):

@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label, RichLog, Select
 from app.background_command import BackgroundCommand
 from app.cycle_config import JOB_KIND
 from app.cycle_config import PROFILES as CYCLE_PROFILES
+from learning.curves import sparkline
 from robot.sim.tasks import TASKS
 
 
@@ -111,6 +112,9 @@ class CyclePane(Vertical):
             for step in job.steps:
                 detail = stage_summary(step.name, step.result) if step.status == "done" else (
                     step.error or step.detail or "")
+                losses = [m.value for m in store.metrics(f"{step.name}/loss", job_step_id=step.id)]
+                if len(losses) > 1:  # the stage's training curve so far, oldest to newest
+                    detail = f"{sparkline(losses)} {detail}"
                 table.add_row(step.name, step.status, str(step.attempts), detail)
         self.query_one("#cycle-resume", Button).disabled = not store.jobs.unfinished(JOB_KIND) or self.busy
 

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
+from learning.curves import append_point
 from learning.grpo.config import GRPOConfig
 from learning.grpo.objective import is_mixed
 from learning.grpo.trajectories import Trajectory
@@ -113,6 +114,8 @@ def run_grpo(policy: VLAPolicy, sample_group: Callable[[int], list[Trajectory]],
                               "trajectories": stats.trajectories})
         save_checkpoint(folder, policy, {**policy_meta, "grpo": config.to_json(), "grpo_stats": stats.to_json()},
                         optimizer)
+        append_point(folder, {"step": stats.updates, **stats.history[-1], "kept_fraction": stats.kept_fraction,
+                              "sampled_success": stats.success_rate})
         if progress is not None:
             progress(stats)
     return stats
