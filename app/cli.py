@@ -29,9 +29,9 @@ from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
 from learning.world_model.config import profile as world_model_profile
 from learning.configs import with_overrides
 
-from app import curve_commands, hardware_commands, schedule_commands
+from app import config_commands, curve_commands, hardware_commands, schedule_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
-from app.cycle_config import profile as cycle_profile
+from app.cycle_config import cycle_config
 from app.store_report import episode_table, status_report
 
 LABELS = {"success": True, "failure": False, "none": None}
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     cycle.add_argument("--grpo-updates", type=int, help="GRPO updates per iteration (default: the profile's)")
     cycle.add_argument("--eval-episodes", type=int, help="evaluation episodes (default: the profile's)")
     cycle.add_argument("--deploy-margin", type=float, help="deploy if new success >= deployed - margin")
+    cycle.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="change a knob: cycle.align_steps=500, grpo.temperature=0.5, world_model.diffusion."
+                            "sampling_steps=2, reward_model.layers=2 (see `wmpo-app config show`)")
     cycle.add_argument("--resume", action="store_true", help="finish the interrupted iteration and its planned ones")
     cycle.add_argument("--cancel", action="store_true",
                        help="give up the unfinished iteration, keeping everything it recorded")
@@ -179,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_commands.add_commands(commands)
     hardware_commands.add_commands(commands)
     curve_commands.add_commands(commands)
+    config_commands.add_commands(commands)
     return parser
 
 
@@ -343,7 +347,7 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
     overrides = {"task": args.task, "budget": args.budget, "world_model": args.world_model,
                  "grpo_updates": args.grpo_updates, "eval_episodes": args.eval_episodes,
                  "deploy_margin": args.deploy_margin}
-    config = cycle_profile(args.profile, **{k: v for k, v in overrides.items() if v is not None})
+    config = cycle_config(args.profile, args.overrides, **{k: v for k, v in overrides.items() if v is not None})
     if args.policy and store.deployed(config.task) is None:
         store.deploy(config.task, find_policy_version(store, args.policy), "initial")
     started = time.perf_counter()
@@ -456,6 +460,12 @@ def run_command(argv: list[str] | None) -> int:
             return 2
     if args.command in schedule_commands.COMMANDS:
         return schedule_commands.run(args)
+    if args.command in config_commands.COMMANDS:  # no store needed
+        try:
+            return config_commands.run(args)
+        except ValueError as exc:
+            print(f"wmpo-app: error: {exc}", file=sys.stderr)
+            return 2
     if args.command in hardware_commands.COMMANDS:
         return hardware_commands.run(args)
     try:

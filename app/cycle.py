@@ -14,20 +14,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from app.cycle_config import JOB_KIND, STAGES, CycleConfig
+from app.cycle_config import JOB_KIND, STAGES, CycleConfig, learner_configs
 from app.imagined_grpo import improve_in_imagination
 from app.policies import collect_rollouts, evaluate_policy
 from app.reward_models import reward_model_dir, train_success_model
 from app.world_models import (NoHeldOutEpisodesError, align_world_model, measure_fidelity, pretrain_world_model,
                               world_model_dir)
 from learning.checkpoints import existing_checkpoint
-from learning.grpo.config import profile as grpo_profile
+from learning.provenance import provenance
 from learning.grpo.grpo import NoLearningSignalError
-from learning.reward_model.config import profile as reward_profile
 from learning.reward_model.training import load_reward_model
 from learning.trainer import TrainConfig
 from learning.world_model.config import ALIGN_LR, PRETRAIN_LR
-from learning.world_model.config import profile as world_model_profile
 from storage import EpisodeFilter, StoreError, TrajectoryStore
 
 
@@ -103,7 +101,7 @@ def align(ctx: IterationContext) -> dict:
     base = previous_world_model(store, config)
     if existing_checkpoint(world_model_dir(store, base) / "model") is None:
         ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored {ctx.task} episode")
-        pretrain_world_model(store, base, world_model_profile(config.profile),
+        pretrain_world_model(store, base, learner_configs(config)["world_model"],
                              TrainConfig.scheduled(config.world_model_steps, PRETRAIN_LR, False), task=ctx.task,
                              batch_size=config.world_model_batch,
                              progress=lambda stage, p: ctx.report(f"pretrain {stage} {p.step}/{p.steps} "
@@ -119,7 +117,7 @@ def align(ctx: IterationContext) -> dict:
 
 def reward(ctx: IterationContext) -> dict:
     name = ctx.metric_names()["reward"]
-    result = train_success_model(ctx.store, name, ctx.task, reward_profile(ctx.config.profile),
+    result = train_success_model(ctx.store, name, ctx.task, learner_configs(ctx.config)["reward_model"],
                                  TrainConfig.scheduled(ctx.config.reward_steps, REWARD_LR), batch_size=ctx.config.reward_batch,
                                  iteration_id=ctx.iteration_id,
                                  progress=lambda p: ctx.progress(p.step, p.steps, f"reward {p.step}/{p.steps} "
@@ -145,8 +143,7 @@ def fidelity(ctx: IterationContext) -> dict:
 
 
 def grpo(ctx: IterationContext) -> dict:
-    overrides = {} if ctx.config.grpo_updates is None else {"updates": ctx.config.grpo_updates}
-    config = grpo_profile(ctx.config.profile, **overrides)
+    config = learner_configs(ctx.config)["grpo"]
     names = ctx.metric_names()
     try:
         result = improve_in_imagination(
@@ -195,7 +192,7 @@ STAGE_FUNCTIONS = {"collect": collect, "align": align, "reward": reward, "fideli
 
 
 def start_iteration(store: TrajectoryStore, config: CycleConfig, remaining: int):
-    iteration = store.start_iteration(config.task, config.budget, config.to_json())
+    iteration = store.start_iteration(config.task, config.budget, {**config.to_json(), "provenance": provenance()})
     return store.jobs.create(JOB_KIND, list(STAGES), {"cycle": config.to_json(), "remaining": remaining},
                              iteration_id=iteration.id)
 

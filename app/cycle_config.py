@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from learning.profiles import pick_profile
 
 JOB_KIND = "cycle-iteration"  # the store job of one iteration
 STAGES = ("collect", "align", "reward", "fidelity", "grpo", "evaluate", "deploy")
+# The learners' configs a cycle builds from its profile; ``overrides`` change their fields.
+SECTIONS = ("world_model", "reward_model", "grpo")
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,15 @@ class CycleConfig:
     eval_episodes: int = 128
     collect_temperature: float = 1.0
     deploy_margin: float = 0.0  # deploy if new success >= deployed success - margin
+    # "section.field=value" over the profile's learner configs (``wmpo-app cycle --set``), e.g.
+    # "grpo.temperature=0.5": kept with the iteration's job, so a resumed iteration uses them too
+    overrides: tuple[str, ...] = ()
 
     def __post_init__(self):
+        for override in self.overrides:
+            section = override.split(".", 1)[0]
+            if section not in SECTIONS or "=" not in override:
+                raise ValueError(f"override {override!r}: expected SECTION.FIELD=VALUE with SECTION one of {SECTIONS}")
         if self.budget < 1 or self.eval_episodes < 1:
             raise ValueError(f"budget {self.budget} and eval_episodes {self.eval_episodes}: expected >= 1")
         if not 0.0 <= self.deploy_margin < 1.0:
@@ -38,7 +47,38 @@ class CycleConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "CycleConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known | {"overrides": tuple(known.get("overrides", ()))})
+
+    def section_overrides(self, section: str) -> list[str]:
+        """This section's overrides as ``with_overrides`` takes them (FIELD=VALUE)."""
+        return [o.split(".", 1)[1] for o in self.overrides if o.split(".", 1)[0] == section]
+
+
+def cycle_config(profile_name: str, assignments: list[str], **fields) -> CycleConfig:
+    """A profile's cycle config with ``--set`` assignments: ``cycle.FIELD=VALUE`` sets the cycle's
+    own fields, ``SECTION.FIELD=VALUE`` a learner's; every one is checked against its config now,
+    not when its stage starts an hour later."""
+    from learning.configs import with_overrides
+
+    own = [a.split(".", 1)[1] for a in assignments if a.startswith("cycle.")]
+    config = with_overrides(profile(profile_name, **fields), own)
+    config = replace(config, overrides=config.overrides + tuple(a for a in assignments if not a.startswith("cycle.")))
+    learner_configs(config)  # unknown fields and bad values are refused here
+    return config
+
+
+def learner_configs(config: CycleConfig) -> dict:
+    """The world-model, reward-model and GRPO configs a cycle of ``config`` trains with."""
+    from learning.configs import with_overrides
+    from learning.grpo.config import profile as grpo_profile
+    from learning.reward_model.config import profile as reward_profile
+    from learning.world_model.config import profile as world_model_profile
+
+    grpo = grpo_profile(config.profile, **({} if config.grpo_updates is None else {"updates": config.grpo_updates}))
+    profiles = {"world_model": world_model_profile(config.profile), "reward_model": reward_profile(config.profile),
+                "grpo": grpo}
+    return {section: with_overrides(profiles[section], config.section_overrides(section)) for section in SECTIONS}
 
 
 PROFILES = {

@@ -1,4 +1,5 @@
 """Checkpoints: a folder with ``model.safetensors`` and ``config.json`` (no pickle anywhere).
+``config.json`` also records the command, git commit and time that wrote it (``provenance``).
 
 A checkpoint is written to a temporary folder and swapped in with renames, keeping the
 previous one as ``<name>.previous`` until the new one is complete: a crash mid-write
@@ -16,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from learning.errors import CheckpointError
+from learning.provenance import provenance
 
 MODEL_FILE, CONFIG_FILE, OPTIMIZER_FILE = "model.safetensors", "config.json", "optimizer.safetensors"
 
@@ -29,7 +31,7 @@ def save_checkpoint(folder: Path, model: torch.nn.Module, config: dict,
     staging.mkdir(parents=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, staging / MODEL_FILE)
-    (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    (staging / CONFIG_FILE).write_text(json.dumps({**config, "provenance": provenance()}, indent=2, sort_keys=True))
     if optimizer is not None:
         tensors, layout = flatten_optimizer(optimizer)
         save_file(tensors, staging / OPTIMIZER_FILE)

@@ -41,7 +41,9 @@ def test_save_load_round_trip_without_pickle(tmp_path):
     fresh_optimizer = torch.optim.AdamW(fresh.parameters())
     assert load_optimizer(tmp_path / "ckpt", fresh_optimizer)
     assert torch.equal(fresh_optimizer.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
-    assert read_config(tmp_path / "ckpt") == {"kind": "line"}
+    saved = read_config(tmp_path / "ckpt")
+    assert saved["kind"] == "line" and saved.keys() == {"kind", "provenance"}
+    assert saved["provenance"]["command"] and {"git_commit", "dirty", "saved_at"} <= saved["provenance"].keys()
 
 
 def test_interrupted_swap_falls_back_to_previous(tmp_path):
