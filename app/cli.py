@@ -29,7 +29,7 @@ from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
 from learning.world_model.config import profile as world_model_profile
 from learning.configs import with_overrides
 
-from app import config_commands, curve_commands, hardware_commands, schedule_commands
+from app import bundle_commands, config_commands, curve_commands, hardware_commands, schedule_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.cycle_config import cycle_config
 from app.store_report import episode_table, status_report
@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     hardware_commands.add_commands(commands)
     curve_commands.add_commands(commands)
     config_commands.add_commands(commands)
+    bundle_commands.add_commands(commands)
     return parser
 
 
@@ -460,10 +461,10 @@ def run_command(argv: list[str] | None) -> int:
             return 2
     if args.command in schedule_commands.COMMANDS:
         return schedule_commands.run(args)
-    if args.command in config_commands.COMMANDS:  # no store needed
+    if args.command in config_commands.COMMANDS | bundle_commands.COMMANDS:  # they open stores themselves
         try:
-            return config_commands.run(args)
-        except ValueError as exc:
+            return (config_commands if args.command in config_commands.COMMANDS else bundle_commands).run(args)
+        except (StoreError, ValueError) as exc:
             print(f"wmpo-app: error: {exc}", file=sys.stderr)
             return 2
     if args.command in hardware_commands.COMMANDS:

@@ -7,6 +7,7 @@ systemd service runs ``wmpo-app scheduler`` (restarted if it dies); the cron ent
 
 from __future__ import annotations
 
+import getpass
 import os
 import shlex
 import shutil
@@ -81,7 +82,19 @@ def install_systemd(db: Path, workdir: Path, unit_dir: Path | None = None) -> st
     started = subprocess.run(enable, capture_output=True, text=True) if reload.returncode == 0 else reload
     if started.returncode != 0:
         return f"wrote {path}; `{' '.join(enable)}` failed: {started.stderr.strip() or started.stdout.strip()}"
-    return f"wrote {path} and enabled it (systemctl --user status {UNIT_NAME})"
+    return f"wrote {path} and enabled it (systemctl --user status {UNIT_NAME}); {enable_linger()}"
+
+
+def enable_linger() -> str:
+    """A user's systemd services stop at logout unless the user lingers: the scheduler must not."""
+    user = getpass.getuser()
+    if shutil.which("loginctl") is None:
+        return f"loginctl is not here: run `loginctl enable-linger {user}` where it is, or the scheduler stops at logout"
+    done = subprocess.run(["loginctl", "enable-linger", user], capture_output=True, text=True)
+    if done.returncode != 0:
+        return (f"`loginctl enable-linger {user}` failed ({done.stderr.strip() or done.stdout.strip()}): "
+                f"without it the scheduler stops at logout")
+    return f"lingering enabled for {user}: the scheduler keeps running after logout"
 
 
 def install_cron(db: Path, workdir: Path) -> str:

@@ -238,16 +238,37 @@ class TrajectoryStore:
 
     def register_policy_version(self, name: str, checkpoint_path: Path | str, config: dict | None = None,
                                 parent_id: int | None = None, iteration_id: int | None = None) -> PolicyVersion:
-        """Record a checkpoint (file or directory) with its sha256, so it can be verified later."""
+        """Record a checkpoint (file or directory) with its sha256, so it can be verified later.
+        A checkpoint inside the store's folder is recorded relative to it: the store and its
+        checkpoints move together (``wmpo-app bundle``) and still verify."""
         checkpoint_path = Path(checkpoint_path).resolve()
+        folder = self.path.parent.resolve()
+        recorded = checkpoint_path.relative_to(folder) if checkpoint_path.is_relative_to(folder) else checkpoint_path
         version = PolicyVersion(
-            name=name, checkpoint_path=str(checkpoint_path),
+            name=name, checkpoint_path=str(recorded),
             checkpoint_sha256=checkpoint_sha256(checkpoint_path), parent_id=parent_id,
             iteration_id=iteration_id, config_json=json.dumps(config or {}))
         with self.session() as session, session.begin():
             if session.scalar(select(PolicyVersion.id).where(PolicyVersion.name == name)) is not None:
                 raise StoreError(f"a policy version named {name!r} already exists")
             session.add(version)
+        return self._located(version)
+
+    def _located(self, version: PolicyVersion) -> PolicyVersion:
+        """The version (detached from its session) with its checkpoint path absolute, wherever the
+        store is now: a relative path is the store folder's; an absolute one from a store that
+        was moved (written before paths were relative) is looked up under its ``checkpoints/``."""
+        recorded = Path(version.checkpoint_path)
+        folder = self.path.parent.resolve()
+        if not recorded.is_absolute():
+            located = folder / recorded
+        elif recorded.exists() or "checkpoints" not in recorded.parts:
+            located = recorded
+        else:
+            index = len(recorded.parts) - 1 - recorded.parts[::-1].index("checkpoints")
+            moved = folder.joinpath(*recorded.parts[index:])
+            located = moved if moved.exists() else recorded
+        version.checkpoint_path = str(located)
         return version
 
     def policy_version(self, version_id: int) -> PolicyVersion:
@@ -255,11 +276,12 @@ class TrajectoryStore:
             version = session.get(PolicyVersion, version_id)
         if version is None:
             raise StoreError(f"no policy version with id {version_id}")
-        return version
+        return self._located(version)
 
     def policy_versions(self) -> list[PolicyVersion]:
         with self.session() as session:
-            return list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id)))
+            versions = list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id)))
+        return [self._located(v) for v in versions]
 
     def deploy(self, task: str, version_id: int, reason: str, *, iteration_id: int | None = None,
                note: str = "") -> Deployment:
