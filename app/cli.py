@@ -13,6 +13,7 @@ from pathlib import Path
 from storage import DEFAULT_STORE_PATH, EpisodeFilter, StoreError, StoreFileError, StoreFullError, TrajectoryStore
 from storage.database import is_writable
 from storage.frame_codecs import CODECS, DEFAULT_CODEC
+from storage.hdf5_layouts import LAYOUTS
 from storage.schema import EPISODE_SOURCES, ROBOT_KINDS
 
 from robot.sim.aloha_sim import SIM_CAMERAS
@@ -173,6 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--codec", choices=sorted(CODECS), default=DEFAULT_CODEC)
     importer.add_argument("--jpeg-red-blue-swapped", action="store_true",
                           help="compressed files whose recorder gave RGB arrays to cv2.imencode")
+    importer.add_argument("--layout", choices=sorted(LAYOUTS), default="aloha",
+                          help="aloha (grippers 0..1), or cobot_magic (AgileX: grippers in metres, base_action)")
+
+    exporter = commands.add_parser("export-aloha", help="write episodes as ALOHA-format episode_N.hdf5 files")
+    exporter.add_argument("episode_ids", nargs="+", type=int)
+    exporter.add_argument("--out", type=Path, required=True, help="folder for episode_0.hdf5, episode_1.hdf5...")
+    exporter.add_argument("--layout", choices=sorted(LAYOUTS), default="aloha")
 
     relabel = commands.add_parser("relabel", help="set an episode's success label as the operator")
     relabel.add_argument("episode_id", type=int)
@@ -407,13 +415,13 @@ def run_import(store: TrajectoryStore, args) -> None:
     ids = import_aloha_episodes(
         store, episode_files(args.files), task=args.task, instruction=args.instruction, robot_kind=args.robot,
         source=args.source, success=LABELS[args.label], cameras=args.cameras, codec=args.codec,
-        jpeg_red_blue_swapped=args.jpeg_red_blue_swapped, progress=progress)
+        jpeg_red_blue_swapped=args.jpeg_red_blue_swapped, layout=args.layout, progress=progress)
     print(f"imported {len(ids)} episodes: ids {ids[0]}..{ids[-1]}")
 
 
 # Commands that only read the store: they refuse a store that is not there instead of creating
 # one, and read a store that cannot be written (a read-only mount, an immutable file).
-READ_COMMANDS = ("status", "check", "episodes", "contact-sheet", "curves")
+READ_COMMANDS = ("status", "check", "episodes", "contact-sheet", "curves", "export-aloha")
 
 
 def open_store(path: Path, command: str) -> TrajectoryStore:
@@ -511,6 +519,11 @@ def run_command(argv: list[str] | None) -> int:
                 run_episodes(store, args)
             elif args.command == "import-aloha":
                 run_import(store, args)
+            elif args.command == "export-aloha":
+                from storage.aloha_export import export_aloha_episodes
+
+                paths = export_aloha_episodes(store, args.episode_ids, args.out, args.layout)
+                print(f"wrote {len(paths)} episodes ({args.layout} layout) to {args.out}")
             elif args.command == "relabel":
                 label = LABELS[args.label]
                 store.set_label(args.episode_id, label, "operator" if label is not None else None)

@@ -7,7 +7,8 @@ import os
 import sys
 import threading
 
-from robot.aloha.site import SITES_DIR, SiteConfigError, load_site
+from robot.aloha.site import SITES_DIR, SiteConfig, SiteConfigError
+from robot.sites import diagnose_site, load_robot_site, open_robot
 from robot.robot import RobotError
 
 COMMANDS = {"doctor", "teleop-record", "sim-node"}
@@ -44,15 +45,18 @@ def run(args: argparse.Namespace) -> int:
 
         os.environ.setdefault("CYCLONEDDS_URI", loopback_config())
     try:
-        site = load_site(args.site)
+        site = load_robot_site(args.site)  # its "robot" field picks the backend
         if args.command == "doctor":
-            from robot.aloha.doctor import diagnose, report
-            checks = diagnose(site, listen_s=args.listen)
+            from robot.aloha.doctor import report
+            checks = diagnose_site(site, listen_s=args.listen)
             print(report(checks))
             return 0 if all(check.ok for check in checks) else 1
         if args.command == "sim-node":
             from robot.aloha.sim_node import serve
-            return serve(site, task=args.task, seed=args.seed, loopback=args.loopback)
+            node_class = None
+            if not isinstance(site, SiteConfig):
+                from robot.cobot_magic.sim_node import CobotSimNode as node_class
+            return serve(site, task=args.task, seed=args.seed, loopback=args.loopback, node_class=node_class)
         return run_teleop_record(site, args)
     except (SiteConfigError, RobotError) as exc:
         print(f"wmpo-app: error: {exc}", file=sys.stderr)
@@ -60,13 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_teleop_record(site, args) -> int:
-    from robot.aloha.backend import MobileAloha
     from robot.aloha.teleop import record_teleop_demo
     from storage import TrajectoryStore
 
     if args.n < 1 or args.horizon < 1:
         raise RobotError(f"--n {args.n} and --horizon {args.horizon}; expected at least 1")
-    with TrajectoryStore(args.db) as store, MobileAloha(site) as robot:
+    with TrajectoryStore(args.db) as store, open_robot(site) as robot:
         for i in range(args.n):
             stop = threading.Event()
             label = {"success": True, "failure": False}.get(args.label)

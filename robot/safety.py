@@ -23,7 +23,7 @@ VX300S_LOWER = (-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158)
 VX300S_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
 
 INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop",
-                 "sensor_non_finite")
+                 "sensor_non_finite", "arm_fault")  # arm_fault: the arm's own status reported e-stop, collision...
 
 
 def _both_arms(arm: tuple[float, ...], gripper: float) -> tuple[float, ...]:
@@ -37,6 +37,11 @@ class SafetyLimits:
     # lerobot's ALOHA default: 5 degrees per step. Grippers are exempt: a gripper closed on
     # an object sits far from its target, and that gap is what holds the object.
     max_step_rad: float = math.radians(5.0)
+    # Also cap each arm joint's change relative to the LAST COMMAND (0: off, the default). The cap
+    # relative to the present position alone lets consecutive commands differ by far more than
+    # the cap while a joint moves, and with the sensing delay it can drive an oscillation (seen on
+    # the sim's wrist at 25 Hz); AgileX's own inference caps relative to the last command.
+    max_command_step_rad: float = 0.0
 
     def __post_init__(self):
         if len(self.lower) != 14 or len(self.upper) != 14:
@@ -46,6 +51,8 @@ class SafetyLimits:
             raise ValueError(f"lower limit not below upper limit at joints {bad}")
         if not self.max_step_rad > 0:
             raise ValueError(f"max_step_rad {self.max_step_rad}; expected > 0")
+        if not self.max_command_step_rad >= 0:
+            raise ValueError(f"max_command_step_rad {self.max_command_step_rad}; expected >= 0 (0: off)")
 
 
 @dataclass
@@ -88,6 +95,10 @@ class SafetyFilter:
             self.counts["gripper_range"] += 1
         step = self.limits.max_step_rad
         capped = np.clip(safe[arm], present[arm] - step, present[arm] + step)
+        command_step = self.limits.max_command_step_rad
+        if command_step:  # where the present-relative window is out of reach, move towards it
+            last = np.asarray(holding, dtype=np.float64)[arm]
+            capped = np.clip(capped, last - command_step, last + command_step)
         if (capped != safe[arm]).any():
             self.counts["step_cap"] += 1
             safe[arm] = capped

@@ -14,6 +14,10 @@ sim scripts, Interbotix/aloha for ROS 2, MarkFzp/mobile-aloha): one file per epi
     root attributes             ``sim`` (bool, optional): robot_kind "sim" if true, else
                                 "real"; ``compress`` (bool, optional): see below
 
+A named layout (``storage.hdf5_layouts``: ``aloha``, ``cobot_magic``) says the grippers' units and
+whether ``/base_action`` belongs to the file; the Cobot Magic's is required and kept in the
+episode's ``extra["base_action"]``.
+
 Images come in one of two layouts:
 
 * raw: uint8 (T, H, W, 3), RGB.
@@ -50,6 +54,7 @@ from PIL import Image, UnidentifiedImageError
 
 from storage.episode_writer import EpisodeInfo, EpisodeSpec
 from storage.errors import ImportFormatError, StepValidationError
+from storage.hdf5_layouts import LAYOUTS, Hdf5Layout, get_layout
 
 ALOHA_DOF = 14
 IMAGES = "/observations/images"
@@ -67,6 +72,7 @@ class AlohaEpisode:
     sim: bool | None  # the file's ``sim`` attribute; None when it has none
     jpeg_lengths: dict[str, np.ndarray] | None  # camera -> bytes per frame; None for raw images
     jpeg_red_blue_swapped: bool = False
+    base_action: np.ndarray | None = None  # float32 (T, 2) [v_x, omega_z], where the layout has it
 
     @property
     def length(self) -> int:
@@ -110,12 +116,14 @@ def decode_jpeg(data: bytes, where: str, shape: tuple[int, int, int] | None = No
 
 
 def read_aloha_episode(path: Path, cameras: list[str] | None = None,
-                       jpeg_red_blue_swapped: bool = False) -> AlohaEpisode:
-    """Check one file against the ALOHA format and load its joint arrays; frames stay on disk.
+                       jpeg_red_blue_swapped: bool = False, layout: str | Hdf5Layout = "aloha") -> AlohaEpisode:
+    """Check one file against the ALOHA format (in ``layout``) and load its joint arrays, grippers
+    normalised; frames stay on disk.
 
     ``cameras=None`` selects every camera in the file. Raises ImportFormatError naming the
     file, the dataset, what was found and what was expected.
     """
+    layout = get_layout(layout) if isinstance(layout, str) else layout
     path = Path(path)
     if not path.is_file():
         raise ImportFormatError(f"{path}: no such file; expected an ALOHA episode_N.hdf5")
@@ -123,15 +131,16 @@ def read_aloha_episode(path: Path, cameras: list[str] | None = None,
         raise ImportFormatError(f"{path}: not an HDF5 file; expected an ALOHA episode_N.hdf5")
     try:
         with h5py.File(path, "r") as f:
-            episode = _read_open_file(path, f, cameras)
+            episode = _read_open_file(path, f, cameras, layout)
     except OSError as exc:  # h5py's way of reporting a truncated or damaged file
         raise ImportFormatError(f"{path}: HDF5 file cannot be read ({exc})") from exc
     return replace(episode, jpeg_red_blue_swapped=jpeg_red_blue_swapped)
 
 
-def _read_open_file(path: Path, f: h5py.File, cameras: list[str] | None) -> AlohaEpisode:
-    qpos = _joint_array(path, f, "/observations/qpos", None)
-    action = _joint_array(path, f, "/action", len(qpos))
+def _read_open_file(path: Path, f: h5py.File, cameras: list[str] | None, layout: Hdf5Layout) -> AlohaEpisode:
+    qpos = layout.normalised(_joint_array(path, f, "/observations/qpos", None))
+    action = layout.normalised(_joint_array(path, f, "/action", len(qpos)))
+    base_action = _base_action(path, f, len(qpos), layout) if layout.base_action else None
     group = f.get(IMAGES)
     if not isinstance(group, h5py.Group) or len(group) == 0:
         raise ImportFormatError(f"{path}: {IMAGES} is missing or empty; expected one dataset per camera")
@@ -146,7 +155,7 @@ def _read_open_file(path: Path, f: h5py.File, cameras: list[str] | None) -> Aloh
         lengths = {cam: rows[in_file.index(cam)] for cam in selected}
     shapes = {cam: _camera_shape(path, f, cam, len(qpos), lengths) for cam in selected}
     sim = bool(f.attrs["sim"]) if "sim" in f.attrs else None
-    return AlohaEpisode(path, qpos, action, shapes, sim, lengths)
+    return AlohaEpisode(path, qpos, action, shapes, sim, lengths, base_action=base_action)
 
 
 def _dataset(path: Path, f: h5py.File, name: str, expected: str) -> h5py.Dataset:
@@ -177,6 +186,17 @@ def _joint_array(path: Path, f: h5py.File, name: str, steps: int | None) -> np.n
         raise ImportFormatError(
             f"{path}: {name} has {len(bad)} non-finite value(s) (NaN or inf), the first at "
             f"[step {bad[0][0]}, joint {bad[0][1]}]; expected finite values")
+    return values.astype(np.float32)
+
+
+def _base_action(path: Path, f: h5py.File, steps: int, layout: Hdf5Layout) -> np.ndarray:
+    expected = f"(T={steps}, 2) float [v_x, omega_z], as the {layout.name} layout has"
+    ds = _dataset(path, f, "/base_action", expected)
+    if ds.shape != (steps, 2) or ds.dtype.kind not in "fiu":
+        raise _wrong_dataset(path, ds, expected)
+    values = ds[()]
+    if not np.isfinite(values).all():
+        raise ImportFormatError(f"{path}: /base_action has non-finite values; expected finite velocities")
     return values.astype(np.float32)
 
 
@@ -217,23 +237,27 @@ def _camera_shape(path: Path, f: h5py.File, camera: str, steps: int,
 def import_aloha_episodes(store, paths: list[Path], *, task: str, instruction: str = "",
                           robot_kind: str | None = None, source: str = "expert",
                           success: bool | None = True, cameras: list[str] | None = None,
-                          codec: str = "qoi", control_period_s: float = 0.02,
-                          jpeg_red_blue_swapped: bool = False,
+                          codec: str = "qoi", control_period_s: float | None = None,
+                          jpeg_red_blue_swapped: bool = False, layout: str = "aloha",
                           progress: Callable[[int, int, Path], None] | None = None) -> list[int]:
     """Validate every file, then import them in order; returns the new episode ids.
 
     ``success`` is the importing operator's label (None leaves the episodes unlabelled);
-    ``robot_kind=None`` takes it from each file's ``sim`` attribute. Raises ImportFormatError
+    ``robot_kind=None`` takes it from each file's ``sim`` attribute; ``control_period_s=None`` the
+    layout's recorder step (ALOHA 0.02 s, Cobot Magic 1/30 s). Raises ImportFormatError
     with nothing imported when any file is malformed, or naming the failed file and the ids
     already imported when a file fails part-way.
     """
+    if layout not in LAYOUTS:
+        raise ImportFormatError(f"layout {layout!r}; expected one of {sorted(LAYOUTS)}")
+    control_period_s = LAYOUTS[layout].control_period_s if control_period_s is None else control_period_s
     if not control_period_s > 0:
         raise ValueError(f"control_period_s {control_period_s}; expected seconds > 0")
-    episodes = _validate_all([Path(p) for p in paths], cameras, jpeg_red_blue_swapped)
+    episodes = _validate_all([Path(p) for p in paths], cameras, jpeg_red_blue_swapped, layout)
     plans = [(episode, EpisodeInfo(
         task=task, instruction=instruction, source=source, control_period_s=control_period_s,
         robot_kind=robot_kind or ("sim" if episode.sim else "real"),
-        extra={"imported_from": str(episode.path), "format": "aloha-hdf5"},
+        extra=_import_extra(episode, layout),
     ), EpisodeSpec(cameras=episode.cameras, action_dim=ALOHA_DOF, qpos_dim=ALOHA_DOF, codec=codec))
         for episode in episodes]
     imported: list[int] = []
@@ -244,13 +268,20 @@ def import_aloha_episodes(store, paths: list[Path], *, task: str, instruction: s
     return imported
 
 
-def _validate_all(paths: list[Path], cameras: list[str] | None, swapped: bool) -> list[AlohaEpisode]:
+def _import_extra(episode: AlohaEpisode, layout: str) -> dict:
+    extra = {"imported_from": str(episode.path), "format": "aloha-hdf5" if layout == "aloha" else f"{layout}-hdf5"}
+    if episode.base_action is not None:
+        extra["base_action"] = episode.base_action.astype(np.float64).round(6).tolist()
+    return extra
+
+
+def _validate_all(paths: list[Path], cameras: list[str] | None, swapped: bool, layout: str) -> list[AlohaEpisode]:
     problems = [f"{path}: given {n} times; expected each file once"
                 for path, n in Counter(p.resolve() for p in paths).items() if n > 1]
     episodes = []
     for path in paths:
         try:
-            episodes.append(read_aloha_episode(path, cameras, swapped))
+            episodes.append(read_aloha_episode(path, cameras, swapped, layout))
         except ImportFormatError as exc:
             problems.append(str(exc))
     if problems:

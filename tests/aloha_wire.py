@@ -18,10 +18,14 @@ from robot.aloha.site import SITES_DIR, SiteConfig, load_site  # noqa: E402
 _domains = itertools.count(100 + os.getpid() % 60 * 2)
 
 
+def next_domain() -> int:
+    return next(_domains) % 233
+
+
 def sim_site(**changes) -> SiteConfig:
     """The default simulated site on a fresh domain, with fast set-up for tests."""
     site = load_site(SITES_DIR / "sim.json")
-    return replace(site, domain_id=next(_domains) % 233, **changes)
+    return replace(site, domain_id=next_domain(), **changes)
 
 
 def write_site(site: SiteConfig, path) -> str:

@@ -32,12 +32,7 @@ class Arm:
 
     def qpos7(self, max_age_s: float) -> np.ndarray:
         """Present [6 joints, normalised gripper]; RobotError naming the topic if none or stale."""
-        message, age = self.joint_states.latest()
-        if message is None:
-            raise RobotError(f"no joint state received on {self.state_topic}")
-        if age > max_age_s:
-            raise RobotError(f"stale joint state on {self.state_topic}: {age * 1000:.0f} ms old "
-                             f"(bound {max_age_s * 1000:.0f} ms)")
+        message = fresh_joint_state(self.joint_states, self.state_topic, max_age_s)
         return joint_state_qpos7(message, self.gripper, self.leader, self.state_topic)
 
     # -- commanding (followers) ---------------------------------------------------------------------
@@ -68,6 +63,16 @@ class Arm:
                 self.transport.call(service, service_type, timeout_s=timeout_s, **fields)
             except RobotError as exc:
                 raise RobotError(f"set-up of {self.namespace} failed at {service} {fields}: {exc}") from exc
+
+
+def fresh_joint_state(subscription, topic: str, max_age_s: float) -> JointState:
+    """The latest joint state on ``topic``; RobotError naming the topic if there is none or it is stale."""
+    message, age = subscription.latest()
+    if message is None:
+        raise RobotError(f"no joint state received on {topic}")
+    if age > max_age_s:
+        raise RobotError(f"stale joint state on {topic}: {age * 1000:.0f} ms old (bound {max_age_s * 1000:.0f} ms)")
+    return message
 
 
 def joint_state_qpos7(message: JointState, gripper: GripperConstants, leader: bool, topic: str) -> np.ndarray:

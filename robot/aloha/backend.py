@@ -27,12 +27,15 @@ class StaleDataError(RobotError):
 
 
 class MobileAloha(Robot):
+    driver = "xs_sdk"  # what publishes the joint states, for error messages
+
     def __init__(self, site: SiteConfig, transport: Transport | None = None, *, reset_duration_s: float = 2.0):
         super().__init__(SafetyFilter(site.limits.safety_limits()))
         self.site = site
         self.features = RobotFeatures(cameras={c.name: (c.height, c.width, 3) for c in site.cameras},
                                       control_period_s=site.control_period_s, realtime=True)
         self.reset_duration_s = reset_duration_s
+        self.start_arm_pose = START_ARM_POSE  # per arm, what reset() moves to
         self._given_transport = transport
         self.transport: Transport | None = None
         self.followers: dict[str, Arm] = {}
@@ -49,14 +52,26 @@ class MobileAloha(Robot):
             if site.setup_services:
                 for arm in self.followers.values():
                     arm.set_up_follower(bounds.connect_timeout_s)
-            for config in site.cameras:
-                camera = open_camera(config, self.transport)
-                camera.start(bounds.connect_timeout_s)
-                self.cameras[config.name] = camera
+            self._start_cameras()
             self._publish_base = self.transport.publisher(site.base_cmd_vel, Twist) if site.base_cmd_vel else None
         except Exception:
             self._disconnect()
             raise
+
+    def leader_arms(self) -> dict:
+        """The leader arms' joint readers by side (teleop); each has qpos7(max_age_s), joint_states, state_topic."""
+        self._require_connected()
+        return {side: Arm(self.transport, self.site.leaders[side], self.site.leader_gripper, leader=True)
+                for side in SIDES}
+
+    def _start_cameras(self) -> None:
+        for config in self.site.cameras:
+            camera = self._open_camera(config)
+            camera.start(self.site.bounds.connect_timeout_s)
+            self.cameras[config.name] = camera
+
+    def _open_camera(self, config) -> Camera:
+        return open_camera(config, self.transport)
 
     def _wait_for_joint_states(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -65,7 +80,7 @@ class MobileAloha(Robot):
                 return
             time.sleep(0.01)
         missing = [arm.state_topic for arm in self.followers.values() if arm.joint_states.latest()[0] is None]
-        raise RobotError(f"no joint states on {', '.join(missing)} within {timeout_s:.1f}s: is xs_sdk (or the "
+        raise RobotError(f"no joint states on {', '.join(missing)} within {timeout_s:.1f}s: is {self.driver} (or the "
                          f"simulated node) running on ROS domain {self.site.domain_id}?")
 
     def _disconnect(self) -> None:
@@ -88,8 +103,8 @@ class MobileAloha(Robot):
                              f"expected None")
         present = self._observe().qpos
         goal = present.copy()
-        goal[0:6] = START_ARM_POSE
-        goal[7:13] = START_ARM_POSE
+        goal[0:6] = self.start_arm_pose
+        goal[7:13] = self.start_arm_pose
         holding = present.copy()
         steps = max(1, round(self.reset_duration_s / self.site.control_period_s))
         for i in range(1, steps + 1):

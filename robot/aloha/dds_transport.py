@@ -162,8 +162,8 @@ class DdsTransport(Transport):
                 wake.clear()
                 while pending:
                     request = pending.pop(0)
-                    handler(request)
-                    writer.write(service_type.response(**{k: getattr(request, k) for k in REQUEST_HEADER}))
+                    answer = handler(request) or {}
+                    writer.write(service_type.response(**{k: getattr(request, k) for k in REQUEST_HEADER}, **answer))
 
         def on_request(request) -> None:
             pending.append(request)
@@ -175,6 +175,15 @@ class DdsTransport(Transport):
 
     def close(self) -> None:
         self._closed.set()
+        # Detach every listener before the readers go (dds_set_listener waits for a callback in
+        # progress). Otherwise a callback can hold the last reference to its reader -- Cyclone's
+        # entity registry is weak -- and delete it from inside its own callback: a deadlock, seen
+        # when a writer in this same process delivers to the reader on its own thread.
+        readers = [e for e in self._entities if isinstance(e, DataReader)]
+        readers += [reader for _, reader, _ in self._clients.values()]
+        for reader in readers:
+            reader.set_listener(None)
+        del readers
         self._entities.clear()
         self._clients.clear()
         self._writers.clear()

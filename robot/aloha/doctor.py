@@ -32,35 +32,49 @@ def diagnose(site: SiteConfig, listen_s: float = 1.5, transport: Transport | Non
         images = {c.name: transport.subscribe(c.topic, Image, sensor_data=True)
                   for c in site.cameras if c.source == "topic"}
         commands = {}
-        if hasattr(transport, "subscriber_count"):
-            for side in SIDES:
-                ns = site.followers[side]
-                commands[f"/{ns}/commands/joint_group"] = JointGroupCommand
-                commands[f"/{ns}/commands/joint_single"] = JointSingleCommand
-            if site.base_cmd_vel:
-                commands[site.base_cmd_vel] = Twist
-        probes = {topic: transport.publisher(topic, kind) for topic, kind in commands.items()}
-        del probes  # the writers stay with the transport; nothing is ever written
+        for side in SIDES:
+            ns = site.followers[side]
+            commands[f"/{ns}/commands/joint_group"] = JointGroupCommand
+            commands[f"/{ns}/commands/joint_single"] = JointSingleCommand
+        if site.base_cmd_vel:
+            commands[site.base_cmd_vel] = Twist
+        probed = probe_commands(transport, commands)
         time.sleep(listen_s)
-        checks = [_rate_check(topic, sub, site.bounds.joint_state_hz, site.bounds.joint_state_min_hz)
+        checks = [rate_check(topic, sub, site.bounds.joint_state_hz, site.bounds.joint_state_min_hz)
                   for topic, sub in states.items()]
         for camera in site.cameras:
             if camera.source == "topic":
-                checks.append(_rate_check(f"camera {camera.name} ({camera.topic})", images[camera.name],
+                checks.append(rate_check(f"camera {camera.name} ({camera.topic})", images[camera.name],
                                           camera.fps, site.bounds.camera_min_hz))
             else:
                 checks.append(_realsense_check(camera))
-        for topic in commands:
-            count = transport.subscriber_count(topic)
-            checks.append(Check(topic, count > 0, f"{count} subscriber(s)" if count else
-                                "no subscriber: the driver is not listening for commands"))
-        return checks
+        return checks + subscriber_checks(transport, probed)
     finally:
         if own:
             transport.close()
 
 
-def _rate_check(name: str, subscription, nominal_hz: float, min_hz: float) -> Check:
+def probe_commands(transport: Transport, commands: dict[str, type]) -> list[str]:
+    """Writers on the command topics, so the driver's readers match them; nothing is ever written.
+    The topics probed ([] where the transport cannot count subscribers)."""
+    if not hasattr(transport, "subscriber_count"):
+        return []
+    for topic, kind in commands.items():
+        transport.publisher(topic, kind)  # the writer stays with the transport
+    return list(commands)
+
+
+def subscriber_checks(transport: Transport, topics: list[str]) -> list[Check]:
+    """Whether a driver subscribes to each probed command topic."""
+    checks = []
+    for topic in topics:
+        count = transport.subscriber_count(topic)
+        checks.append(Check(topic, count > 0, f"{count} subscriber(s)" if count else
+                            "no subscriber: the driver is not listening for commands"))
+    return checks
+
+
+def rate_check(name: str, subscription, nominal_hz: float, min_hz: float) -> Check:
     message, age = subscription.latest()
     if message is None:
         return Check(name, False, "missing: nothing received")

@@ -86,7 +86,9 @@ class RclpyTransport(Transport):
         names = [f.name for f in fields(service_type.request) if f.name not in REQUEST_HEADER]
 
         def answer(request, response):
-            handler(service_type.request(**{name: getattr(request, name) for name in names}))
+            fields_ = handler(service_type.request(**{name: getattr(request, name) for name in names})) or {}
+            for name, value in fields_.items():
+                setattr(response, name, value)
             return response
 
         self.node.create_service(_ros_class(service_type.name), service, answer)

@@ -50,7 +50,7 @@ class SimNode:
         from robot.sim.aloha_sim import AlohaSim, SimConfig
 
         self.site = site
-        cameras = {c.name: (c.height, c.width) for c in site.cameras if c.source == "topic"}
+        cameras = {c.name: (c.height, c.width) for c in self._topic_cameras()}
         # The driver does not filter: a permissive filter keeps AlohaSim's interface usable.
         loose = SafetyFilter(SafetyLimits(max_step_rad=np.pi))
         self.sim = AlohaSim(SimConfig(task=task, cameras=cameras, control_period_s=STATE_PERIOD_S), safety=loose)
@@ -59,6 +59,7 @@ class SimNode:
         self.motors = {side: MotorGroups() for side in SIDES}
         self.goal: np.ndarray | None = None
         self.base_velocity = (0.0, 0.0)
+        self.base_heard: float | None = None  # monotonic time of the last cmd_vel
         self.muted: set[str] = set()  # topics not published (tests of staleness)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -79,11 +80,20 @@ class SimNode:
             t.serve(f"/{ns}/set_operating_modes", OPERATING_MODES, self._on_modes(side))
             leader = site.leaders[side]
             self._state_pubs[f"/{leader}/joint_states"] = t.publisher(f"/{leader}/joint_states", JointState)
-        self._image_pubs = {c.topic: (c, t.publisher(c.topic, Image,
-                                                     sensor_data=True))
-                            for c in site.cameras if c.source == "topic"}
-        if site.base_cmd_vel:
-            t.subscribe(site.base_cmd_vel, Twist, lambda m: setattr(self, "base_velocity", (m.linear.x, m.angular.z)))
+        self._wire_cameras_and_base()
+
+    def _topic_cameras(self) -> list:
+        """The CameraConfigs rendered and published on Image topics."""
+        return [c for c in self.site.cameras if c.source == "topic"]
+
+    def _wire_cameras_and_base(self) -> None:
+        t = self.transport
+        self._image_pubs = {c.topic: (c, t.publisher(c.topic, Image, sensor_data=True)) for c in self._topic_cameras()}
+        if self.site.base_cmd_vel:
+            t.subscribe(self.site.base_cmd_vel, Twist, self._on_cmd_vel)
+
+    def _on_cmd_vel(self, message: Twist) -> None:
+        self.base_velocity, self.base_heard = (message.linear.x, message.angular.z), time.monotonic()
 
     def _on_group(self, side):
         def handle(message: JointGroupCommand) -> None:
@@ -204,7 +214,10 @@ class SimNode:
             follower = qpos[offset:offset + 7]
             self._publish(f"/{site.followers[side]}/joint_states", follower, site.follower_gripper, now)
             self._publish(f"/{site.leaders[side]}/joint_states", self._leader_pose(side, qpos), site.leader_gripper, now)
-        # Advance the leaders when both followers keep up (the plan is at 50 Hz, states at 100 Hz).
+        self._advance_leaders(qpos)
+
+    def _advance_leaders(self, qpos: np.ndarray) -> None:
+        """Advance the leaders when both followers keep up (the plan is at 50 Hz, states at 100 Hz)."""
         if self.ticks % 2 == 0 and self._leader_t < len(self._plan) - 1:
             lead = self._plan[self._leader_t]
             arms = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]
@@ -249,15 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     return serve(load_site(args.site), task=args.task, seed=args.seed, loopback=args.loopback)
 
 
-def serve(site: SiteConfig, task: str = "transfer_cube", seed: int = 0, loopback: bool = False) -> int:
-    """Run the node until SIGINT/SIGTERM."""
+def serve(site: SiteConfig, task: str = "transfer_cube", seed: int = 0, loopback: bool = False,
+          node_class: type | None = None) -> int:
+    """Run the node (``node_class``, default SimNode) until SIGINT/SIGTERM."""
     if loopback:
         from robot.aloha.dds_transport import loopback_config
         os.environ.setdefault("CYCLONEDDS_URI", loopback_config())
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    with SimNode(site, task, seed):
+    with (node_class or SimNode)(site, task, seed):
         print(f"sim node up: site {site.name}, task {task}, ROS domain {site.domain_id}", flush=True)
         done.wait()
     return 0

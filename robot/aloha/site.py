@@ -88,11 +88,13 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class ArmLimits:
-    """Per-arm joint limits (rad, waist..wrist_rotate) and the per-step change cap (deg)."""
+    """Per-arm joint limits (rad, waist..wrist_rotate) and the per-step change cap (deg): relative to
+    the present position, and (``max_command_step_deg`` > 0) to the last command as well."""
 
     lower: tuple[float, ...] = VX300S_LOWER
     upper: tuple[float, ...] = VX300S_UPPER
     max_step_deg: float = 5.0
+    max_command_step_deg: float = 0.0  # 0: off
 
     def __post_init__(self):
         for name in ("lower", "upper"):
@@ -103,10 +105,13 @@ class ArmLimits:
             raise SiteConfigError(f"lower not below upper at joints {bad}")
         if not 0 < self.max_step_deg <= 45:
             raise SiteConfigError(f"max_step_deg {self.max_step_deg}; expected in (0, 45]")
+        if not 0 <= self.max_command_step_deg <= 45:
+            raise SiteConfigError(f"max_command_step_deg {self.max_command_step_deg}; expected in [0, 45] (0: off)")
 
     def safety_limits(self) -> SafetyLimits:
         return SafetyLimits(lower=(*self.lower, 0.0, *self.lower, 0.0), upper=(*self.upper, 1.0, *self.upper, 1.0),
-                            max_step_rad=math.radians(self.max_step_deg))
+                            max_step_rad=math.radians(self.max_step_deg),
+                            max_command_step_rad=math.radians(self.max_command_step_deg))
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Bounds:
 @dataclass(frozen=True)
 class SiteConfig:
     name: str
+    robot: str = "interbotix_aloha"  # which backend the file is for (robot/sites.py)
     transport: str = "auto"  # "auto": rclpy when it imports, else Cyclone DDS
     domain_id: int = 0
     followers: dict[str, str] = field(default_factory=lambda: {"left": "follower_left", "right": "follower_right"})
@@ -144,10 +150,9 @@ class SiteConfig:
     setup_services: bool = True  # reboot gripper, operating modes, torque on at connect
 
     def __post_init__(self):
-        if self.transport not in ("auto", "rclpy", "dds"):
-            raise SiteConfigError(f"transport {self.transport!r}; expected 'auto', 'rclpy' or 'dds'")
-        if not 0 <= self.domain_id <= 232:
-            raise SiteConfigError(f"domain_id {self.domain_id}; expected 0..232 (ROS_DOMAIN_ID)")
+        if self.robot != "interbotix_aloha":
+            raise SiteConfigError(f"robot {self.robot!r}; expected 'interbotix_aloha'")
+        check_middleware(self.transport, self.domain_id)
         for group in ("followers", "leaders"):
             namespaces = getattr(self, group)
             if set(namespaces) != set(SIDES):
@@ -167,11 +172,33 @@ class SiteConfig:
         return f"/{namespace.strip('/')}/{name}"
 
 
+def check_middleware(transport: str, domain_id: int) -> None:
+    """The ``transport`` and ``domain_id`` fields every site file has."""
+    if transport not in ("auto", "rclpy", "dds"):
+        raise SiteConfigError(f"transport {transport!r}; expected 'auto', 'rclpy' or 'dds'")
+    if not 0 <= domain_id <= 232:
+        raise SiteConfigError(f"domain_id {domain_id}; expected 0..232 (ROS_DOMAIN_ID)")
+
+
 # -- loading ----------------------------------------------------------------------------------------
 
 
 def load_site(path: Path | str) -> SiteConfig:
     """Read and check a site file; SiteConfigError names the file and the bad field."""
+    path = Path(path)
+    data = read_site_file(path)
+    if data.get("robot", "interbotix_aloha") != "interbotix_aloha":  # before its fields confuse the checks
+        raise SiteConfigError(f"site file {path}: robot {data['robot']!r}; expected 'interbotix_aloha' (load a "
+                              f"Cobot Magic site with robot.sites.load_robot_site)")
+    site = build_site(SiteConfig, data, path)
+    # A playback file is relative to the site file, so a site folder can travel whole.
+    cameras = tuple(camera if not camera.playback or Path(camera.playback).is_absolute() else
+                    _replace(camera, playback=str(path.parent / camera.playback)) for camera in site.cameras)
+    return _replace(site, cameras=cameras)
+
+
+def read_site_file(path: Path | str) -> dict:
+    """The JSON object in a site file; SiteConfigError if it is missing or not JSON."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -179,14 +206,17 @@ def load_site(path: Path | str) -> SiteConfig:
         raise SiteConfigError(f"site file {path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise SiteConfigError(f"site file {path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"site file {path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def build_site(cls, data: dict, path: Path | str):
+    """A checked site config of dataclass ``cls``; the error names the file and the bad field."""
     try:
-        site = build(SiteConfig, data, "")
+        return build(cls, data, "")
     except SiteConfigError as exc:
         raise SiteConfigError(f"site file {path}: {exc}") from None
-    # A playback file is relative to the site file, so a site folder can travel whole.
-    cameras = tuple(camera if not camera.playback or Path(camera.playback).is_absolute() else
-                    _replace(camera, playback=str(path.parent / camera.playback)) for camera in site.cameras)
-    return _replace(site, cameras=cameras)
 
 
 def _replace(obj, **changes):

@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 
-from robot.aloha.arms import Arm
 from robot.aloha.backend import MobileAloha
 from robot.aloha.site import SIDES
 from robot.features import ARM_INDICES, JOINT_NAMES
@@ -25,12 +24,10 @@ MAX_START_GAP_RAD = 0.8
 
 class LeaderPolicy:
     def __init__(self, robot: MobileAloha, max_start_gap_rad: float = MAX_START_GAP_RAD):
-        site = robot.site
         if robot.transport is None:
             raise RobotError("connect the robot before making a LeaderPolicy (it shares the robot's transport)")
-        self.leaders = {side: Arm(robot.transport, site.leaders[side], site.leader_gripper, leader=True)
-                        for side in SIDES}
-        self.max_age_s = site.bounds.joint_state_age_s
+        self.leaders = robot.leader_arms()  # Interbotix or Piper leaders, read on the robot's transport
+        self.max_age_s = robot.site.bounds.joint_state_age_s
         self.max_start_gap_rad = max_start_gap_rad
         self._checked = False
 

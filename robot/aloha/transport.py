@@ -75,8 +75,9 @@ class Transport(ABC):
         """Call ``service`` with a request made of ``fields``; the response, or TransportError."""
 
     @abstractmethod
-    def serve(self, service: str, service_type, handler: Callable[[Any], None]) -> None:
-        """Answer requests on ``service``: ``handler(request)`` runs, then an (empty) response goes back."""
+    def serve(self, service: str, service_type, handler: Callable[[Any], dict | None]) -> None:
+        """Answer requests on ``service``: ``handler(request)`` runs, then a response goes back with the
+        fields it returned (None: an empty response)."""
 
     @abstractmethod
     def close(self) -> None: ...
