@@ -9,7 +9,8 @@ Rungs, cheapest first, all on held-out episodes (evaluation episodes recorded wi
 1. one chunk predicted from a real context, PSNR against copying the last context frame;
 2. open-loop replays from the first frame with the recorded actions: PSNR at 1, 2, 4, 8, 16, 32
    and 49 chunks (step 392, the episode's end) against a frozen first frame, and the red object (the cube, the peg): present
-   (red pixels within +-50% of the real frame's) and its centroid error, to step 128;
+   (red pixels within +-50% of the real frame's) and its centroid error, to step 128 and after it
+   (where the cube is carried or dropped, and the outcome decided);
 3. with a reward model: outcome agreement of the imagined replays of a balanced set (successes
    and failures alike), as balanced accuracy at the model's threshold and AUC;
 4. with a reward model and a policy: the policy's sampled success imagined from real first
@@ -152,7 +153,8 @@ def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k:
     has moved away from the first one (the arms, the cube); with ``imagined_other`` (the same
     first frames driven by another episode's actions) also theirs: imagination that follows the
     actions scores clearly higher with its own."""
-    by_chunks, objects = {}, {"present": [], "error_px": [], "real_px": [], "imagined_px": []}
+    by_chunks = {}
+    objects = {part: {"present": [], "error_px": [], "real_px": [], "imagined_px": []} for part in ("early", "late")}
     for j, (r, frames) in enumerate(zip(replays, imagined)):
         real = r.real[::stride][:len(frames)]
         first = np.broadcast_to(real[:1], real.shape)
@@ -171,15 +173,11 @@ def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k:
                     moved = moving_psnr(here, start, mine)
                     if moved is not None:
                         scores.setdefault("moving_" + name, []).append(moved)
-        window = slice(1, OBJECT_HORIZON // stride + 1)
-        real_mask, fake_mask = red_mask(real[window]), red_mask(frames[window])
-        real_px, fake_px = real_mask.sum((1, 2)), fake_mask.sum((1, 2))
-        seen = real_px > 0
-        objects["present"] += ((fake_px >= 0.5 * real_px) & (fake_px <= 1.5 * real_px))[seen].tolist()
-        both = seen & (fake_px > 0)
-        objects["error_px"] += np.linalg.norm(centroids(real_mask) - centroids(fake_mask), axis=1)[both].tolist()
-        objects["real_px"] += real_px.tolist()
-        objects["imagined_px"] += fake_px.tolist()
+        # early: to step 128, before the grasp; late: after it, where the cube is carried (or
+        # dropped) and the episode's outcome is decided
+        for part, window in (("early", slice(1, OBJECT_HORIZON // stride + 1)),
+                             ("late", slice(OBJECT_HORIZON // stride + 1, None))):
+            score_object(real[window], frames[window], objects[part])
     beats = all(np.mean(v["psnr"]) > np.mean(v["frozen"]) for v in by_chunks.values())
     return {
         "psnr_by_chunks": {str(h): {"imagined_db": float(np.mean(v["psnr"])), "frozen_db": float(np.mean(v["frozen"])),
@@ -189,10 +187,28 @@ def open_loop(replays: list[Replay], imagined: list[np.ndarray], stride: int, k:
                                                 if name.startswith("moving_")}}
                            for h, v in sorted(by_chunks.items())},
         "beats_frozen_everywhere": bool(beats),
-        "object_present_fraction": float(np.mean(objects["present"])) if objects["present"] else None,
-        "object_centroid_error_px_median": float(np.median(objects["error_px"])) if objects["error_px"] else None,
-        "object_pixels_real_imagined": [float(np.mean(objects["real_px"])), float(np.mean(objects["imagined_px"]))],
+        **object_summary(objects["early"], ""), **object_summary(objects["late"], "_late"),
     }
+
+
+def score_object(real: np.ndarray, imagined: np.ndarray, scores: dict) -> None:
+    """Per frame where the real red object shows: is it imagined (+-50% of its pixels), and where."""
+    real_mask, fake_mask = red_mask(real), red_mask(imagined)
+    real_px, fake_px = real_mask.sum((1, 2)), fake_mask.sum((1, 2))
+    seen = real_px > 0
+    scores["present"] += ((fake_px >= 0.5 * real_px) & (fake_px <= 1.5 * real_px))[seen].tolist()
+    both = seen & (fake_px > 0)
+    scores["error_px"] += np.linalg.norm(centroids(real_mask) - centroids(fake_mask), axis=1)[both].tolist()
+    scores["real_px"] += real_px.tolist()
+    scores["imagined_px"] += fake_px.tolist()
+
+
+def object_summary(scores: dict, suffix: str) -> dict:
+    mean = lambda values: float(np.mean(values)) if values else None  # noqa: E731
+    return {f"object_present_fraction{suffix}": mean(scores["present"]),
+            f"object_centroid_error_px_median{suffix}": float(np.median(scores["error_px"])) if scores["error_px"]
+            else None,
+            f"object_pixels_real_imagined{suffix}": [mean(scores["real_px"]), mean(scores["imagined_px"])]}
 
 
 def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray], stride: int) -> dict:
@@ -311,6 +327,8 @@ def row(r: dict) -> str:
     cells.append(" / ".join(f"{moved[n]:.1f}" if n in moved else "-" for n in ("psnr", "other", "frozen")))
     present, error = ol["object_present_fraction"], ol["object_centroid_error_px_median"]
     cells += ["-" if present is None else f"{100 * present:.0f}%", "-" if error is None else f"{error:.1f}"]
+    late, late_error = ol.get("object_present_fraction_late"), ol.get("object_centroid_error_px_median_late")
+    cells.append("-" if late is None else f"{100 * late:.0f}% / " + ("-" if late_error is None else f"{late_error:.1f}"))
     outcome = r.get("outcome", {}).get("imagined")
     cells.append("-" if outcome is None else f"{outcome['balanced_accuracy']:.2f} / "
                  + ("-" if outcome["auc"] is None else f"{outcome['auc']:.2f}"))
@@ -323,9 +341,9 @@ def row(r: dict) -> str:
 
 HEADER = ("| run | one chunk: PSNR / copy last / another episode's actions | moving pixels only: PSNR / copy last / another's actions / last command held | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
           "| @16, moving pixels: own actions / another's / frozen "
-          "| cube present to step 128 | cube centroid error (px, median) | outcome: balanced acc / AUC "
-          "| sampled success: imagined / real | frames/s (control steps/s) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| cube present to step 128 | cube centroid error (px, median) | cube after step 128: present / error (px) "
+          "| outcome: balanced acc / AUC | sampled success: imagined / real | frames/s (control steps/s) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(folder: Path) -> str:

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
-from imagination_ladder import moving_psnr, open_loop, with_other_actions  # noqa: E402
+from imagination_ladder import moving_psnr, object_summary, open_loop, score_object, with_other_actions  # noqa: E402
 
 from learning.world_model.fidelity import Replay  # noqa: E402
 
@@ -49,3 +50,17 @@ def test_open_loop_tells_own_actions_from_another_episodes():
     assert at2["imagined_db"] > 100 > at2["other_actions_db"]
     assert at2["moving_pixels"]["psnr"] > 100 > at2["moving_pixels"]["other"]
     assert at2["moving_pixels"]["frozen"] < 10 and result["beats_frozen_everywhere"]
+
+
+def test_the_red_object_is_scored_where_the_real_one_shows():
+    real = np.zeros((3, 8, 8, 3), np.uint8)
+    real[:, 2:4, 2:4] = (220, 20, 20)  # a red cube in every frame
+    imagined = real.copy()
+    imagined[1] = 0  # lost in the middle frame
+    imagined[2, 2:4, 2:4] = 0
+    imagined[2, 5:7, 5:7] = (220, 20, 20)  # and misplaced by 3 px in the last
+    scores = {"present": [], "error_px": [], "real_px": [], "imagined_px": []}
+    score_object(real, imagined, scores)
+    assert scores["present"] == [True, False, True] and scores["error_px"] == [0.0, pytest.approx(3 * 2 ** 0.5)]
+    summary = object_summary(scores, "_late")
+    assert summary["object_present_fraction_late"] == pytest.approx(2 / 3)
