@@ -29,8 +29,9 @@ from learning.grpo.grpo import GRPOStats, run_grpo
 from learning.grpo.trajectories import Trajectory
 from learning.vla.imitation import CHECKPOINT_KIND, load_policy
 from learning.vla.policy import VLAPolicy
+from robot.factory import make_robot
+from robot.robot import Robot
 from robot.rollout import RolloutConfig, record_rollout
-from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import get_task
 from storage import EpisodeInfo, TrajectoryStore
 
@@ -78,7 +79,7 @@ class SimGroups:
     all from the initial state of seed ``first_seed + i``, each stored (source "training") and
     rewarded by the sim's own success check."""
 
-    def __init__(self, store: TrajectoryStore, sim: AlohaSim, runner: RecordingRunner, version_id: int, task: str,
+    def __init__(self, store: TrajectoryStore, sim: Robot, runner: RecordingRunner, version_id: int, task: str,
                  first_seed: int, group_size: int):
         self.store, self.sim, self.runner, self.version_id = store, sim, runner, version_id
         self.task, self.first_seed, self.group_size = get_task(task), first_seed, group_size
@@ -120,7 +121,8 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
         report(f"grpo-real: {stats.trajectories}/{budget} rollouts, {stats.groups_kept}/{stats.groups_sampled} groups "
                f"kept, {stats.updates} updates")
 
-    with AlohaSim(SimConfig(task=task, cameras={policy.config.camera: policy.config.image_size})) as sim:
+    # In the sim: a group's G episodes must start from one identical scene, which only a seed gives.
+    with make_robot(None, task=task, cameras={policy.config.camera: policy.config.image_size}) as sim:
         sample_group = SimGroups(store, sim, runner, version_id, task, first_seed, config.group_size)
         stats = run_grpo(policy, sample_group, config, folder, meta, progress, episode_budget=budget)
     summary = {"rollouts": stats.trajectories, "groups": stats.groups_sampled, "groups_kept": stats.groups_kept,

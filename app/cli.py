@@ -77,12 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--sample", action="store_true", help="sample actions instead of greedy decoding")
     evaluate.add_argument("--temperature", type=float, default=1.0)
     evaluate.add_argument("--record-frames", action="store_true", help="also store the evaluation images")
+    hardware_commands.add_site_option(evaluate)
 
     collect = commands.add_parser("collect", help="sample N rollouts of a policy (with frames) on fresh training seeds")
     collect.add_argument("--policy", required=True, help="policy version name or id")
     collect.add_argument("--task", choices=sorted(TASKS), help="default: the task it was trained on")
     collect.add_argument("--n", type=int, default=128, help="episodes: the real budget P (default %(default)s)")
     collect.add_argument("--temperature", type=float, default=1.0)
+    hardware_commands.add_site_option(collect)
 
     world = commands.add_parser("train-world-model",
                                 help="pretrain the video world model on stored episodes (resumable)")
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     cycle.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="change a knob: cycle.align_steps=500, grpo.temperature=0.5, world_model.diffusion."
                             "sampling_steps=2, reward_model.layers=2 (see `wmpo-app config show`)")
+    hardware_commands.add_site_option(cycle)
     cycle.add_argument("--resume", action="store_true", help="finish the interrupted iteration and its planned ones")
     cycle.add_argument("--cancel", action="store_true",
                        help="give up the unfinished iteration, keeping everything it recorded")
@@ -261,7 +264,8 @@ def run_eval(store: TrajectoryStore, args) -> None:
 
     summary = evaluate_policy(store, find_policy_version(store, args.policy), args.task, args.n,
                               greedy=not args.sample, temperature=args.temperature,
-                              record_frames=args.record_frames, progress=progress)
+                              record_frames=args.record_frames,
+                              robot=hardware_commands.robot_choice(args.site), progress=progress)
     print(summary)
 
 
@@ -273,7 +277,8 @@ def run_collect(store: TrajectoryStore, args) -> None:
             print(f"[collect {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
 
     summary = collect_rollouts(store, find_policy_version(store, args.policy), args.task, args.n,
-                               temperature=args.temperature, progress=progress)
+                               temperature=args.temperature, robot=hardware_commands.robot_choice(args.site),
+                               progress=progress)
     print(summary)
 
 
@@ -353,9 +358,13 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
             raise ValueError("--cancel and --resume exclude each other")
         print(cancel_cycle(store))
         return
+    if args.resume and args.site:
+        raise ValueError("--resume drives the robot the iteration started on (kept with it); expected no --site")
     overrides = {"task": args.task, "budget": args.budget, "world_model": args.world_model,
                  "grpo_updates": args.grpo_updates, "eval_episodes": args.eval_episodes,
                  "deploy_margin": args.deploy_margin}
+    robot = hardware_commands.robot_choice(args.site)  # a resumed iteration keeps the site it started with
+    overrides["site"] = robot.site
     config = cycle_config(args.profile, args.overrides, **{k: v for k, v in overrides.items() if v is not None})
     if args.policy and store.deployed(config.task) is None:
         store.deploy(config.task, find_policy_version(store, args.policy), "initial")
@@ -364,7 +373,8 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
     def report(message: str) -> None:
         print(f"[cycle {time.perf_counter() - started:7.0f} s] {message}", flush=True)
 
-    for result in run_cycle(store, config, args.iterations, resume=args.resume, report=report):
+    for result in run_cycle(store, config, args.iterations, resume=args.resume, report=report,
+                            operator=hardware_commands.terminal_operator()):
         deploy = result.get("deploy", {})
         evaluation = result.get("evaluate", {})
         rates = ", ".join(f"{role} {100 * e['rate']:.1f}% [{100 * e['interval95'][0]:.1f}, "

@@ -1,5 +1,6 @@
-"""An operator's collection session in the sim: N episodes of the scripted expert (demos) or
-of a stored policy, one at a time, with live counters and the operator's keys.
+"""An operator's collection session: N episodes of the scripted expert (demos, sim only) or of a
+stored policy (in the sim, or on the real robot a site file names), one at a time, with live
+counters and the operator's keys.
 
 The session runs in a worker thread and owns its store connection; the UI calls
 ``stop`` / ``discard`` / ``label_last`` from its own thread (they only set flags or write
@@ -20,8 +21,9 @@ from typing import Callable
 
 from app.demos import next_demo_seed
 from robot.experts.scripted import ScriptedExpert
+from robot.factory import RobotChoice, horizon_steps, initial_state, robot_kind
+from robot.robot import Robot
 from robot.rollout import RolloutConfig, record_rollout
-from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import get_task
 from storage import EpisodeInfo, TrajectoryStore
 
@@ -34,8 +36,12 @@ class CollectRequest:
     episodes: int
     policy_version_id: int | None = None  # None: the scripted expert records demonstrations
     temperature: float = 1.0
+    site: str | None = None  # a site file: the real robot it names; None: the sim
 
     def __post_init__(self):
+        if self.site is not None and self.policy_version_id is None:
+            raise ValueError(f"site {self.site}: the scripted expert needs the sim's object poses; expected a policy "
+                             f"(record real demos with `wmpo-app teleop-record --site {self.site}`)")
         if self.episodes < 1:
             raise ValueError(f"episodes {self.episodes}: expected at least 1")
         if self.temperature <= 0:
@@ -97,17 +103,18 @@ class CollectSession:
             policy, cameras, version_id = self._policy(store)
             seed = (next_demo_seed(store, request.task) if version_id is None
                     else next_rollout_seed(store, request.task))
-            with AlohaSim(SimConfig(task=request.task, cameras=cameras)) as sim:
+            with RobotChoice(request.site).make(request.task, cameras) as sim:
                 if version_id is not None:
                     check_policy_fits(policy.policy, sim.features.cameras, sim.features.action_dim)
+                horizon = horizon_steps(sim_task.horizon, sim)
                 while len(status.recorded) < request.episodes and not self._end_session.is_set():
-                    status.episode, status.seed, status.horizon = len(status.recorded) + 1, seed, sim_task.horizon
-                    info = EpisodeInfo(task=request.task, instruction=sim_task.instruction, robot_kind="sim",
+                    status.episode, status.seed, status.horizon = len(status.recorded) + 1, seed, horizon
+                    info = EpisodeInfo(task=request.task, instruction=sim_task.instruction, robot_kind=robot_kind(sim),
                                        source="expert" if version_id is None else "policy", seed=seed,
                                        policy_version_id=version_id,
                                        control_period_s=sim.features.control_period_s)
-                    result = record_rollout(store, sim, policy, info, initial_state=seed,
-                                            config=RolloutConfig(horizon=sim_task.horizon),
+                    result = record_rollout(store, sim, policy, info, initial_state=initial_state(sim, seed),
+                                            config=RolloutConfig(horizon=horizon),
                                             stop=self._stop, on_step=lambda t, obs: self._step(t, sim, on_update))
                     if self._discard.is_set():
                         store.delete_episode(result.episode_id)
@@ -141,7 +148,7 @@ class CollectSession:
         return (PolicyRunner(policy, greedy=False, temperature=request.temperature),
                 {config.camera: config.image_size}, version.id)
 
-    def _step(self, t: int, sim: AlohaSim, on_update: Callable[[LiveStatus], None]) -> None:
+    def _step(self, t: int, sim: Robot, on_update: Callable[[LiveStatus], None]) -> None:
         now = time.perf_counter()
         self._ticks.append(now)
         recent = [tick for tick in self._ticks if now - tick <= 1.0]

@@ -26,6 +26,7 @@ from learning.grpo.grpo import NoLearningSignalError
 from learning.reward_model.training import load_reward_model
 from learning.trainer import TrainConfig
 from learning.world_model.config import ALIGN_LR, PRETRAIN_LR
+from robot.factory import Operator, RobotChoice
 from storage import EpisodeFilter, StoreError, TrajectoryStore
 
 
@@ -43,6 +44,7 @@ class IterationContext:
     step_id: int | None = None  # the running job step, whose progress the store shows
     stage: str | None = None  # its name
     last_loss: float | None = None  # the running step's latest training loss
+    operator: Operator = Operator()  # who resets scenes and judges episodes on a real robot
     _progress_written: float = 0.0
 
     def progress(self, done: float, total: float, detail: str, loss: float | None = None) -> None:
@@ -60,6 +62,10 @@ class IterationContext:
     @property
     def task(self) -> str:
         return self.config.task
+
+    @property
+    def robot(self) -> RobotChoice:
+        return RobotChoice(self.config.site, self.operator)
 
     def metric_names(self) -> dict:
         n = self.number
@@ -92,6 +98,7 @@ def collect(ctx: IterationContext) -> dict:
     version = deployed_version(ctx.store, ctx.task)
     summary = collect_rollouts(ctx.store, version, ctx.task, ctx.config.budget,
                                temperature=ctx.config.collect_temperature, iteration_id=ctx.iteration_id,
+                               robot=ctx.robot, horizon=ctx.config.max_steps,
                                progress=lambda done, total, ok: ctx.progress(done, total, f"collect {done}/{total}"))
     return {"policy_version_id": version, "episodes": summary.episodes, "successes": summary.successes}
 
@@ -168,6 +175,7 @@ def evaluate(ctx: IterationContext) -> dict:
                                             ("candidate", ctx.results["grpo"]["policy_version_id"]))):
         summary = evaluate_policy(
             ctx.store, version, ctx.task, ctx.config.eval_episodes, iteration_id=ctx.iteration_id, reuse_finished=True,
+            robot=ctx.robot, horizon=ctx.config.max_steps,
             progress=lambda done, total, ok: ctx.progress(half * total + done, 2 * total,
                                                           f"evaluate {role} {done}/{total}"))
         rates[role] = summary.to_json() | {"policy_version_id": version}
@@ -178,6 +186,11 @@ def deploy(ctx: IterationContext) -> dict:
     evaluation = ctx.results["evaluate"]
     if "skipped" in evaluation:
         return {"deployed": False, "reason": evaluation["skipped"]}
+    unlabelled = ctx.store.count_episodes(EpisodeFilter(task=ctx.task, source="eval", iteration_id=ctx.iteration_id,
+                                                        labelled=False))
+    if unlabelled:  # a real robot cannot tell success: rates of unlabelled episodes say nothing
+        return {"deployed": False, "reason": f"{unlabelled} evaluation episodes have no success label; label them "
+                                             f"(wmpo-app relabel ID success|failure), then deploy by hand"}
     new, old = evaluation["candidate"]["rate"], evaluation["deployed"]["rate"]
     if new >= old - ctx.config.deploy_margin:
         note = f"evaluation {100 * new:.1f}% vs deployed {100 * old:.1f}% (margin {100 * ctx.config.deploy_margin:.1f})"
@@ -197,12 +210,13 @@ def start_iteration(store: TrajectoryStore, config: CycleConfig, remaining: int)
                              iteration_id=iteration.id)
 
 
-def run_iteration(store: TrajectoryStore, job_id: int, report: Report) -> dict:
+def run_iteration(store: TrajectoryStore, job_id: int, report: Report, operator: Operator = Operator()) -> dict:
     job = store.jobs.claim(job_id)
     config = CycleConfig.from_json(job.config["cycle"])
     number = next(i.number for i in store.iterations() if i.id == job.iteration_id)
     ctx = IterationContext(store, config, job.iteration_id, number,
-                           {s.name: s.result for s in job.steps if s.status == "done"}, report)
+                           {s.name: s.result for s in job.steps if s.status == "done"}, report,
+                           operator=operator)
     while (step := store.jobs.get(job_id).next_step()) is not None:
         report(f"iteration {number}: {step.name}" + (f" (attempt {step.attempts + 1})" if step.attempts else ""))
         store.jobs.start_step(step.id)
@@ -239,10 +253,11 @@ def cancel_cycle(store: TrajectoryStore) -> str:
 
 
 def run_cycle(store: TrajectoryStore, config: CycleConfig | None, iterations: int, *, resume: bool = False,
-              report: Report = print) -> list[dict]:
+              report: Report = print, operator: Operator = Operator()) -> list[dict]:
     """Run ``iterations`` new iterations of ``config``. With ``resume``: finish the unfinished
     iteration, then the iterations that run had still planned (``config`` and ``iterations``
-    are then taken from the store)."""
+    are then taken from the store, the robot's site among them). ``operator``: who resets the
+    scene and labels episodes when the site is a real robot."""
     unfinished = store.jobs.unfinished(JOB_KIND)
     results = []
     if resume:
@@ -251,12 +266,12 @@ def run_cycle(store: TrajectoryStore, config: CycleConfig | None, iterations: in
             return results
         job = unfinished[-1]
         report(f"resuming iteration job {job.id} at its {job.next_step().name} step")
-        results.append(run_iteration(store, job.id, report))
+        results.append(run_iteration(store, job.id, report, operator))
         config, iterations = CycleConfig.from_json(job.config["cycle"]), job.config.get("remaining", 0)
     elif unfinished:
         raise StoreError(f"cycle iteration job {unfinished[-1].id} is unfinished; resume it (wmpo-app cycle --resume) "
                          f"or cancel it (wmpo-app cycle --cancel)")
     for k in range(iterations):
         job = start_iteration(store, config, remaining=iterations - k - 1)
-        results.append(run_iteration(store, job.id, report))
+        results.append(run_iteration(store, job.id, report, operator))
     return results

@@ -28,6 +28,10 @@ class CycleConfig:
     eval_episodes: int = 128
     collect_temperature: float = 1.0
     deploy_margin: float = 0.0  # deploy if new success >= deployed success - margin
+    # The robot that collects and evaluates: None the MuJoCo sim, else a site file's real robot
+    # (kept with the iteration's job, so --resume drives the same robot)
+    site: str | None = None
+    max_steps: int | None = None  # control steps per collected or evaluated episode; None: the task's duration
     # "section.field=value" over the profile's learner configs (``wmpo-app cycle --set``), e.g.
     # "grpo.temperature=0.5": kept with the iteration's job, so a resumed iteration uses them too
     overrides: tuple[str, ...] = ()
@@ -37,6 +41,8 @@ class CycleConfig:
             section = override.split(".", 1)[0]
             if section not in SECTIONS or "=" not in override:
                 raise ValueError(f"override {override!r}: expected SECTION.FIELD=VALUE with SECTION one of {SECTIONS}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps {self.max_steps}: expected at least 1 control step, or None (the task's)")
         if self.budget < 1 or self.eval_episodes < 1:
             raise ValueError(f"budget {self.budget} and eval_episodes {self.eval_episodes}: expected >= 1")
         if not 0.0 <= self.deploy_margin < 1.0:

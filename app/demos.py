@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from learning.evaluation import EVAL_SEED_BASE
 from robot.experts.scripted import ScriptedExpert
+from robot.factory import make_robot
 from robot.rollout import RolloutConfig, RolloutResult, record_rollout
-from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import get_task
 from storage import EpisodeInfo, SeedTakenError, TrajectoryStore
 from storage.schema import Episode
@@ -36,7 +36,9 @@ def record_expert_demos(store: TrajectoryStore, task: str, n: int, *, cameras: d
         raise ValueError(f"demo seeds {seed0}..{seed0 + n - 1} must stay in 0..{EVAL_SEED_BASE - 1}: "
                          f"seeds from {EVAL_SEED_BASE} on are the fixed evaluation set")
     results, seed = [], seed0
-    with AlohaSim(SimConfig(task=task, cameras=cameras)) as sim:
+    # The scripted expert reads the sim's object poses: demos are recorded in the sim only (a real
+    # robot's demos come from teleoperation, `wmpo-app teleop-record`).
+    with make_robot(None, task=task, cameras=cameras) as sim:
         expert = ScriptedExpert(task)
         while len(results) < n:
             # seeds chosen here are claimed as each episode starts: another process recording demos

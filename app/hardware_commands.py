@@ -1,4 +1,6 @@
-"""`wmpo-app doctor | teleop-record | sim-node`: the real-robot (Mobile ALOHA) commands."""
+"""`wmpo-app doctor | teleop-record | sim-node`: the real-robot (Mobile ALOHA) commands; and the
+`--site` option, with the operator at the terminal, of the commands that drive a robot
+(eval, collect, cycle)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sys
 import threading
 
 from robot.aloha.site import SITES_DIR, SiteConfig, SiteConfigError
+from robot.factory import Operator, RobotChoice
 from robot.sites import diagnose_site, load_robot_site, open_robot
 from robot.robot import RobotError
 
@@ -37,6 +40,39 @@ def add_commands(subparsers) -> None:
     node.add_argument("--task", default="transfer_cube")
     node.add_argument("--seed", type=int, default=0)
     node.add_argument("--loopback", action="store_true", help="keep DDS on the loopback interface")
+
+
+def add_site_option(parser: argparse.ArgumentParser) -> None:
+    """``--site`` for a command that drives a robot (eval, collect, cycle)."""
+    parser.add_argument("--site", help="run on the real robot this site file describes (Interbotix ALOHA or Cobot "
+                                       "Magic, by its 'robot' field); default: the MuJoCo sim. On a real robot the "
+                                       "operator resets the scene before each episode (prompted on a terminal)")
+
+
+def robot_choice(site: str | None) -> RobotChoice:
+    """The robot ``--site`` names, its file checked now (SiteConfigError names the bad field) and
+    kept as an absolute path, so a resumed cycle finds it from any folder."""
+    if site is None:
+        return RobotChoice()
+    load_robot_site(site)
+    return RobotChoice(os.path.abspath(site), terminal_operator())
+
+
+def terminal_operator() -> Operator:
+    """The operator at this terminal, asked before each real-robot episode and after it; without a
+    terminal (a scheduled or background run) nobody: episodes start once the arms are at the start
+    pose and stay unlabelled (label them later: wmpo-app relabel, or the UI's episode screen)."""
+    return Operator(scene_ready=prompt_scene, label=prompt_label) if sys.stdin.isatty() else Operator()
+
+
+def prompt_scene() -> None:
+    input("arms at the start pose: reset the scene, then press Enter to start the episode ")
+
+
+def prompt_label(episode_id: int) -> bool | None:
+    while (answer := input(f"episode {episode_id}: success? [y/n/skip] ").strip().lower()) not in ("y", "n", "skip"):
+        print(f"{answer!r}: expected y, n or skip")
+    return None if answer == "skip" else answer == "y"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,9 +112,9 @@ def run_teleop_record(site, args) -> int:
             result = record_teleop_demo(store, robot, args.task, instruction=args.instruction, horizon=args.horizon,
                                         success=label, stop=stop)
             if args.label == "ask" and result.episode_id is not None:
-                answer = input(f"episode {result.episode_id}: success? [y/n/skip] ").strip().lower()
-                if answer in ("y", "n"):
-                    store.set_label(result.episode_id, answer == "y", "operator")
+                verdict = prompt_label(result.episode_id)
+                if verdict is not None:
+                    store.set_label(result.episode_id, verdict, "operator")
             print(f"demo {i + 1}/{args.n}: episode {result.episode_id}, {result.steps} steps, end {result.end}, "
                   f"safety {result.safety}")
     return 0

@@ -1,4 +1,5 @@
-"""Training and evaluating policies on the simulated robot: the app joins learning and robot."""
+"""Training policies, and running them on a robot (the sim, or the real one a site file names):
+the app joins learning and robot."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from learning.trainer import TrainConfig, TrainProgress
 from learning.vla.config import PolicyConfig
 from learning.vla.imitation import expert_filter, load_policy, train_policy
 from learning.vla.runner import PolicyRunner, check_policy_fits
+from robot.factory import RobotChoice, horizon_steps, initial_state, robot_kind
 from robot.rollout import RolloutConfig, record_rollout
-from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.tasks import TASKS, get_task
 from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
 from storage.schema import Episode
@@ -64,11 +65,15 @@ def train_base_policy(store: TrajectoryStore, task: str | None, name: str, confi
 def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | None, seeds: list[int], *,
                         source: str, greedy: bool, temperature: float = 1.0, record_frames: bool = False,
                         iteration_id: int | None = None, reuse_finished: bool = False,
+                        robot: RobotChoice = RobotChoice(), horizon: int | None = None,
                         progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
-    """Run a stored policy version in the sim from each seed, every episode into the store.
+    """Run a stored policy version on ``robot`` once per seed, every episode into the store.
 
-    ``reuse_finished``: seeds this version already ran for the same source and iteration
-    are not run again, their stored outcomes count (a killed cycle resumes where it stopped)."""
+    In the sim each seed sets the episode's scene; on a real robot the operator sets it and the
+    seed only numbers the episode (``robot.factory``). ``horizon``: control steps per episode
+    (None: the task's duration). ``reuse_finished``: seeds this version already ran for the same
+    source and iteration are not run again, their stored outcomes count (a killed cycle resumes
+    where it stopped)."""
     version = store.policy_version(version_id)
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     task = task or store_config_task(version)
@@ -77,27 +82,45 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
     done = finished_episodes(store, version_id, task, source, iteration_id) if reuse_finished else {}
     runner = PolicyRunner(policy, greedy=greedy, temperature=temperature)
     successes, lengths, stages = [], [], []
-    with AlohaSim(SimConfig(task=task, cameras={config.camera: config.image_size})) as sim:
-        check_policy_fits(policy, sim.features.cameras, sim.features.action_dim)
+    with robot.make(task, {config.camera: config.image_size}) as bot:
+        check_policy_fits(policy, bot.features.cameras, bot.features.action_dim)
+        rollout = RolloutConfig(horizon=horizon or horizon_steps(sim_task.horizon, bot))
         for i, seed in enumerate(seeds):
             if seed in done:
                 success, length, stage = done[seed]
             else:
                 # training rollouts' seeds are each one's own (evaluations rerun the fixed set): a second
                 # collection into the store at the same time is refused at its first clashing seed
-                info = EpisodeInfo(task=task, instruction=sim_task.instruction, source=source, seed=seed,
-                                   policy_version_id=version_id, iteration_id=iteration_id,
-                                   control_period_s=sim.features.control_period_s, unique_seed=source == "policy")
-                result = record_rollout(store, sim, runner, info, initial_state=seed, record_frames=record_frames,
-                                        config=RolloutConfig(horizon=sim_task.horizon))
-                success, length, stage = bool(result.success), result.steps, result.best_stage
+                info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind=robot_kind(bot),
+                                   source=source, seed=seed, policy_version_id=version_id, iteration_id=iteration_id,
+                                   control_period_s=bot.features.control_period_s, unique_seed=source == "policy",
+                                   extra=site_extra(robot))
+                result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
+                                        record_frames=record_frames, config=rollout)
+                success = result.success if result.success is not None else operator_label(store, robot, result)
+                success, length, stage = bool(success), result.steps, result.best_stage
             successes.append(success)
             lengths.append(length)
             stages.append(stage)
             if progress is not None:
                 progress(i + 1, len(seeds), success)
-    chunk_ms = config.chunk_size * sim.features.control_period_s * 1e3
+    chunk_ms = config.chunk_size * bot.features.control_period_s * 1e3
     return summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
+
+
+def operator_label(store: TrajectoryStore, robot: RobotChoice, result) -> bool | None:
+    """The operator's verdict on an episode the robot could not judge, stored as its label."""
+    if robot.operator.label is None or result.episode_id is None:
+        return None
+    label = robot.operator.label(result.episode_id)
+    if label is not None:
+        store.set_label(result.episode_id, label, "operator")
+    return label
+
+
+def site_extra(robot: RobotChoice) -> dict:
+    """What an episode records of a real robot's site: its file (the seed is then only an index)."""
+    return {} if robot.site is None else {"site": str(robot.site), "initial_state": "operator"}
 
 
 def finished_episodes(store: TrajectoryStore, version_id: int, task: str, source: str,
@@ -112,11 +135,13 @@ def finished_episodes(store: TrajectoryStore, version_id: int, task: str, source
 def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = None, n: int = 128, *,
                     greedy: bool = True, temperature: float = 1.0, record_frames: bool = False,
                     iteration_id: int | None = None, reuse_finished: bool = False,
+                    robot: RobotChoice = RobotChoice(), horizon: int | None = None,
                     progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
-    """The evaluation protocol: the fixed evaluation seeds, greedy by default, logged as a metric."""
+    """The evaluation protocol: the fixed evaluation seeds (on a real robot: episode numbers),
+    greedy by default, logged as a metric."""
     summary = run_policy_episodes(store, version_id, task, evaluation_seeds(n), source="eval", greedy=greedy,
                                   temperature=temperature, record_frames=record_frames, iteration_id=iteration_id,
-                                  reuse_finished=reuse_finished, progress=progress)
+                                  reuse_finished=reuse_finished, robot=robot, horizon=horizon, progress=progress)
     store.log_metric("eval/success_rate", summary.rate, iteration_id=iteration_id,
                      payload={**summary.to_json(), "policy_version_id": version_id, "greedy": greedy})
     return summary
@@ -124,6 +149,7 @@ def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = 
 
 def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, n: int, *,
                      temperature: float = 1.0, iteration_id: int | None = None,
+                     robot: RobotChoice = RobotChoice(), horizon: int | None = None,
                      progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
     """The real budget P: ``n`` sampled episodes of the policy, with frames, from fresh training seeds.
 
@@ -138,7 +164,7 @@ def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, 
     summary = run_policy_episodes(store, version_id, task, list(range(first, first + n)), source="policy",
                                   greedy=False, temperature=temperature, record_frames=True,
                                   iteration_id=iteration_id, reuse_finished=iteration_id is not None,
-                                  progress=progress)
+                                  robot=robot, horizon=horizon, progress=progress)
     store.log_metric("collect/success_rate", summary.rate, iteration_id=iteration_id,
                      payload={**summary.to_json(), "policy_version_id": version_id, "temperature": temperature})
     return summary

@@ -62,6 +62,9 @@ class RolloutResult:
     policy_s: list[float] = field(default_factory=list)  # per policy call
     episode_id: int | None = None
     best_stage: int | None = None  # highest task stage the robot reported (sim); None where it cannot tell
+    # Per step, the driver timestamps (s) of what the recorded observation was made of, by source,
+    # and the sync time they were picked at (Cobot Magic); empty where the robot has none (the sim).
+    stamps: dict[str, list[float | None]] = field(default_factory=dict)
 
 
 def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig) -> list[np.ndarray]:
@@ -93,6 +96,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     end, t = "horizon", 0
     succeeded = False  # the task's final stage was reached at some step
     best_stage = observation.info.get("stage")
+    step_stamps: list[dict] = []
 
     def step(send, argument) -> float:
         """Send one command, record it with the observation it answered; backend seconds."""
@@ -108,6 +112,8 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
         if writer is not None:
             frames = answered.frames if writer.spec.cameras else None
             writer.add_step(sent, answered.qpos, frames, timestamp=time.perf_counter() - start)
+        if "stamps" in answered.info:
+            step_stamps.append({**answered.info["stamps"], "sync": answered.info.get("sync_s")})
         t += 1
         if on_step is not None:
             on_step(t, observation)
@@ -149,7 +155,15 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
             _sleep_until(start + t * period)
     success = None if observation.success is None else succeeded
     return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
-                         overhead_s=np.asarray(overhead), policy_s=policy_times, best_stage=best_stage)
+                         overhead_s=np.asarray(overhead), policy_s=policy_times, best_stage=best_stage,
+                         stamps=stamp_columns(step_stamps))
+
+
+def stamp_columns(per_step: list[dict]) -> dict[str, list[float | None]]:
+    """Per-step stamp dicts as one list per source (microseconds are plenty: frames are 33 ms apart)."""
+    sources = sorted({source for stamps in per_step for source in stamps})
+    return {source: [None if (v := stamps.get(source)) is None else round(v, 6) for stamps in per_step]
+            for source in sources}
 
 
 def _sleep_until(deadline: float) -> None:
@@ -179,5 +193,6 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
         result.episode_id = writer.commit(
             success=label, label_source="env" if label is not None else None,
             safety_interventions=sum(result.safety.values()),
-            extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage})
+            extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage,
+                   **({"stamps": result.stamps} if result.stamps else {})})
     return result

@@ -196,3 +196,28 @@ def test_doctor_flags_a_slow_topic_and_a_missing_realsense(wrist_recording):
     assert checks["camera cam_left_wrist (serial 827312070001)"].ok
     right = checks["camera cam_right_wrist (serial 000000000000)"]
     assert not right.ok and "missing: connected RealSense serials are none" in right.detail
+
+
+def test_collection_and_evaluation_through_the_factory_drive_the_interbotix_backend(tiny_base_store, tmp_path):
+    """The commands' robot from a site file: the stored policy drives the Interbotix backend over DDS;
+    the operator is asked to reset the scene at every reset and judges each episode."""
+    from app.policies import collect_rollouts, evaluate_policy
+    from conftest import copy_store
+    from robot.factory import Operator, RobotChoice
+
+    site = sim_site()
+    site = replace(site, cameras=(replace(site.cameras[0], height=32, width=48),))  # the tiny policy's size
+    site_file = write_site(site, tmp_path / "aloha.json")
+    resets, verdicts = [], iter([True, False, None])
+    operator = Operator(scene_ready=lambda: resets.append(time.monotonic()), label=lambda episode: next(verdicts))
+    robot = RobotChoice(site_file, operator)
+    with SimNode(site), TrajectoryStore(copy_store(tiny_base_store, tmp_path)) as store:
+        version = store.policy_versions()[0].id
+        collected = collect_rollouts(store, version, "transfer_cube", 2, robot=robot, horizon=10)
+        evaluated = evaluate_policy(store, version, "transfer_cube", 1, robot=robot, horizon=10)
+        episodes = sorted(store.episodes(), key=lambda e: e.id)[-3:]
+    assert (collected.successes, evaluated.successes, len(resets)) == (1, 0, 3)
+    assert [(e.source, e.robot_kind, e.length, e.success) for e in episodes] == [
+        ("policy", "real", 10, True), ("policy", "real", 10, False), ("eval", "real", 10, None)]
+    assert [e.label_source for e in episodes] == ["operator", "operator", None]
+    assert all(json.loads(e.extra_json)["initial_state"] == "operator" for e in episodes)

@@ -28,7 +28,7 @@ from robot.cobot_magic.sim_node import CobotSimNode
 from robot.aloha.teleop import record_teleop_demo
 from robot.robot import RobotError
 from robot.rollout import RolloutConfig, record_rollout
-from storage import EpisodeInfo, TrajectoryStore
+from storage import EpisodeFilter, EpisodeInfo, TrajectoryStore
 
 PRESETS = ("piper_ros2.json", "puppet_master.json")
 
@@ -88,6 +88,17 @@ def test_policy_run_over_the_wire_is_recorded(tmp_path, preset):
     assert set(stamps) == {"left_arm", "right_arm", "cam_high"} and abs(stamps["cam_high"] - time.time()) < 1
     assert 0 <= info["stamp_spread_s"] < 0.5  # frames at 30 Hz, joint states at 100 Hz
     assert node.disables == 0
+    # Every step's driver stamps are stored with the episode; where the sources were synced (AgileX's
+    # rule), the camera's newest frame set the time and both arms had reached it (qpos: their latest).
+    stored = json.loads(episode.extra_json)["stamps"]
+    assert set(stored) == {"left_arm", "right_arm", "cam_high", "sync"} and {len(v) for v in stored.values()} == {30}
+    synced = [i for i, time_s in enumerate(stored["sync"]) if time_s is not None]
+    assert len(synced) >= 20, stored["sync"]
+    for i in synced:
+        assert stored["cam_high"][i] == stored["sync"][i]
+        # the arms' latest states are newer than the frame by at most its age (frames at 30 Hz)
+        lead = [stored[arm][i] - stored["sync"][i] for arm in ("left_arm", "right_arm")]
+        assert all(0 <= s < 0.15 for s in lead), (i, lead)
 
 
 def test_teleop_demo_records_leaders_as_actions(tmp_path):
@@ -258,3 +269,57 @@ def test_doctor_reports_topics_rates_and_arm_status(tmp_path, capsys):
     assert code == 1
     assert any("/puppet/joint_right" in line and "missing" in line for line in missing.splitlines()), missing
     assert "no subscriber" in missing
+
+
+def test_a_tiny_cycle_collects_and_evaluates_on_the_cobot_magic(tiny_base_store, tmp_path):
+    """`cycle --site`: collection and evaluation on the Cobot Magic backend over real DDS (its sim
+    node on loopback), the site kept with the iteration. The real episodes are unlabelled (no
+    operator at a terminal): the reward model learns from the store's labelled sim rollouts, and
+    the gate refuses to deploy on evaluations nobody judged."""
+    from app.cycle import IterationContext, deploy, evaluate
+    from app.cycle_config import CycleConfig
+    from app.policies import collect_rollouts
+    from conftest import copy_store
+    from test_cli import WMPO_APP
+
+    db = copy_store(tiny_base_store, tmp_path)
+    with TrajectoryStore(db) as store:  # failures to learn from, judged by the sim
+        collect_rollouts(store, store.policy_versions()[0].id, "transfer_cube", 2, horizon=40)
+    site = cobot_site()
+    site_file = write_site(site, tmp_path / "cobot.json")
+    with CobotSimNode(site) as node:
+        done = subprocess.run([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base",
+                               "--site", site_file, "--eval-episodes", "2", "--set", "cycle.max_steps=12"],
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # The tiny GRPO rarely updates: the evaluate and deploy stages, as that iteration would run
+        # them with a candidate, on the same robot (the base against itself: one episode, counted twice).
+        with TrajectoryStore(db) as store:
+            iteration = store.iterations()[0]
+            config = CycleConfig.from_json(store.jobs.finished("cycle-iteration")[0].config["cycle"])
+            base = store.policy_versions()[0].id
+            results = {"collect": {"policy_version_id": base}, "grpo": {"updated": True, "policy_version_id": base}}
+            ctx = IterationContext(store, replace(config, eval_episodes=1), iteration.id, iteration.number, results,
+                                   lambda message: None)
+            results["evaluate"] = evaluate(ctx)
+            gate = deploy(ctx)
+        commands_heard, disables = dict(node.commands_heard), node.disables
+    assert results["evaluate"]["candidate"]["episodes"] == 1
+    assert not gate["deployed"] and "1 evaluation episodes have no success label" in gate["reason"]
+    with TrajectoryStore(db) as store:
+        iteration = store.iterations()[0]
+        assert iteration.status == "done"
+        job = store.jobs.finished("cycle-iteration")[0]
+        assert job.config["cycle"]["site"] == site_file  # what --resume drives
+        real = store.episodes(EpisodeFilter(source="policy", iteration_id=iteration.id))
+        assert len(real) == 4
+        assert {(e.robot_kind, e.length, e.success, e.control_period_s) for e in real} == {("real", 12, None, 0.04)}
+        assert {json.loads(e.extra_json)["site"] for e in real} == {site_file}
+        seeds = sorted(e.seed for e in real)  # on a real robot a seed numbers the episode
+        assert seeds == list(range(seeds[0], seeds[0] + 4))
+        frames = store.load_frames(real[0].id, "cam_high")
+        assert frames.shape == (12, 32, 48, 3) and frames.std() > 5  # rendered by the node, resized for the policy
+        evaluated = store.episodes(EpisodeFilter(source="eval", iteration_id=iteration.id))
+        assert {(e.robot_kind, e.length, e.success) for e in evaluated} == {("real", 12, None)}
+        assert store.deployed("transfer_cube").policy_version_id == base  # never deployed on unjudged episodes
+    assert min(commands_heard.values()) >= 5 * 12 and disables == 0

@@ -9,6 +9,7 @@ RobotError naming the topic or camera and its age, which ends the episode.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -35,6 +36,9 @@ class MobileAloha(Robot):
         self.features = RobotFeatures(cameras={c.name: (c.height, c.width, 3) for c in site.cameras},
                                       control_period_s=site.control_period_s, realtime=True)
         self.reset_duration_s = reset_duration_s
+        # Called at every reset once the arms are at the start pose: the operator resets the scene
+        # (a prompt, a button); None starts the episode at once.
+        self.scene_ready: Callable[[], None] | None = None
         self.start_arm_pose = START_ARM_POSE  # per arm, what reset() moves to
         self._given_transport = transport
         self.transport: Transport | None = None
@@ -113,6 +117,8 @@ class MobileAloha(Robot):
             self._command(holding)
             time.sleep(self.site.control_period_s)
         self._holding = holding
+        if self.scene_ready is not None:
+            self.scene_ready()
         self.safety.reset_counts()  # the move to the start pose is not part of the episode
         return self._observe()
 

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from typing import Any, Callable
 
 from robot.robot import RobotError
@@ -32,11 +33,24 @@ class Subscription:
         self._arrived: float | None = None
         self.count = 0
         self.first_arrival: float | None = None
+        self._recent: deque | None = None  # the last few messages, where a caller asked for them
+
+    def keep_recent(self, n: int) -> None:
+        """Also keep the last ``n`` messages (``recent``): sources synced by timestamp need them."""
+        with self._lock:
+            self._recent = deque(maxlen=n)
+
+    def recent(self) -> list:
+        """The kept messages, oldest first (empty unless ``keep_recent`` was called)."""
+        with self._lock:
+            return list(self._recent or ())
 
     def deliver(self, message: Any) -> None:
         now = time.monotonic()
         with self._lock:
             self._latest, self._arrived = message, now
+            if self._recent is not None:
+                self._recent.append(message)
             self.count += 1
             if self.first_arrival is None:
                 self.first_arrival = now

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from robot.aloha.arms import fresh_joint_state
-from robot.aloha.messages import Header, JointState, stamp
+from robot.aloha.messages import Header, JointState, seconds, stamp
 from robot.aloha.site import GripperConstants
 from robot.aloha.transport import Transport, TransportError
 from robot.cobot_magic.messages import ENABLE, Bool, PiperStatusMsg, status_fault
@@ -45,6 +45,18 @@ class PiperJoints:
         """Present [6 joints, normalised gripper]; RobotError naming the topic if none or stale."""
         return piper_qpos7(fresh_joint_state(self.joint_states, self.state_topic, max_age_s), self.gripper,
                            self.state_topic)
+
+    def history(self) -> list[tuple[float, JointState]]:
+        """(driver stamp s, state) of the latest state, or nothing yet: what the stamp sync sees of
+        an arm. Only the latest, as qpos7 reads only the latest: the safety filter measures every
+        command from where the arm is now, never from where it was when a frame was taken."""
+        message = self.joint_states.latest()[0]
+        return [] if message is None else [(seconds(message.header.stamp), message)]
+
+    def stamp_s(self) -> float | None:
+        """The driver's stamp of the state qpos7 reads, None before the first."""
+        message = self.joint_states.latest()[0]
+        return None if message is None else seconds(message.header.stamp)
 
 
 class PiperArm(PiperJoints):

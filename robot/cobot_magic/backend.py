@@ -12,16 +12,19 @@ re-sends the base command inside the Tracer's timeout. The control rate comes fr
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from robot.aloha.backend import MobileAloha
-from robot.aloha.messages import Twist, seconds
+from robot.aloha.messages import Twist
 from robot.aloha.site import SIDES
 from robot.aloha.transport import Transport, open_transport
 from robot.cobot_magic.arms import ArmFaultError, PiperArm, PiperJoints
 from robot.cobot_magic.base import BaseKeepAlive
 from robot.cobot_magic.cameras import ResizedTopicCamera
 from robot.cobot_magic.site import CobotMagicSite
+from robot.cobot_magic.stamp_sync import synchronise
 from robot.robot import Observation, RobotError
 
 
@@ -80,6 +83,7 @@ class CobotMagic(MobileAloha):
             self._stop("arm_fault")
             topics = ", ".join(arm.topics.status for arm in self.followers.values())
             raise ArmFaultError(f"{'; '.join(faults)} (status {topics}); holding position, base stopped, episode stopped")
+        sync_s = self._pick_synced()
         try:
             observation = super()._observe()
         except RobotError:
@@ -88,20 +92,37 @@ class CobotMagic(MobileAloha):
         stamps = self._stamps()
         known = [stamp for stamp in stamps.values() if stamp is not None]
         observation.info["stamps"] = stamps
-        # AgileX's recorder aligns its sources at the oldest of their newest stamps; with the latest
-        # message per source, the spread between them is what that alignment would remove.
+        observation.info["sync_s"] = sync_s  # None: some source lagged, the latest of each was used
         observation.info["stamp_spread_s"] = max(known) - min(known) if known else None
         return observation
 
+    def _sources(self) -> dict:
+        """The synced sources by name: ``left_arm``, ``right_arm`` and each camera."""
+        return {f"{side}_arm": arm for side, arm in self.followers.items()} | dict(self.cameras)
+
+    def _pick_synced(self) -> float | None:
+        """Point every camera at the frame AgileX's rule picks (``stamp_sync``: the oldest of the
+        cameras' newest stamps, which both arms must have reached); the sync time, or None -- and
+        every camera at its latest frame -- while some source lags it. Two departures from their
+        recorder: the control loop waits for a lagging source only briefly, and qpos stays the
+        arms' latest state (newer than the frames by at most the cameras' lag), because the safety
+        filter measures from the present. The stored stamps say which was used."""
+        sources = self._sources()
+        # Like their recorder, wait for a source that has not reached the sync time yet -- but only
+        # one joint-state period: an arm state due any moment, not a stalled stream.
+        started = time.perf_counter()
+        deadline = started + 1.0 / self.site.bounds.joint_state_hz
+        while (synced := synchronise({name: source.history() for name, source in sources.items()},
+                                     leading=list(self.cameras))) is None and time.perf_counter() < deadline:
+            time.sleep(0.002)
+        self.device_s += time.perf_counter() - started
+        for name, camera in self.cameras.items():
+            camera.picked = None if synced is None else synced.picked[name][1]
+        return None if synced is None else synced.time_s
+
     def _stamps(self) -> dict[str, float | None]:
         """Driver timestamps (s) of the joint states and frames this observation is made of."""
-        stamps = {}
-        for side, arm in self.followers.items():
-            message, _ = arm.joint_states.latest()
-            stamps[f"{side}_arm"] = None if message is None else seconds(message.header.stamp)
-        for name, camera in self.cameras.items():
-            stamps[name] = camera.stamp_s()
-        return stamps
+        return {name: source.stamp_s() for name, source in self._sources().items()}
 
     def hold(self, reason: str) -> np.ndarray:
         """Hold the arms (re-send the last command) and stop the base: every stop stops both."""
