@@ -12,7 +12,7 @@ from learning.grpo.grpo import GRPOStats, NoLearningSignalError, fill_batch, run
 from learning.grpo.imagine import imagine_group
 from learning.grpo.objective import clipped_surrogate, group_advantages, is_mixed
 from learning.grpo.trajectories import Trajectory
-from learning.grpo.update import policy_update
+from learning.grpo.update import chunk_weights, policy_update
 from learning.vla.config import profile as policy_profile
 from learning.vla.policy import VLAPolicy
 from learning.world_model.config import profile as world_model_profile
@@ -104,6 +104,24 @@ def test_an_update_makes_the_rewarded_chunk_more_likely():
     assert stats["grad_norm"] > 0 and 0 < stats["token_entropy"] <= np.log(policy.bins.n_bins) + 1e-4
     after = [log_prob(t) for t in (good, bad)]
     assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_trajectory_aggregation_counts_a_long_failure_as_much_as_a_short_success():
+    policy = tiny_policy()
+    short_success = sampled_trajectory(policy, 1, seed=1, chunks=2)
+    long_failure = sampled_trajectory(policy, 0, seed=2, chunks=6)
+    by_chunk = chunk_weights([short_success, long_failure], "chunk")
+    by_trajectory = chunk_weights([short_success, long_failure], "trajectory")
+    assert by_chunk.tolist() == pytest.approx([1 / 8] * 8)  # the failure carries 6/8 of the loss
+    assert by_trajectory[:2].sum() == pytest.approx(0.5) and by_trajectory[2:].sum() == pytest.approx(0.5)
+    short_success.success_frame = 0  # chunks after a success do not count, in either
+    assert chunk_weights([short_success, long_failure], "trajectory")[:2].tolist() == pytest.approx([0.5, 0.0])
+    with pytest.raises(ValueError, match="loss_aggregation 'episode'"):
+        grpo_profile("tiny", loss_aggregation="episode")
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0)
+    stats = policy_update(policy, optimizer, [[short_success, long_failure]],
+                          grpo_profile("tiny", minibatch_trajectories=2, loss_aggregation="trajectory"))
+    assert stats["ratio_mean"] == pytest.approx(1.0, abs=1e-4) and stats["grad_norm"] > 0
 
 
 def test_groups_are_imagined_judged_and_carry_the_old_log_probs():

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from learning.profiles import pick_profile
 
 CHUNK_LOG_PROBS = ("sum", "mean")
+LOSS_AGGREGATIONS = ("chunk", "trajectory")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class GRPOConfig:
     # probability, as the paper), or "mean" per token (a length-normalised ratio, as GSPO): a
     # sum over 112 tokens turns small per-token changes into ratios far outside the clip range.
     chunk_log_prob: str = "sum"
+    # How chunks add up to the loss. "chunk": the mean over every valid chunk of the minibatch
+    # (DAPO's token-level mean) -- failures that run to the horizon have more chunks than
+    # successes that end early, so their negative advantage outweighs the successes' positive
+    # one and the sampled actions are pushed down overall. "trajectory": the mean within each
+    # trajectory first, then over trajectories (the original GRPO's), so each counts once.
+    loss_aggregation: str = "chunk"
     grad_clip: float = 1.0
     horizon: int = 400  # control steps imagined per trajectory
     # Dynamic sampling: all-success and all-failure groups are dropped; after this many groups
@@ -43,6 +50,8 @@ class GRPOConfig:
             raise ValueError(f"clip ratios {self.clip_low}, {self.clip_high}: expected 0 < low < 1, high > 0")
         if not self.temperature > 0:
             raise ValueError(f"temperature {self.temperature}; expected > 0")
+        if self.loss_aggregation not in LOSS_AGGREGATIONS:
+            raise ValueError(f"loss_aggregation {self.loss_aggregation!r}; expected one of {LOSS_AGGREGATIONS}")
         if self.chunk_log_prob not in CHUNK_LOG_PROBS:
             raise ValueError(f"chunk_log_prob {self.chunk_log_prob!r}; expected one of {CHUNK_LOG_PROBS}")
 

@@ -22,7 +22,8 @@ def is_mixed(rewards: torch.Tensor) -> torch.Tensor:
 def clipped_surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor,
                       mask: torch.Tensor, clip_low: float, clip_high: float) -> tuple[torch.Tensor, dict]:
     """Loss to minimise: -mean over valid chunks of min(r A, clip(r, 1-low, 1+high) A),
-    r = exp(log pi - log pi_old) per chunk. No KL term, no reference model."""
+    r = exp(log pi - log pi_old) per chunk. ``mask``: 1 for a valid chunk, 0 for one that does
+    not count, or each chunk's weight (a weighted mean). No KL term, no reference model."""
     ratio = torch.exp(log_prob - old_log_prob)
     clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
     objective = torch.minimum(ratio * advantage, clipped * advantage)

@@ -38,6 +38,19 @@ def policy_update(policy: VLAPolicy, optimizer: torch.optim.Optimizer, groups: l
     return {key: value / max(1, steps) for key, value in stats.items()} | {"optimizer_steps": steps}
 
 
+def chunk_weights(trajectories: list[Trajectory], aggregation: str) -> torch.Tensor:
+    """Each valid chunk's weight in the block's loss (they sum to 1). "chunk": every valid chunk
+    alike, so a long trajectory weighs more; "trajectory": every trajectory alike, its chunks
+    sharing its weight (the original GRPO's per-sequence mean)."""
+    valid = [t.valid.float() for t in trajectories]
+    if aggregation == "chunk":
+        weights = valid
+    else:
+        weights = [v / v.sum().clamp(min=1.0) for v in valid]
+    weight = torch.cat(weights)
+    return weight / weight.sum().clamp(min=1e-12)
+
+
 def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajectories: list[Trajectory],
                    advantages: torch.Tensor, config: GRPOConfig) -> dict:
     device = module_device(policy)  # trajectories wait on the CPU; the minibatch moves to the policy
@@ -48,7 +61,7 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
     valid = torch.cat([t.valid for t in trajectories]).to(device)
     advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)]).to(device)
     instructions = [t.instruction for t in trajectories for _ in range(len(t.steps))]
-    n_valid = valid.sum().clamp(min=1)
+    weight = chunk_weights(trajectories, config.loss_aggregation).to(device)
     # per token, the ratio is the geometric mean of the tokens' ratios (old log-probs are sums)
     scale = 1.0 / bins[0].numel() if config.chunk_log_prob == "mean" else 1.0
     optimizer.zero_grad(set_to_none=True)
@@ -57,14 +70,14 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
         part = slice(i, i + MICRO_BATCH)
         log_prob, entropy = policy.log_prob_and_entropy(images[part], instructions[part], steps[part], bins[part],
                                                         config.temperature)
-        loss, stats = clipped_surrogate(log_prob * scale, old[part] * scale, advantage[part], valid[part],
+        loss, stats = clipped_surrogate(log_prob * scale, old[part] * scale, advantage[part], weight[part],
                                         config.clip_low, config.clip_high)
-        share = valid[part].sum() / n_valid  # the micro-batch's part of the block's mean
+        share = weight[part].sum()  # the micro-batch's part of the block's weighted mean
         (loss * share).backward()
         totals["loss"] += loss.item() * float(share)
         totals["clip_fraction"] += stats["clip_fraction"] * float(share)
         totals["ratio_mean"] += stats["ratio_mean"] * float(share)
-        totals["token_entropy"] += float((entropy * valid[part]).sum() / n_valid)
+        totals["token_entropy"] += float((entropy * weight[part]).sum())
     # the norm before clipping: where an update stalls, this says whether the gradient vanished
     totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip))
     optimizer.step()
