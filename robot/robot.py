@@ -99,6 +99,11 @@ class Robot(ABC):
         self._holding = command
         return command
 
+    def base_command(self) -> tuple[float, float] | None:
+        """The mobile base's velocity being sent now, [v_x (m/s), omega_z (rad/s)]; None for a
+        robot without a base (the sim). Recorded per step as the episode's ``base_action``."""
+        return None
+
     def _present_qpos(self) -> np.ndarray:
         self._require_connected()
         if self._present is None:

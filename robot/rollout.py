@@ -65,6 +65,9 @@ class RolloutResult:
     # Per step, the driver timestamps (s) of what the recorded observation was made of, by source,
     # and the sync time they were picked at (Cobot Magic); empty where the robot has none (the sim).
     stamps: dict[str, list[float | None]] = field(default_factory=dict)
+    # Per step, the base velocity [v_x, omega_z] in force once the step's command was sent (ALOHA's
+    # base_action, (N, 2)); empty for a robot without a base.
+    base_action: list[list[float]] = field(default_factory=list)
 
 
 def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig) -> list[np.ndarray]:
@@ -97,12 +100,15 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     succeeded = False  # the task's final stage was reached at some step
     best_stage = observation.info.get("stage")
     step_stamps: list[dict] = []
+    base_action: list[list[float]] = []
 
     def step(send, argument) -> float:
         """Send one command, record it with the observation it answered; backend seconds."""
         nonlocal observation, t, succeeded, best_stage
         before = robot.device_s
         sent = send(argument)
+        if (base := robot.base_command()) is not None:
+            base_action.append([round(base[0], 6), round(base[1], 6)])
         answered = observation
         observation = robot.observe()
         succeeded = succeeded or bool(observation.success)
@@ -156,7 +162,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     success = None if observation.success is None else succeeded
     return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
                          overhead_s=np.asarray(overhead), policy_s=policy_times, best_stage=best_stage,
-                         stamps=stamp_columns(step_stamps))
+                         stamps=stamp_columns(step_stamps), base_action=base_action)
 
 
 def stamp_columns(per_step: list[dict]) -> dict[str, list[float | None]]:
@@ -194,5 +200,6 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
             success=label, label_source="env" if label is not None else None,
             safety_interventions=sum(result.safety.values()),
             extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage,
-                   **({"stamps": result.stamps} if result.stamps else {})})
+                   **({"stamps": result.stamps} if result.stamps else {}),
+                   **({"base_action": result.base_action} if result.base_action else {})})
     return result

@@ -5,7 +5,8 @@ step relative to the *present* position (and keeps to the limits even from a pre
 position past them), refuses NaN/inf -- in the command or the measured position -- by
 holding position, and holds
 position for the watchdog and the operator stop (by re-sending the last command). It never turns torque off: an arm without
-torque falls. Every intervention is counted by kind; the counts are stored with the episode.
+torque falls. A mobile base's velocity command is clamped to the base caps (``filter_base``).
+Every intervention is counted by kind; the counts are stored with the episode.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ VX300S_LOWER = (-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158)
 VX300S_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
 
 INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop",
-                 "sensor_non_finite", "arm_fault")  # arm_fault: the arm's own status reported e-stop, collision...
+                 "sensor_non_finite", "arm_fault",  # arm_fault: the arm's own status reported e-stop, collision...
+                 "base_cap",  # a base velocity beyond the site's caps was clamped
+                 "frozen_state")  # joint states stopped changing while the arm was commanded to move
 
 
 def _both_arms(arm: tuple[float, ...], gripper: float) -> tuple[float, ...]:
@@ -42,6 +45,9 @@ class SafetyLimits:
     # the cap while a joint moves, and with the sensing delay it can drive an oscillation (seen on
     # the sim's wrist at 25 Hz); AgileX's own inference caps relative to the last command.
     max_command_step_rad: float = 0.0
+    # Mobile base velocity caps (m/s, rad/s), applied to every base command.
+    max_base_linear_mps: float = 0.3
+    max_base_angular_rps: float = 0.5
 
     def __post_init__(self):
         if len(self.lower) != 14 or len(self.upper) != 14:
@@ -53,6 +59,9 @@ class SafetyLimits:
             raise ValueError(f"max_step_rad {self.max_step_rad}; expected > 0")
         if not self.max_command_step_rad >= 0:
             raise ValueError(f"max_command_step_rad {self.max_command_step_rad}; expected >= 0 (0: off)")
+        if not (self.max_base_linear_mps > 0 and self.max_base_angular_rps > 0):
+            raise ValueError(f"base caps {self.max_base_linear_mps} m/s, {self.max_base_angular_rps} rad/s; "
+                             f"expected > 0")
 
 
 @dataclass
@@ -108,6 +117,18 @@ class SafetyFilter:
         if past_limit or (inside != safe[arm]).any():
             self.counts["joint_limit"] += 1
             safe[arm] = inside
+        return safe
+
+    def filter_base(self, linear_x: float, angular_z: float) -> tuple[float, float]:
+        """The base velocity (m/s, rad/s) to send for a requested one: each clamped to its cap
+        (counted ``base_cap``); a non-finite request stops the base (counted ``non_finite``)."""
+        if not (math.isfinite(linear_x) and math.isfinite(angular_z)):
+            self.counts["non_finite"] += 1
+            return 0.0, 0.0
+        v_cap, w_cap = self.limits.max_base_linear_mps, self.limits.max_base_angular_rps
+        safe = (min(max(float(linear_x), -v_cap), v_cap), min(max(float(angular_z), -w_cap), w_cap))
+        if safe != (linear_x, angular_z):
+            self.counts["base_cap"] += 1
         return safe
 
     def hold(self, holding: np.ndarray, reason: str) -> np.ndarray:

@@ -2,10 +2,10 @@
 ``cobot_magic``, see ``storage.hdf5_layouts``), so ALOHA / AgileX tools can read them.
 
 Raw images (uint8 (T, H, W, 3) at the stored size, one chunk per frame), ``qpos`` and ``action``
-with the grippers in the layout's units, ``/base_action`` where the layout has one (from the
-episode's ``extra["base_action"]``, else zeros). The store keeps neither joint velocities nor
-efforts: ``qvel`` and ``effort`` are written as zeros with the attribute ``recorded = False``, since
-the readers (ACT's loader among them) expect the datasets. Each file is written beside its final
+with the grippers in the layout's units, ``/base_action`` where the episode recorded one (its
+``extra["base_action"]``, (T, 2) [v_x, omega_z]) or the layout requires one (then zeros). The
+store keeps neither joint velocities nor efforts: ``qvel`` and ``effort`` are written as zeros with
+the attribute ``recorded = False``, since the readers (ACT's loader among them) expect the datasets. Each file is written beside its final
 name and renamed, so a crash never leaves a half-written episode.
 """
 
@@ -43,8 +43,8 @@ def export_aloha_episode(store, episode_id: int, path: Path | str, layout: str =
         for name in ("qvel", "effort"):
             f.create_dataset(f"/observations/{name}", data=np.zeros((length, 14)))
             f[f"/observations/{name}"].attrs["recorded"] = False
-        if layout_.base_action:
-            base = json.loads(episode.extra_json or "{}").get("base_action")
+        base = json.loads(episode.extra_json or "{}").get("base_action")
+        if layout_.base_action or base is not None:  # a recorded base goes out in any layout
             f.create_dataset("/base_action", data=np.zeros((length, 2)) if base is None else np.asarray(base))
         for camera, stream in store.cameras(episode_id).items():
             shape = (stream.height, stream.width, stream.channels)

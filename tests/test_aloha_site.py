@@ -39,6 +39,10 @@ BAD = {
     "short limits": ({"name": "x", "limits": {"lower": [0, 0]}}, r"limits: lower has 2 values; expected 6"),
     "no serial": ({"name": "x", "cameras": [{"name": "cam_high"}]}, r"cam_high: serial is empty"),
     "bad transport": ({"name": "x", "transport": "zenoh"}, r"transport 'zenoh'; expected"),
+    "base too fast": ({"name": "x", "base_max_linear_mps": 2}, r"base_max_linear_mps 2.0; expected in \(0, 1.0\] m/s"),
+    "no turning": ({"name": "x", "base_max_angular_rps": 0}, r"base_max_angular_rps 0.0; expected in \(0, 1.5\]"),
+    "deadman": ({"name": "x", "base_command_hold_s": 0.01}, r"base_command_hold_s 0.01; expected base_keepalive_s"),
+    "freeze": ({"name": "x", "bounds": {"frozen_cycles": 1}}, r"frozen_cycles 1, .*expected frozen_cycles >= 2"),
 }
 
 

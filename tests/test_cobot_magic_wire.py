@@ -210,7 +210,8 @@ def test_base_stops_within_the_keepalive_when_the_sender_is_killed(tmp_path):
     site = cobot_site(camera=False)
     site_file = write_site(site, tmp_path / "site.json")
     with CobotSimNode(site) as node:
-        sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "cobot_base_sender.py"), site_file],
+        sender = subprocess.Popen([sys.executable, str(Path(__file__).parent / "base_sender.py"), site_file,
+                                   "0.3", "0.2"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
         try:

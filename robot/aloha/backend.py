@@ -3,7 +3,13 @@ Robot interface, over ROS 2 (rclpy on the robot PC, else Cyclone DDS).
 
 Stale data is never acted on: an observation whose joint state or camera frame is older than
 the site's bound holds position (re-sending the last command; never torque off) and raises
-RobotError naming the topic or camera and its age, which ends the episode.
+RobotError naming the topic or camera and its age, which ends the episode. So does a joint
+stream that stops changing while the arm is commanded to move (``robot.aloha.frozen``):
+FrozenJointStateError.
+
+The base: every command passes the safety filter's caps (``SafetyFilter.filter_base``); a keep-alive
+re-sends it and zeroes it when the controller stops renewing it (``robot.aloha.base``); every hold,
+operator stop, error and disconnect sends zero.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from typing import Callable
 import numpy as np
 
 from robot.aloha.arms import Arm
+from robot.aloha.base import BaseKeepAlive
 from robot.aloha.cameras import Camera, open_camera
-from robot.aloha.messages import Twist, Vector3
-from robot.aloha.site import SIDES, SiteConfig
+from robot.aloha.frozen import FreezeDetector, FreezeRule
+from robot.aloha.messages import Twist
+from robot.aloha.site import SIDES, SiteConfig, base_safety_limits
 from robot.aloha.transport import Transport, open_transport
 from robot.features import START_ARM_POSE, RobotFeatures
 from robot.robot import Observation, Robot, RobotError
@@ -27,11 +35,16 @@ class StaleDataError(RobotError):
     """A joint state or camera frame was older than its bound; the robot is holding position."""
 
 
+class FrozenJointStateError(RobotError):
+    """An arm's joint states stopped changing while it was commanded to move (a driver re-publishing
+    its last read after a bus fault, or a blocked arm); the robot is holding position."""
+
+
 class MobileAloha(Robot):
     driver = "xs_sdk"  # what publishes the joint states, for error messages
 
     def __init__(self, site: SiteConfig, transport: Transport | None = None, *, reset_duration_s: float = 2.0):
-        super().__init__(SafetyFilter(site.limits.safety_limits()))
+        super().__init__(SafetyFilter(base_safety_limits(site.limits.safety_limits(), site)))
         self.site = site
         self.features = RobotFeatures(cameras={c.name: (c.height, c.width, 3) for c in site.cameras},
                                       control_period_s=site.control_period_s, realtime=True)
@@ -44,6 +57,11 @@ class MobileAloha(Robot):
         self.transport: Transport | None = None
         self.followers: dict[str, Arm] = {}
         self.cameras: dict[str, Camera] = {}
+        self.base: BaseKeepAlive | None = None
+        bounds = site.bounds
+        rule = FreezeRule(bounds.frozen_cycles, bounds.frozen_noise_rad, bounds.frozen_move_rad)
+        self._freeze = {side: FreezeDetector(rule) for side in SIDES}
+        self._last_command: np.ndarray | None = None  # what the arms were last sent (freeze checks)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -52,15 +70,20 @@ class MobileAloha(Robot):
         self.transport = self._given_transport or open_transport(site.transport, site.domain_id)
         try:
             self.followers = {side: Arm(self.transport, site.followers[side], site.follower_gripper) for side in SIDES}
+            self._start_base()
             self._wait_for_joint_states(bounds.connect_timeout_s)
             if site.setup_services:
                 for arm in self.followers.values():
                     arm.set_up_follower(bounds.connect_timeout_s)
             self._start_cameras()
-            self._publish_base = self.transport.publisher(site.base_cmd_vel, Twist) if site.base_cmd_vel else None
         except Exception:
             self._disconnect()
             raise
+
+    def _start_base(self) -> None:
+        if self.site.base_cmd_vel:
+            self.base = BaseKeepAlive(self.transport.publisher(self.site.base_cmd_vel, Twist),
+                                      self.site.base_keepalive_s, self.site.base_command_hold_s)
 
     def leader_arms(self) -> dict:
         """The leader arms' joint readers by side (teleop); each has qpos7(max_age_s), joint_states, state_topic."""
@@ -88,8 +111,9 @@ class MobileAloha(Robot):
                          f"simulated node) running on ROS domain {self.site.domain_id}?")
 
     def _disconnect(self) -> None:
-        if self.transport is not None and getattr(self, "_publish_base", None) is not None:
-            self._publish_base(Twist())  # the base stops; the arms keep their last goal (torque stays on)
+        if self.base is not None:
+            self.base.close()  # publishes zero; the arms keep their last goal (torque stays on)
+            self.base = None
         for camera in self.cameras.values():
             camera.stop()
         self.cameras = {}
@@ -105,6 +129,8 @@ class MobileAloha(Robot):
         if initial_state is not None:
             raise RobotError(f"initial_state {initial_state!r}: a real robot cannot be put into a given scene; "
                              f"expected None")
+        for detector in self._freeze.values():
+            detector.clear()
         present = self._observe().qpos
         goal = present.copy()
         goal[0:6] = self.start_arm_pose
@@ -129,12 +155,23 @@ class MobileAloha(Robot):
             qpos = np.concatenate([self.followers[side].qpos7(bounds.joint_state_age_s) for side in SIDES])
             frames = {name: self._fresh_frame(camera, bounds.camera_age_s) for name, camera in self.cameras.items()}
         except RobotError as exc:
-            if self._holding is not None:
-                self.hold("watchdog")
+            self._stop("watchdog")
             raise StaleDataError(f"{exc}; holding position, episode stopped") from exc
         finally:
             self.device_s += time.perf_counter() - started
+        self._check_frozen(qpos)
         return Observation(qpos=qpos, frames=frames, success=None)
+
+    def _check_frozen(self, qpos: np.ndarray) -> None:
+        frozen = []
+        for side, offset in (("left", 0), ("right", 7)):
+            command = None if self._last_command is None else self._last_command[offset:offset + 6]
+            if (why := self._freeze[side].update(qpos[offset:offset + 6], command)) is not None:
+                frozen.append(f"{self.followers[side].state_topic}: {why}")
+        if frozen:
+            self._stop("frozen_state")
+            raise FrozenJointStateError(f"{'; '.join(frozen)}: is {self.driver} reading the motors (E-stop, USB), "
+                                        f"or is the arm blocked? Holding position, base stopped, episode stopped")
 
     def _fresh_frame(self, camera: Camera, bound_s: float) -> np.ndarray:
         frame, age = camera.latest()
@@ -152,15 +189,37 @@ class MobileAloha(Robot):
         started = time.perf_counter()
         self.followers["left"].command(command[0:7])
         self.followers["right"].command(command[7:14])
+        self._last_command = np.array(command, dtype=np.float64)
         self.device_s += time.perf_counter() - started
+
+    def hold(self, reason: str) -> np.ndarray:
+        """Hold the arms (re-send the last command) and stop the base: every stop stops both."""
+        self._stop_base()
+        return super().hold(reason)
+
+    def _stop(self, reason: str) -> None:
+        """Hold the arms where there is a command to hold, and stop the base in any case."""
+        if self._holding is not None:
+            self.hold(reason)
+        self._stop_base()
+
+    def _stop_base(self) -> None:
+        if self.base is not None:
+            self.base.stop()
 
     # -- mobile base --------------------------------------------------------------------------------
 
-    def drive(self, linear_x: float, angular_z: float) -> None:
-        """Base velocity (m/s, rad/s) on cmd_vel; ``drive(0, 0)`` stops it."""
+    def drive(self, linear_x: float, angular_z: float) -> tuple[float, float]:
+        """Base velocity (m/s, rad/s) through the safety filter's caps; returns what was sent. It
+        must be renewed within the site's base_command_hold_s or it decays to zero; ``drive(0, 0)``
+        stops the base."""
         self._require_connected()
-        if self._publish_base is None:
+        if self.base is None:
             raise RobotError("this site has no mobile base (base_cmd_vel is empty)")
-        if not (np.isfinite(linear_x) and np.isfinite(angular_z)):
-            raise ValueError(f"base velocity ({linear_x}, {angular_z}); expected finite numbers")
-        self._publish_base(Twist(linear=Vector3(x=float(linear_x)), angular=Vector3(z=float(angular_z))))
+        sent = self.safety.filter_base(linear_x, angular_z)
+        self.base.drive(*sent)
+        return sent
+
+    def base_command(self) -> tuple[float, float] | None:
+        """The base velocity being sent now (zero after a stop or the deadman); None without a base."""
+        return None if self.base is None else self.base.velocity()

@@ -63,6 +63,8 @@ class _Delivering(Listener):
 
 
 class DdsTransport(Transport):
+    name = "Cyclone DDS"
+
     def __init__(self, domain_id: int = 0):
         self.domain_id = domain_id
         self.participant = DomainParticipant(domain_id)

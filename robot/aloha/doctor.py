@@ -3,11 +3,14 @@
 ``diagnose`` listens for ``listen_s`` and returns one Check per device or topic: joint states of
 each arm (rate vs nominal; below the site's minimum is a failure), each camera (RealSense by
 serial, or its Image topic), and whether the followers' command topics and the base's cmd_vel
-have a subscriber (the driver). It commands nothing.
+have a subscriber (the driver). It commands nothing. The first lines say what it ran on: the
+transport (and why not rclpy, where ``auto`` fell back), the Python and the ROS 2 sourced.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from dataclasses import dataclass
 
@@ -48,10 +51,19 @@ def diagnose(site: SiteConfig, listen_s: float = 1.5, transport: Transport | Non
                                           camera.fps, site.bounds.camera_min_hz))
             else:
                 checks.append(_realsense_check(camera))
-        return checks + subscriber_checks(transport, probed)
+        return environment_checks(transport) + checks + subscriber_checks(transport, probed)
     finally:
         if own:
             transport.close()
+
+
+def environment_checks(transport: Transport) -> list[Check]:
+    """What the checks ran on: informational lines, never a failure by themselves."""
+    transport_detail = transport.name + (f" (rclpy not used: {transport.why})" if transport.why else "")
+    distro = os.environ.get("ROS_DISTRO")
+    return [Check("transport", True, transport_detail),
+            Check("python", True, f"{platform.python_version()} ({platform.python_implementation()})"),
+            Check("ros", True, f"ROS 2 {distro}" if distro else "no ROS 2 sourced (ROS_DISTRO unset)")]
 
 
 def probe_commands(transport: Transport, commands: dict[str, type]) -> list[str]:

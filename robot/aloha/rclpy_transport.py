@@ -43,6 +43,8 @@ def _from_ros(message, struct_type: type):
 
 
 class RclpyTransport(Transport):
+    name = "rclpy"
+
     def __init__(self, domain_id: int = 0, node_name: str = "wmpo"):
         self._context = rclpy.Context()
         rclpy.init(context=self._context, domain_id=domain_id)

@@ -3,6 +3,7 @@
 What ``xs_sdk`` does for each follower (joint states at 100 Hz; arm group and gripper single
 commands; reboot_motors / set_operating_modes / torque_enable services), what a leader arm's
 ``xs_sdk`` publishes (joint states), camera frames as sensor_msgs/Image, and cmd_vel. The
+base stops by itself when cmd_vel falls silent for BASE_TIMEOUT_S, as the SLATE driver does. The
 leaders play the task's scripted expert like an operator who waits for the followers: a leader
 advances along the plan only while its follower keeps up, so teleop-record makes real demos.
 
@@ -31,6 +32,7 @@ from robot.features import ARM_JOINTS
 from robot.safety import SafetyFilter, SafetyLimits
 
 STATE_PERIOD_S = 0.01  # joint states at 100 Hz, as xs_sdk
+BASE_TIMEOUT_S = 0.3  # the SLATE base driver zeroes a cmd_vel not renewed within this
 FOLLOW_TOLERANCE_RAD = 0.15  # a leader waits while its follower is further than this behind
 
 
@@ -61,6 +63,10 @@ class SimNode:
         self.base_velocity = (0.0, 0.0)
         self.base_heard: float | None = None  # monotonic time of the last cmd_vel
         self.muted: set[str] = set()  # topics not published (tests of staleness)
+        # Topics re-published with the positions they had when frozen and fresh stamps, as xs_sdk
+        # does when a bus read fails (tests of frozen-value detection).
+        self.frozen: set[str] = set()
+        self._frozen_poses: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.ticks = 0
@@ -208,6 +214,8 @@ class SimNode:
 
     def _publish_states(self) -> None:
         from robot.sim.aloha_sim import arm_qpos14
+        if self.base_heard is not None and time.monotonic() - self.base_heard > BASE_TIMEOUT_S:
+            self.base_velocity = (0.0, 0.0)  # the base driver's own command timeout
         qpos = arm_qpos14(self.sim.data.qpos, self.sim.config.gripper)
         now, site = time.time(), self.site
         for side, offset in (("left", 0), ("right", 7)):
@@ -231,6 +239,8 @@ class SimNode:
     def _publish(self, topic: str, pose7: np.ndarray, gripper, now: float) -> None:
         if topic in self.muted:
             return
+        if topic in self.frozen:
+            pose7 = self._frozen_poses.setdefault(topic, np.array(pose7, dtype=np.float64))
         grip = float(pose7[6])
         finger = gripper.position(grip)
         message = JointState(header=Header(stamp=stamp(now)), name=[*ARM_JOINTS, "gripper", "left_finger", "right_finger"],

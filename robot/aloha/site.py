@@ -19,6 +19,10 @@ from robot.safety import VX300S_LOWER, VX300S_UPPER, SafetyLimits
 
 SIDES = ("left", "right")
 SITES_DIR = Path(__file__).parent / "sites"
+# Upper bounds a site may set its base caps to: the SLATE driver's own clamp (1 m/s), and a turn rate
+# at which a tall robot with arms out stays upright.
+MAX_BASE_LINEAR_MPS = 1.0
+MAX_BASE_ANGULAR_RPS = 1.5
 
 
 class SiteConfigError(ValueError):
@@ -125,11 +129,20 @@ class Bounds:
     joint_state_min_hz: float = 30.0
     camera_min_hz: float = 10.0
     connect_timeout_s: float = 5.0
+    # Frozen joint states (robot/aloha/frozen.py): this many observations in a row commanded more
+    # than frozen_move_rad away while no reading changes by more than frozen_noise_rad.
+    frozen_cycles: int = 10
+    frozen_noise_rad: float = 1e-4
+    frozen_move_rad: float = 0.05
 
     def __post_init__(self):
         for f in fields(self):
             if not getattr(self, f.name) > 0:
                 raise SiteConfigError(f"{f.name} {getattr(self, f.name)}; expected > 0")
+        if self.frozen_cycles < 2 or not self.frozen_move_rad > self.frozen_noise_rad:
+            raise SiteConfigError(f"frozen_cycles {self.frozen_cycles}, frozen_move_rad {self.frozen_move_rad}, "
+                                  f"frozen_noise_rad {self.frozen_noise_rad}; expected frozen_cycles >= 2 and "
+                                  f"frozen_move_rad > frozen_noise_rad")
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,10 @@ class SiteConfig:
     leader_gripper: GripperConstants = LEADER_GRIPPER
     cameras: tuple[CameraConfig, ...] = ()
     base_cmd_vel: str = "/mobile_base/cmd_vel"  # "" for a stationary ALOHA
+    base_max_linear_mps: float = 0.3  # every base command is clamped to these (a safety intervention)
+    base_max_angular_rps: float = 0.5
+    base_keepalive_s: float = 0.05  # re-send the base command this often
+    base_command_hold_s: float = 0.2  # the deadman: a drive() not renewed within this decays to zero
     limits: ArmLimits = field(default_factory=ArmLimits)
     bounds: Bounds = field(default_factory=Bounds)
     control_period_s: float = 0.02
@@ -165,6 +182,7 @@ class SiteConfig:
             raise SiteConfigError(f"camera names {names} repeat; expected each once")
         if self.base_cmd_vel and not self.base_cmd_vel.startswith("/"):
             raise SiteConfigError(f"base_cmd_vel {self.base_cmd_vel!r}; expected a topic starting with '/' or ''")
+        check_base(self)
         if not 0.001 <= self.control_period_s <= 0.2:
             raise SiteConfigError(f"control_period_s {self.control_period_s}; expected 0.001..0.2")
 
@@ -178,6 +196,25 @@ def check_middleware(transport: str, domain_id: int) -> None:
         raise SiteConfigError(f"transport {transport!r}; expected 'auto', 'rclpy' or 'dds'")
     if not 0 <= domain_id <= 232:
         raise SiteConfigError(f"domain_id {domain_id}; expected 0..232 (ROS_DOMAIN_ID)")
+
+
+def check_base(site) -> None:
+    """The base fields every site file has: velocity caps, keep-alive period and deadman."""
+    if not 0 < site.base_max_linear_mps <= MAX_BASE_LINEAR_MPS:
+        raise SiteConfigError(f"base_max_linear_mps {site.base_max_linear_mps}; expected in (0, {MAX_BASE_LINEAR_MPS}] m/s")
+    if not 0 < site.base_max_angular_rps <= MAX_BASE_ANGULAR_RPS:
+        raise SiteConfigError(f"base_max_angular_rps {site.base_max_angular_rps}; expected in "
+                              f"(0, {MAX_BASE_ANGULAR_RPS}] rad/s")
+    if not 0 < site.base_keepalive_s <= 0.25:
+        raise SiteConfigError(f"base_keepalive_s {site.base_keepalive_s}; expected in (0, 0.25] s")
+    if not site.base_keepalive_s <= site.base_command_hold_s <= 2.0:
+        raise SiteConfigError(f"base_command_hold_s {site.base_command_hold_s}; expected base_keepalive_s..2.0 s")
+
+
+def base_safety_limits(limits: SafetyLimits, site) -> SafetyLimits:
+    """The arms' safety limits with the site's base caps."""
+    return _replace(limits, max_base_linear_mps=site.base_max_linear_mps,
+                    max_base_angular_rps=site.base_max_angular_rps)
 
 
 # -- loading ----------------------------------------------------------------------------------------

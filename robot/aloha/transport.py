@@ -8,6 +8,7 @@ names (``/follower_left/joint_states``); message types are the structs of ``mess
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -75,6 +76,9 @@ class Subscription:
 class Transport(ABC):
     """Publish/subscribe by ROS topic name and message struct; call/serve ROS services."""
 
+    name = "?"  # which middleware, for doctor and errors
+    why = ""  # why rclpy was not used, where ``auto`` fell back to DDS
+
     @abstractmethod
     def publisher(self, topic: str, message_type: type) -> Callable[[Any], None]:
         """A function that publishes one message of ``message_type`` on ``topic``."""
@@ -104,19 +108,36 @@ class Transport(ABC):
 
 
 def open_transport(kind: str = "auto", domain_id: int | None = None, node_name: str = "wmpo") -> Transport:
-    """``auto``: rclpy when it imports (robot PC), else Cyclone DDS. ``domain_id`` defaults to
-    $ROS_DOMAIN_ID, then 0, as in ROS 2."""
+    """``auto``: rclpy when it imports (robot PC), else Cyclone DDS -- saying why on stderr, in one
+    line. ``domain_id`` defaults to $ROS_DOMAIN_ID, then 0, as in ROS 2. The transport's ``name``
+    says which it is and ``why`` (empty unless ``auto`` fell back) why rclpy was not used."""
     if kind not in ("auto", "rclpy", "dds"):
         raise ValueError(f"transport {kind!r}; expected 'auto', 'rclpy' or 'dds'")
     if domain_id is None:
         domain_id = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    why = ""
     if kind in ("auto", "rclpy"):
         try:
             from robot.aloha.rclpy_transport import RclpyTransport
             return RclpyTransport(domain_id, node_name)
-        except ImportError:
+        except ImportError as exc:
             if kind == "rclpy":
-                raise TransportError("transport 'rclpy' asked for, but rclpy does not import: source "
-                                     "/opt/ros/humble/setup.bash and the Interbotix workspace first") from None
+                raise TransportError(f"transport 'rclpy' asked for, but rclpy does not import ({rclpy_missing(exc)}): "
+                                     f"source /opt/ros/humble/setup.bash and the Interbotix workspace first") from None
+            why = rclpy_missing(exc)
+            # Loud on purpose: a silent fallback shows up much later as "no server matched".
+            print(f"transport auto: rclpy not used ({why}); using Cyclone DDS", file=sys.stderr, flush=True)
     from robot.aloha.dds_transport import DdsTransport
-    return DdsTransport(domain_id)
+    transport = DdsTransport(domain_id)
+    transport.why = why
+    return transport
+
+
+def rclpy_missing(exc: ImportError) -> str:
+    """Why rclpy did not import, with the usual cause: ROS not sourced, or a Python other than the
+    one ROS was built for (Humble's rclpy is built for Python 3.10)."""
+    python = f"Python {sys.version_info.major}.{sys.version_info.minor}"
+    distro = os.environ.get("ROS_DISTRO")
+    if not distro:
+        return f"{exc}; no ROS 2 sourced (ROS_DISTRO unset), {python}"
+    return f"{exc}; ROS 2 {distro} is sourced but its rclpy does not load in {python} (Humble's is built for 3.10)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from robot.aloha.doctor import Check, probe_commands, rate_check, subscriber_checks
+from robot.aloha.doctor import Check, environment_checks, probe_commands, rate_check, subscriber_checks
 from robot.aloha.messages import Image, JointState, Twist
 from robot.aloha.site import SIDES
 from robot.aloha.transport import Transport, open_transport
@@ -38,7 +38,7 @@ def diagnose(site: CobotMagicSite, listen_s: float = 1.5, transport: Transport |
         checks += [_status_check(side, site.arms[side].status, statuses[side]) for side in SIDES]
         checks += [rate_check(f"camera {c.name} ({c.topic})", images[c.name], c.fps, site.bounds.camera_min_hz)
                    for c in site.cameras]
-        return checks + subscriber_checks(transport, probed)
+        return environment_checks(transport) + checks + subscriber_checks(transport, probed)
     finally:
         if own:
             transport.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robot.aloha.site import (SIDES, ArmLimits, Bounds, CameraConfig, GripperConstants, SiteConfigError,
-                              build_site, check_middleware, read_site_file)
+                              build_site, check_base, check_middleware, read_site_file)
 
 SITES_DIR = Path(__file__).parent / "sites"
 
@@ -103,6 +103,8 @@ class CobotMagicSite:
     gripper: GripperConstants = PIPER_GRIPPER
     cameras: tuple[CobotCamera, ...] = ()
     base_cmd_vel: str = "/cmd_vel"  # geometry_msgs/Twist to the Tracer; "" for no base
+    base_max_linear_mps: float = 0.3  # every base command is clamped to these (a safety intervention)
+    base_max_angular_rps: float = 0.5
     base_keepalive_s: float = 0.1  # re-send the base command this often (well inside the Tracer's timeout)
     base_command_hold_s: float = 0.3  # a drive() not renewed within this decays to zero velocity
     limits: PiperLimits = field(default_factory=PiperLimits)
@@ -126,8 +128,7 @@ class CobotMagicSite:
         if not 0 < self.base_keepalive_s < TRACER_TIMEOUT_S / 2:
             raise SiteConfigError(f"base_keepalive_s {self.base_keepalive_s}; expected in (0, {TRACER_TIMEOUT_S / 2}) "
                                   f"s, well inside the Tracer's {TRACER_TIMEOUT_S} s command timeout")
-        if not self.base_keepalive_s <= self.base_command_hold_s <= 2.0:
-            raise SiteConfigError(f"base_command_hold_s {self.base_command_hold_s}; expected base_keepalive_s..2.0 s")
+        check_base(self)
         if not 1.0 <= self.control_rate_hz <= 200.0:
             raise SiteConfigError(f"control_rate_hz {self.control_rate_hz}; expected 1..200")
         if len(self.start_pose) != 6:
