@@ -32,6 +32,7 @@ from learning.configs import with_overrides
 
 from app import bundle_commands, config_commands, curve_commands, hardware_commands, schedule_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
+from app.progress import PROGRESS
 from app.cycle_config import cycle_config
 from app.store_report import episode_table, status_report
 
@@ -212,9 +213,8 @@ def run_demos(store: TrajectoryStore, task: str, n: int, first_seed: int | None,
 
     def progress(done: int, total: int, result, seconds: float) -> None:
         outcome = "success" if result.success else result.end
-        print(f"[{done}/{total}] {task} episode {result.episode_id}: {outcome} in {result.steps} steps, "
-              f"{result.steps / seconds:.0f} steps/s, {sum(result.safety.values())} safety interventions",
-              flush=True)
+        PROGRESS("", done, total, f"{task} episode {result.episode_id}: {outcome} in {result.steps} steps, "
+                 f"{result.steps / seconds:.0f} steps/s, {sum(result.safety.values())} safety interventions")
 
     results = record_expert_demos(store, task, n, cameras={c: size for c in cameras},
                                   first_seed=first_seed, progress=progress)
@@ -233,11 +233,11 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
                                checkpoint_every=max(1, min(500, args.steps // 4)))
 
     def demo_progress(done, total, result, seconds):
-        print(f"[demos {done}/{total}] episode {result.episode_id}: {result.end} in {result.steps} steps", flush=True)
+        PROGRESS("demos", done, total, f"episode {result.episode_id}: {result.end} in {result.steps} steps")
 
     def progress(p):
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
-        print(f"[train {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
+        PROGRESS("train", p.step, p.steps, f"loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)")
 
     task = None if args.task == "all" else args.task
     version_id = train_base_policy(store, task, name, config, train_config, args.demos, batch_size=args.batch,
@@ -260,7 +260,7 @@ def run_eval(store: TrajectoryStore, args) -> None:
 
     def progress(done, total, success):
         if done % 8 == 0 or done == total:
-            print(f"[eval {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
+            PROGRESS("eval", done, total, f"last: {'success' if success else 'failure'}")
 
     summary = evaluate_policy(store, find_policy_version(store, args.policy), args.task, args.n,
                               greedy=not args.sample, temperature=args.temperature,
@@ -274,7 +274,7 @@ def run_collect(store: TrajectoryStore, args) -> None:
 
     def progress(done, total, success):
         if done % 8 == 0 or done == total:
-            print(f"[collect {done}/{total}] last: {'success' if success else 'failure'}", flush=True)
+            PROGRESS("collect", done, total, f"last: {'success' if success else 'failure'}")
 
     summary = collect_rollouts(store, find_policy_version(store, args.policy), args.task, args.n,
                                temperature=args.temperature, robot=hardware_commands.robot_choice(args.site),
@@ -290,7 +290,7 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
 
     def progress(stage, p):
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
-        print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)", flush=True)
+        PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)")
 
     config = with_overrides(world_model_profile(args.profile), args.overrides)
     folder = world_model_dir(store, args.name) / "model"
@@ -311,8 +311,8 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
     from learning.trainer import TrainConfig
 
     def progress(p):
-        print(f"[reward {p.step}/{p.steps}] loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
-              f"({p.steps_per_s:.1f} steps/s)", flush=True)
+        PROGRESS("reward", p.step, p.steps, f"loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
+                 f"({p.steps_per_s:.1f} steps/s)")
 
     train = TrainConfig.scheduled(args.steps, REWARD_LR)
     report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
@@ -329,7 +329,7 @@ def run_align_world_model(store: TrajectoryStore, args) -> None:
     from learning.trainer import TrainConfig
 
     def progress(stage, p):
-        print(f"[{stage} {p.step}/{p.steps}] loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)", flush=True)
+        PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)")
 
     where = EpisodeFilter(task=args.task, source="policy",
                           policy_version_id=find_policy_version(store, args.policy) if args.policy else None)
@@ -420,7 +420,7 @@ def run_import(store: TrajectoryStore, args) -> None:
     from storage.aloha_hdf5 import import_aloha_episodes
 
     def progress(done: int, total: int, path: Path) -> None:
-        print(f"[{done}/{total}] imported {path}", flush=True)
+        PROGRESS("", done, total, f"imported {path}")
 
     ids = import_aloha_episodes(
         store, episode_files(args.files), task=args.task, instruction=args.instruction, robot_kind=args.robot,

@@ -21,7 +21,7 @@ from learning.evaluation import evaluation_seeds
 from learning.vla.imitation import load_policy
 from learning.vla.runner import PolicyRunner
 from robot.rollout import RolloutConfig, run_rollout
-from robot.sim.aloha_sim import AlohaSim, SimConfig
+from robot.factory import make_robot
 from robot.sim.tasks import get_task
 from storage import TrajectoryStore, wilson_interval
 
@@ -31,7 +31,7 @@ def sampled_success(store: TrajectoryStore, name: str, task: str, n: int, temper
     runner = PolicyRunner(policy, greedy=False, temperature=temperature, seed=seed)
     sim_task = get_task(task)
     successes = 0
-    with AlohaSim(SimConfig(task=task, cameras={policy.config.camera: policy.config.image_size})) as sim:
+    with make_robot(None, task=task, cameras={policy.config.camera: policy.config.image_size}) as sim:
         for evaluation_seed in evaluation_seeds(n):
             result = run_rollout(sim, runner, initial_state=evaluation_seed, instruction=sim_task.instruction,
                                  config=RolloutConfig(horizon=sim_task.horizon))
