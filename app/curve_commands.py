@@ -22,6 +22,7 @@ def add_commands(commands) -> None:
                                                                 "or a checkpoint folder")
     curves.add_argument("--out", type=Path, default=Path("curves.png"))
     curves.add_argument("--keys", help="comma-separated quantities to plot (default: all the curves hold)")
+    curves.set_defaults(run=run)
 
 
 def candidates(store: TrajectoryStore, run: str) -> list[Path]:

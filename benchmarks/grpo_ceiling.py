@@ -24,7 +24,6 @@ from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.baselines import grpo_on_real
-from app.cli import find_policy_version
 from app.policies import checkpoints_dir
 from learning.checkpoints import existing_checkpoint, read_config
 from learning.configs import with_overrides
@@ -70,7 +69,7 @@ def main() -> None:
         print(message, flush=True)
 
     with TrajectoryStore(args.db) as store:
-        base = find_policy_version(store, args.base)
+        base = store.find_policy_version(args.base)
         n = args.eval_episodes
         points = [{"real_episodes": 0, "updates": 0, **evaluation(store, base, args.task, n, report)}]
         report(f"base: {success_cell(points[0])}")

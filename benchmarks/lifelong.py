@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
-from app.cli import find_policy_version
 from app.cycle import JOB_KIND, run_cycle
 from app.cycle_config import profile as cycle_profile
 from app.cycle_report import IterationRow, iteration_rows
@@ -99,7 +98,7 @@ def main() -> None:
         print(f"[lifelong {time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
     with TrajectoryStore(args.db) as store:
-        base = find_policy_version(store, args.base)
+        base = store.find_policy_version(args.base)
         if store.deployed(args.task) is None:
             store.deploy(args.task, base, "initial")
         base_result = evaluate_policy(store, base, args.task, args.eval_episodes, reuse_finished=True).to_json()

@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
-from app.cli import find_policy_version
 from learning.evaluation import evaluation_seeds
 from learning.vla.imitation import load_policy
 from learning.vla.runner import PolicyRunner
@@ -27,7 +26,7 @@ from storage import TrajectoryStore, wilson_interval
 
 
 def sampled_success(store: TrajectoryStore, name: str, task: str, n: int, temperature: float, seed: int) -> dict:
-    policy = load_policy(store.verify_policy_checkpoint(find_policy_version(store, name)))
+    policy = load_policy(store.verify_policy_checkpoint(store.find_policy_version(name)))
     runner = PolicyRunner(policy, greedy=False, temperature=temperature, seed=seed)
     sim_task = get_task(task)
     successes = 0

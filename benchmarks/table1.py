@@ -22,7 +22,6 @@ from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.baselines import dpo_offline, grpo_on_real
-from app.cli import find_policy_version
 from app.cycle import JOB_KIND, run_cycle
 from app.cycle_report import iteration_rows
 from app.cycle_config import profile as cycle_profile
@@ -85,7 +84,7 @@ def main() -> None:
     task, p, n = args.task, args.budget, args.eval_episodes
     results, timings = {}, {}
     with TrajectoryStore(args.db) as store:
-        base = find_policy_version(store, args.base)
+        base = store.find_policy_version(args.base)
         results["base"] = evaluation(store, base, task, n, report)
 
         # WMPO: one cycle iteration from the base policy (deployed for the task if nothing is).

@@ -278,6 +278,13 @@ class TrajectoryStore:
             raise StoreError(f"no policy version with id {version_id}")
         return self._located(version)
 
+    def find_policy_version(self, ref: str) -> int:
+        """The id of the policy version named ``ref``, or numbered ``ref``."""
+        for version in self.policy_versions():
+            if ref in (version.name, str(version.id)):
+                return version.id
+        raise StoreError(f"no policy version named or numbered {ref!r}; see `wmpo-app status`")
+
     def policy_versions(self) -> list[PolicyVersion]:
         with self.session() as session:
             versions = list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id)))

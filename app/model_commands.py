@@ -1,0 +1,136 @@
+"""Commands that train and measure the world model and the reward model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robot.sim.tasks import TASKS
+from storage import EpisodeFilter, TrajectoryStore
+from storage.schema import EPISODE_SOURCES
+
+# Configs only: torch loads inside the commands that need it (the CLI starts fast)
+from learning.configs import with_overrides
+from learning.errors import CheckpointError
+from learning.reward_model.config import PROFILES as REWARD_PROFILES
+from learning.reward_model.config import profile as reward_profile
+from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
+from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
+from learning.world_model.config import profile as world_model_profile
+
+from app.progress import PROGRESS
+
+
+def add_commands(commands) -> None:
+    world = commands.add_parser("train-world-model",
+                                help="pretrain the video world model on stored episodes (resumable)")
+    world.add_argument("--profile", choices=sorted(WORLD_MODEL_PROFILES), default="cpu")
+    world.add_argument("--task", choices=sorted(TASKS), help="only this task's episodes (default: all)")
+    world.add_argument("--steps", type=int, default=PRETRAIN_STEPS)
+    world.add_argument("--lr", type=float, default=PRETRAIN_LR)
+    world.add_argument("--batch", type=int, default=16)
+    world.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                       help="change one field of the profile's configuration, e.g. diffusion.sampling_steps=4 or "
+                            "denoiser.channels=32,64,128 (repeatable; saved with the checkpoint)")
+    world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted or finished run resumes "
+                                                             "(with more --steps) in the configuration it started with")
+    world.set_defaults(run=run_train_world_model)
+
+    align = commands.add_parser("align-world-model",
+                                help="fine-tune a world model on a policy's rollouts (behaviour alignment; resumable)")
+    align.add_argument("--from", dest="base", required=True, help="world model to start from")
+    align.add_argument("--name", required=True, help="the aligned world model's name")
+    align.add_argument("--task", choices=sorted(TASKS))
+    align.add_argument("--policy", help="only this policy version's rollouts (name or id; default: every policy's)")
+    align.add_argument("--steps", type=int, default=1000)
+    align.add_argument("--batch", type=int, default=16)
+    align.set_defaults(run=run_align_world_model)
+
+    reward = commands.add_parser("train-reward", help="train the success reward model of a task (resumable)")
+    reward.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
+    reward.add_argument("--profile", choices=sorted(REWARD_PROFILES), default="cpu")
+    reward.add_argument("--steps", type=int, default=2000)
+    reward.add_argument("--batch", type=int, default=32)
+    reward.add_argument("--name", help="checkpoint name (default reward-TASK); an interrupted run resumes")
+    reward.add_argument("--world-model", help="also learn from episodes replayed in this world model (labelled with "
+                                              "their real outcome): the frames GRPO's verdicts are about")
+    reward.set_defaults(run=run_train_reward)
+
+    fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
+    fidelity.add_argument("--name", default="world-model")
+    fidelity.add_argument("--episodes", type=int, default=8)
+    fidelity.add_argument("--horizon", type=int, help="steps to imagine (default: whole episodes)")
+    fidelity.add_argument("--sampler", choices=SAMPLERS, help="default: the world model's")
+    fidelity.add_argument("--sampling-steps", type=int)
+    fidelity.add_argument("--strips", type=Path, help="folder for real-over-imagined PNG strips")
+    fidelity.add_argument("--task", choices=sorted(TASKS), help="only held-out episodes of this task")
+    fidelity.add_argument("--source", choices=EPISODE_SOURCES, help="only held-out episodes from this source")
+    fidelity.add_argument("--reward", help="reward model name: adds the outcome agreement")
+    fidelity.set_defaults(run=run_fidelity)
+
+
+def run_train_world_model(store: TrajectoryStore, args) -> None:
+    from app.world_models import pretrain_world_model, world_model_dir
+    from learning.checkpoints import existing_checkpoint, read_config
+    from learning.trainer import TrainConfig
+    from learning.world_model.training import saved_config
+
+    def progress(stage, p):
+        metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
+        PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)")
+
+    config = with_overrides(world_model_profile(args.profile), args.overrides)
+    folder = world_model_dir(store, args.name) / "model"
+    if existing_checkpoint(folder) is not None:  # a run goes on as it started, whatever the profile says now
+        saved = saved_config(read_config(folder))
+        config = with_overrides(saved, args.overrides)
+        if config != saved:
+            raise CheckpointError(f"world model {args.name!r} was started with another configuration than "
+                                  f"{' '.join(args.overrides)} gives; resume it without --set, or give a new --name")
+    folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
+                                  task=args.task, batch_size=args.batch, progress=progress)
+    print(f"world model {args.name!r}: {folder}")
+
+
+def run_train_reward(store: TrajectoryStore, args) -> None:
+    from app.cycle import REWARD_LR
+    from app.reward_models import train_success_model
+    from learning.trainer import TrainConfig
+
+    def progress(p):
+        PROGRESS("reward", p.step, p.steps, f"loss {p.loss:.4f} accuracy {p.metrics['accuracy']:.3f} "
+                 f"({p.steps_per_s:.1f} steps/s)")
+
+    train = TrainConfig.scheduled(args.steps, REWARD_LR)
+    report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
+                                 train, batch_size=args.batch, world_model=args.world_model, progress=progress)
+    print(f"reward model: {report.folder}")
+    for split in ("validation", "held_out", "evaluation"):
+        scores = getattr(report, split)
+        print(f"  {split}: {scores if scores is not None else 'no episodes'}")
+
+
+def run_align_world_model(store: TrajectoryStore, args) -> None:
+    from app.world_models import align_world_model
+    from learning.trainer import TrainConfig
+    from learning.world_model.config import ALIGN_LR
+
+    def progress(stage, p):
+        PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)")
+
+    where = EpisodeFilter(task=args.task, source="policy",
+                          policy_version_id=store.find_policy_version(args.policy) if args.policy else None)
+    train = TrainConfig.scheduled(args.steps, ALIGN_LR)
+    folder = align_world_model(store, args.name, args.base, where, train, batch_size=args.batch, progress=progress)
+    print(f"world model {args.name!r} (aligned from {args.base!r}): {folder}")
+
+
+def run_fidelity(store: TrajectoryStore, args) -> None:
+    from app.reward_models import reward_model_dir
+    from app.world_models import measure_fidelity
+    from learning.reward_model.training import load_reward_model
+
+    reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
+    report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,
+                              steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
+                              where=EpisodeFilter(task=args.task, source=args.source))
+    print(report.summary())
