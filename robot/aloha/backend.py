@@ -61,6 +61,7 @@ class MobileAloha(Robot):
         bounds = site.bounds
         rule = FreezeRule(bounds.frozen_cycles, bounds.frozen_noise_rad, bounds.frozen_move_rad)
         self._freeze = {side: FreezeDetector(rule) for side in SIDES}
+        self._judged_state: dict[str, object] = {}  # per side, the joint-state message last judged
         self._last_command: np.ndarray | None = None  # what the arms were last sent (freeze checks)
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -165,6 +166,10 @@ class MobileAloha(Robot):
     def _check_frozen(self, qpos: np.ndarray) -> None:
         frozen = []
         for side, offset in (("left", 0), ("right", 7)):
+            latest = self.followers[side].joint_states.latest()[0]
+            if latest is self._judged_state.get(side):
+                continue  # no new message since the last observation (a loop faster than the driver): no evidence
+            self._judged_state[side] = latest
             command = None if self._last_command is None else self._last_command[offset:offset + 6]
             if (why := self._freeze[side].update(qpos[offset:offset + 6], command)) is not None:
                 frozen.append(f"{self.followers[side].state_topic}: {why}")

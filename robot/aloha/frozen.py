@@ -17,7 +17,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FreezeRule:
-    cycles: int = 10  # observations in a row (0.2 s at 50 Hz)
+    cycles: int = 10  # new joint-state messages in a row (the backend feeds only new ones: a control loop
+    # faster than the driver is no evidence of a freeze)
     noise_rad: float = 1e-4  # readings within this count as identical
     move_rad: float = 0.05  # commanded this far from the reading counts as "commanded to move"
 
