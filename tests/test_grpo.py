@@ -230,3 +230,27 @@ def test_a_per_token_chunk_log_prob_keeps_the_ratio_near_one():
     assert abs(ratios["mean"] - 1) < abs(ratios["sum"] - 1)
     with pytest.raises(ValueError, match="chunk_log_prob"):
         grpo_profile("tiny", chunk_log_prob="max")
+
+
+def test_the_gradient_does_not_depend_on_how_a_block_is_split_into_micro_batches(monkeypatch):
+    # A block's chunks go through the policy in micro-batches; each micro-batch must count by its
+    # share of the weights. (The mean once divided by max(1, share), weighting micro-batches by
+    # share squared: a group's last trajectories counted half as much.)
+    import learning.grpo.update as update
+    policy = tiny_policy()
+    trajectories = [sampled_trajectory(policy, 1, seed=1, chunks=2), sampled_trajectory(policy, 0, seed=2, chunks=5)]
+    advantages = torch.tensor([1.0, -1.0])
+    config = grpo_profile("tiny", minibatch_trajectories=2)
+
+    def gradient(micro_batch):
+        monkeypatch.setattr(update, "MICRO_BATCH", micro_batch)
+        optimizer = torch.optim.SGD(policy.parameters(), lr=0.0)
+        policy.eval()  # no dropout, so both passes see the same network
+        stats = update.minibatch_step(policy, optimizer, trajectories, advantages, config)
+        return torch.cat([p.grad.flatten() for p in policy.parameters() if p.grad is not None]), stats
+
+    whole, whole_stats = gradient(128)
+    split, split_stats = gradient(3)
+    assert torch.allclose(whole, split, rtol=1e-4, atol=1e-7)
+    assert split_stats["ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+    assert split_stats["loss"] == pytest.approx(whole_stats["loss"], abs=1e-6)

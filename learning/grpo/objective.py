@@ -23,12 +23,13 @@ def clipped_surrogate(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advant
                       mask: torch.Tensor, clip_low: float, clip_high: float) -> tuple[torch.Tensor, dict]:
     """Loss to minimise: -mean over valid chunks of min(r A, clip(r, 1-low, 1+high) A),
     r = exp(log pi - log pi_old) per chunk. ``mask``: 1 for a valid chunk, 0 for one that does
-    not count, or each chunk's weight (a weighted mean). No KL term, no reference model."""
+    not count, or each chunk's weight (a weighted mean, however small the weights sum to: a
+    micro-batch's share of a block). No KL term, no reference model."""
     ratio = torch.exp(log_prob - old_log_prob)
     clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
     objective = torch.minimum(ratio * advantage, clipped * advantage)
     mask = mask.float()
-    n = mask.sum().clamp(min=1.0)
+    n = mask.sum().clamp(min=1e-12)  # not 1: weights summing to 0.4 must still give their mean
     loss = -(objective * mask).sum() / n
     with torch.no_grad():
         was_clipped = ((ratio < 1.0 - clip_low) & (advantage < 0)) | ((ratio > 1.0 + clip_high) & (advantage > 0))
