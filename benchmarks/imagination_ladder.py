@@ -12,7 +12,9 @@ Rungs, cheapest first, all on held-out episodes (evaluation episodes recorded wi
    (red pixels within +-50% of the real frame's) and its centroid error, to step 128 and after it
    (where the cube is carried or dropped, and the outcome decided);
 3. with a reward model: outcome agreement of the imagined replays of a balanced set (successes
-   and failures alike), as balanced accuracy at the model's threshold and AUC;
+   and failures alike), as balanced accuracy at the model's threshold and AUC; and again from
+   real mid-episode states 1-16 chunks before each episode's end, beside holding the start frame
+   (how far ahead imagination carries an outcome: the horizon for GRPO from real states);
 4. with a reward model and a policy: the policy's sampled success imagined from real first
    frames, against its real sampled success in the store;
 and imagination's speed. Writes benchmarks/results/imagination-ladder-TAG.{json,md,png}.
@@ -54,6 +56,8 @@ OBJECT_HORIZON = 128  # steps: the cube-presence target's range
 # A pixel "moves" in a chunk when some channel of the real frame differs from the last context
 # frame by more than this (of 255): the arms, the cube, and nothing of the still background.
 MOVING_THRESHOLD = 24
+# chunks imagined from a real mid-episode state before the episode's end (outcome agreement)
+LATE_START_CHUNKS = (1, 2, 4, 8, 16)
 
 
 def red_mask(frames: np.ndarray) -> np.ndarray:
@@ -213,17 +217,61 @@ def object_summary(scores: dict, suffix: str) -> dict:
 
 def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray], stride: int) -> dict:
     def verdicts(sequences):
-        results = [judge(reward, frames) for frames in sequences]
         labels = [bool(r.success) for r in replays]
-        pos = [v.max_probability for v, y in zip(results, labels) if y]
-        neg = [v.max_probability for v, y in zip(results, labels) if not y]
-        tpr = np.mean([v.success for v, y in zip(results, labels) if y]) if pos else float("nan")
-        tnr = np.mean([not v.success for v, y in zip(results, labels) if not y]) if neg else float("nan")
-        return {"balanced_accuracy": float((tpr + tnr) / 2), "auc": auc(pos, neg), "recall": float(tpr),
-                "specificity": float(tnr), "successes": len(pos), "failures": len(neg)}
+        return agreement([judge(reward, frames) for frames in sequences], labels) | {
+            "successes": sum(labels), "failures": len(labels) - sum(labels)}
 
     return {"imagined": verdicts(imagined), "recorded": verdicts([at_stride(r.real, stride) for r in replays]),
             "threshold": reward.config.threshold}
+
+
+def late_start_outcomes(imagination: Imagination, reward, replays: list[Replay],
+                        horizons: tuple[int, ...] = LATE_START_CHUNKS) -> dict:
+    """Outcome agreement when imagination starts from a real mid-episode state h chunks before
+    the episode's end (its real frames up to there, then h imagined chunks with the recorded
+    actions): how far ahead imagination carries an outcome, which bounds the horizon of GRPO
+    groups started from real states. Every replay gets exactly h chunks, so the judge sees the
+    same number of imagined frames for a success and a failure. The control holds the real frame
+    at the start instead of imagining: if it agrees as often, the start state decided, not the
+    world model."""
+    config = imagination.model.config
+    k, s, c = config.chunk_size, config.frame_stride, config.context_frames
+    labels = [bool(r.success) for r in replays]
+    results = {}
+    for h in horizons:
+        starts = [((len(r.actions) - 1 - h * k) // s) * s for r in replays]
+        keep = [i for i, start in enumerate(starts) if start >= s]  # a context and a previous stride exist
+        verdicts = {"imagined": [], "held_start": []}
+        for b in range(0, len(keep), 8):
+            batch = keep[b:b + 8]
+            history = torch.from_numpy(np.stack([replays[i].real[[max(0, starts[i] - j * s) for j in range(c - 1, -1, -1)]]
+                                                 for i in batch]))
+            anchor = torch.from_numpy(np.stack([replays[i].real[0] for i in batch]))
+            previous = torch.from_numpy(np.stack([replays[i].actions[starts[i] - s:starts[i]] for i in batch]))
+            imagination.start_from(history, anchor, previous)
+            imagined = [imagination.step(torch.from_numpy(np.stack([
+                replays[i].actions[starts[i] + j * k:starts[i] + (j + 1) * k] for i in batch])).float()).cpu()
+                for j in range(h)]
+            imagined = torch.cat(imagined, dim=1).numpy()
+            for row, i in enumerate(batch):
+                prefix = replays[i].real[0:starts[i] + 1:s]
+                held = np.broadcast_to(prefix[-1:], imagined[row].shape)
+                verdicts["imagined"].append(judge(reward, np.concatenate([prefix, imagined[row]])))
+                verdicts["held_start"].append(judge(reward, np.concatenate([prefix, held])))
+        ys = [labels[i] for i in keep]
+        results[str(h)] = {"episodes": len(keep), "successes": int(sum(ys)),
+                           "start_steps": [starts[i] for i in keep]} | {
+            name: agreement(v, ys) for name, v in verdicts.items()}
+    return results
+
+
+def agreement(verdicts: list, labels: list[bool]) -> dict:
+    pos = [v.max_probability for v, y in zip(verdicts, labels) if y]
+    neg = [v.max_probability for v, y in zip(verdicts, labels) if not y]
+    tpr = np.mean([v.success for v, y in zip(verdicts, labels) if y]) if pos else float("nan")
+    tnr = np.mean([not v.success for v, y in zip(verdicts, labels) if not y]) if neg else float("nan")
+    return {"balanced_accuracy": float((tpr + tnr) / 2), "auc": auc(pos, neg), "recall": float(tpr),
+            "specificity": float(tnr)}
 
 
 def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float,
@@ -268,14 +316,23 @@ def run(args) -> dict:
               "sampling_steps": args.sampling_steps or config.diffusion.sampling_steps,
               "sampling_context_noise": config.diffusion.sampling_context_noise}
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
-    result["one_chunk"] = one_chunk(imagination, replays)
-    if args.one_chunk_only:  # a measure added later, for a run already on the ladder
+    reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
+    if reward is not None and reward.config.frame_stride != config.frame_stride:
+        raise SystemExit(f"reward model frame_stride {reward.config.frame_stride} != world model's "
+                         f"{config.frame_stride}")
+    if args.only:  # a rung added later, for a run already on the ladder
+        if args.only == "late_starts" and reward is None:
+            raise SystemExit("--only late_starts needs --reward")
         path = args.out / f"imagination-ladder-{args.tag}.json"
         earlier = json.loads(path.read_text())
         if earlier["episodes"] != chosen or earlier["world_model"] != args.world_model:
             raise SystemExit(f"{path} scored other episodes or another world model; run the whole ladder")
-        path.write_text(json.dumps(earlier | {"one_chunk": result["one_chunk"]}, indent=1))
-        return earlier | {"one_chunk": result["one_chunk"]}
+        rung = (one_chunk(imagination, replays) if args.only == "one_chunk"
+                else late_start_outcomes(imagination, reward, replays))
+        updated = earlier | {args.only: rung}
+        path.write_text(json.dumps(updated, indent=1))
+        return updated
+    result["one_chunk"] = one_chunk(imagination, replays)
     started = time.perf_counter()
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
     imagined = []
@@ -289,12 +346,9 @@ def run(args) -> dict:
     for i in range(0, len(replays), 8):
         imagined_other += replay_episodes(imagination, with_other_actions(replays)[i:i + 8])
     result["open_loop"] = open_loop(replays, imagined, config.frame_stride, config.chunk_size, imagined_other)
-    if args.reward:
-        reward = load_reward_model(reward_model_dir(store, args.reward))
-        if reward.config.frame_stride != config.frame_stride:
-            raise SystemExit(f"reward model frame_stride {reward.config.frame_stride} != world model's "
-                             f"{config.frame_stride}")
+    if reward is not None:
         result["outcome"] = outcome_agreement(reward, replays, imagined, config.frame_stride)
+        result["late_starts"] = late_start_outcomes(imagination, reward, replays)
         if policy_id is not None:
             result["sampled_success"] = sampled_success(store, args.task, policy_id, model, reward, args.starts,
                                                         args.group, args.temperature, args.sampler,
@@ -332,6 +386,10 @@ def row(r: dict) -> str:
     outcome = r.get("outcome", {}).get("imagined")
     cells.append("-" if outcome is None else f"{outcome['balanced_accuracy']:.2f} / "
                  + ("-" if outcome["auc"] is None else f"{outcome['auc']:.2f}"))
+    late = r.get("late_starts", {})
+    cells.append(" / ".join("-" if h not in late else
+                            f"{late[h]['imagined']['balanced_accuracy']:.2f} ({late[h]['held_start']['balanced_accuracy']:.2f})"
+                            for h in ("2", "4", "8", "16")))
     sampled = r.get("sampled_success")
     cells.append("-" if sampled is None else f"{100 * sampled['imagined']['rate']:.0f}% / "
                  + ("-" if sampled["real"]["rate"] is None else f"{100 * sampled['real']['rate']:.0f}%"))
@@ -342,8 +400,8 @@ def row(r: dict) -> str:
 HEADER = ("| run | one chunk: PSNR / copy last / another episode's actions | moving pixels only: PSNR / copy last / another's actions / last command held | open loop @1 chunk: PSNR / frozen | @4 | @16 | @49 (step 392) "
           "| @16, moving pixels: own actions / another's / frozen "
           "| cube present to step 128 | cube centroid error (px, median) | cube after step 128: present / error (px) "
-          "| outcome: balanced acc / AUC | sampled success: imagined / real | frames/s (control steps/s) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| outcome: balanced acc / AUC | from a real state 2 / 4 / 8 / 16 chunks before the end: balanced acc (start frame held) | sampled success: imagined / real | frames/s (control steps/s) |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def table(folder: Path) -> str:
@@ -367,8 +425,8 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--one-chunk-only", action="store_true",
-                        help="rescore only the one-chunk rung into the tag's existing results")
+    parser.add_argument("--only", choices=("one_chunk", "late_starts"),
+                        help="score only this rung, into the tag's existing results")
     parser.add_argument("--table", action="store_true", help="print the table of every run in --out, and write it")
     args = parser.parse_args()
     if args.table:

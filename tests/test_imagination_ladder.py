@@ -9,9 +9,15 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
-from imagination_ladder import moving_psnr, object_summary, open_loop, score_object, with_other_actions  # noqa: E402
+from imagination_ladder import (late_start_outcomes, moving_psnr, object_summary, open_loop,  # noqa: E402
+                                score_object, with_other_actions)
 
+from learning.reward_model.model import RewardModel  # noqa: E402
+from learning.reward_model.config import profile as reward_profile  # noqa: E402
+from learning.world_model.config import profile as world_model_profile  # noqa: E402
 from learning.world_model.fidelity import Replay  # noqa: E402
+from learning.world_model.imagination import Imagination  # noqa: E402
+from learning.world_model.world_model import WorldModel  # noqa: E402
 
 
 def episode(shift: int, steps: int = 17) -> np.ndarray:
@@ -64,3 +70,24 @@ def test_the_red_object_is_scored_where_the_real_one_shows():
     assert scores["present"] == [True, False, True] and scores["error_px"] == [0.0, pytest.approx(3 * 2 ** 0.5)]
     summary = object_summary(scores, "_late")
     assert summary["object_present_fraction_late"] == pytest.approx(2 / 3)
+
+
+def test_late_starts_imagine_the_same_number_of_chunks_for_every_episode_and_judge_them_whole():
+    torch.manual_seed(0)
+    config = world_model_profile("tiny")  # chunk 8, stride 4
+    imagination = Imagination(WorldModel(config).eval(), seed=0)
+    reward = RewardModel(reward_profile("tiny")).eval()
+    rng = np.random.default_rng(0)
+    lengths = (37, 50, 29)  # a short success, a long failure, one too short for 4 chunks
+    replays = [Replay(rng.integers(0, 256, (n, *config.image_size, 3), dtype=np.uint8),
+                      rng.normal(size=(n, 14)).astype(np.float32), success)
+               for n, success in zip(lengths, (True, False, True))]
+    result = late_start_outcomes(imagination, reward, replays, horizons=(1, 4))
+    assert result["1"]["episodes"] == 3 and result["4"]["episodes"] == 2  # 29 steps leave no room before 4 chunks
+    assert result["4"]["successes"] == 1
+    for h in (1, 4):  # h chunks imagined to the last frame at the stride, from a start on the stride
+        for start, n in zip(result[str(h)]["start_steps"], lengths):
+            assert start % 4 == 0 and start + h * 8 <= n - 1 < start + h * 8 + 4
+    for h in ("1", "4"):
+        for name in ("imagined", "held_start"):
+            assert 0 <= result[h][name]["balanced_accuracy"] <= 1 and result[h][name]["auc"] is not None

@@ -223,6 +223,21 @@ def test_imagination_steps_a_chunk_at_the_frame_stride_and_filters_commands():
         imagination.step(torch.zeros(2, K, 14))
 
 
+def test_imagination_started_from_a_real_mid_episode_state_predicts_from_it():
+    model = tiny_model()
+    history, anchor, previous, chunk = frames(2, C, seed=1), frames(2, seed=2), torch.randn(2, S, 14), torch.randn(2, K, 14)
+    imagination = Imagination(model, seed=0)
+    imagination.start_from(history, anchor, previous)
+    imagined = imagination.step(chunk)
+    expected = model.predict(history, anchor, torch.cat([previous, chunk[:, :S]], dim=1),
+                             generator=torch.Generator().manual_seed(0))
+    assert torch.equal(imagined[:, 0], expected)  # the real context, anchor and commands, not a first frame's
+    with pytest.raises(ValueError, match=rf"history \(2, 3, 32, 48, 3\); expected \(B, {C}, H, W, 3\)"):
+        imagination.start_from(frames(2, 3), anchor, previous)
+    with pytest.raises(ValueError, match=rf"expected \(2, {S}, 14\)"):
+        imagination.start_from(history, anchor, torch.randn(2, S + 1, 14))
+
+
 def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     record_expert_demos(store, "transfer_cube", 2, cameras={"cam_high": TINY.image_size})
     dataset = clip_dataset(store, TINY, EpisodeFilter(), seed=0)

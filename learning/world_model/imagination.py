@@ -52,6 +52,21 @@ class Imagination:
         return frames
 
     @torch.no_grad()
+    def start_from(self, history: torch.Tensor, anchor: torch.Tensor, previous_actions: torch.Tensor) -> None:
+        """Start from a real mid-episode state instead of a first frame: the last c real frames
+        (B, c, H, W, 3) at the stride, the episode's real first frame (B, H, W, 3) as the anchor,
+        and the frame_stride commands (B, stride, D) that moved the arms into the last frame."""
+        config = self.model.config
+        if history.ndim != 5 or history.shape[1] != config.context_frames:
+            raise ValueError(f"history {tuple(history.shape)}; expected (B, {config.context_frames}, H, W, 3)")
+        if previous_actions.shape != (len(history), config.frame_stride, config.action_dim):
+            raise ValueError(f"previous actions {tuple(previous_actions.shape)}; expected ({len(history)}, "
+                             f"{config.frame_stride}, {config.action_dim})")
+        self.reset(anchor)
+        self.history = history.to(module_device(self.model)).contiguous()
+        self.previous_actions = previous_actions.float().to(module_device(self.model))
+
+    @torch.no_grad()
     def step(self, actions: torch.Tensor) -> torch.Tensor:
         if self.history is None:
             raise RuntimeError("reset the imagination with real initial frames before stepping it")
