@@ -53,6 +53,8 @@ def add_commands(commands) -> None:
     reward.add_argument("--name", help="checkpoint name (default reward-TASK); an interrupted run resumes")
     reward.add_argument("--world-model", help="also learn from episodes replayed in this world model (labelled with "
                                               "their real outcome): the frames GRPO's verdicts are about")
+    reward.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one field of the profile, e.g. terminal_clips=8 (repeatable)")
     reward.set_defaults(run=run_train_reward)
 
     fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
@@ -101,8 +103,9 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
                  f"({p.steps_per_s:.1f} steps/s)")
 
     train = TrainConfig.scheduled(args.steps, REWARD_LR)
-    report = train_success_model(store, args.name or f"reward-{args.task}", args.task, reward_profile(args.profile),
-                                 train, batch_size=args.batch, world_model=args.world_model, progress=progress)
+    config = with_overrides(reward_profile(args.profile), args.overrides)
+    report = train_success_model(store, args.name or f"reward-{args.task}", args.task, config, train,
+                                 batch_size=args.batch, world_model=args.world_model, progress=progress)
     print(f"reward model: {report.folder}")
     for split in ("validation", "held_out", "evaluation"):
         scores = getattr(report, split)

@@ -221,7 +221,10 @@ def outcome_agreement(reward, replays: list[Replay], imagined: list[np.ndarray],
         return agreement([judge(reward, frames) for frames in sequences], labels) | {
             "successes": sum(labels), "failures": len(labels) - sum(labels)}
 
+    # recorded frames twice: ending with the success frame (as the reward model's clips), and on
+    # imagination's grid (steps 0, s, 2s, ...: its last frame up to s - 1 steps before the success)
     return {"imagined": verdicts(imagined), "recorded": verdicts([at_stride(r.real, stride) for r in replays]),
+            "recorded_on_imagination_grid": verdicts([r.real[::stride] for r in replays]),
             "threshold": reward.config.threshold}
 
 
@@ -297,6 +300,13 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
                      "interval95": wilson_interval(int(sum(real)), len(real)) if real else None}}
 
 
+def imagine_replays(imagination: Imagination, replays: list[Replay], batch: int = 8) -> list[np.ndarray]:
+    imagined = []
+    for i in range(0, len(replays), batch):
+        imagined += replay_episodes(imagination, replays[i:i + batch])
+    return imagined
+
+
 def run(args) -> dict:
     store = TrajectoryStore(args.db, readonly=True)
     model = load_world_model(world_model_dir(store, args.world_model) / "model")
@@ -321,30 +331,30 @@ def run(args) -> dict:
         raise SystemExit(f"reward model frame_stride {reward.config.frame_stride} != world model's "
                          f"{config.frame_stride}")
     if args.only:  # a rung added later, for a run already on the ladder
-        if args.only == "late_starts" and reward is None:
-            raise SystemExit("--only late_starts needs --reward")
+        if args.only != "one_chunk" and reward is None:
+            raise SystemExit(f"--only {args.only} needs --reward")
         path = args.out / f"imagination-ladder-{args.tag}.json"
         earlier = json.loads(path.read_text())
         if earlier["episodes"] != chosen or earlier["world_model"] != args.world_model:
             raise SystemExit(f"{path} scored other episodes or another world model; run the whole ladder")
-        rung = (one_chunk(imagination, replays) if args.only == "one_chunk"
-                else late_start_outcomes(imagination, reward, replays))
+        if args.only == "one_chunk":
+            rung = one_chunk(imagination, replays)
+        elif args.only == "late_starts":
+            rung = late_start_outcomes(imagination, reward, replays)
+        else:  # outcome agreement needs the open-loop replays
+            rung = outcome_agreement(reward, replays, imagine_replays(imagination, replays), config.frame_stride)
         updated = earlier | {args.only: rung}
         path.write_text(json.dumps(updated, indent=1))
         return updated
     result["one_chunk"] = one_chunk(imagination, replays)
     started = time.perf_counter()
     imagination = Imagination(model, sampler=args.sampler, steps=args.sampling_steps, seed=0)
-    imagined = []
-    for i in range(0, len(replays), 8):
-        imagined += replay_episodes(imagination, replays[i:i + 8])
+    imagined = imagine_replays(imagination, replays)
     seconds = time.perf_counter() - started
     frames = sum(len(f) - 1 for f in imagined)
     result["speed"] = {"imagined_frames_per_s": frames / seconds,
                        "control_steps_per_s": frames * config.frame_stride / seconds, "batch": 8}
-    imagined_other = []  # the control: the same first frames, another episode's actions
-    for i in range(0, len(replays), 8):
-        imagined_other += replay_episodes(imagination, with_other_actions(replays)[i:i + 8])
+    imagined_other = imagine_replays(imagination, with_other_actions(replays))  # the control: another's actions
     result["open_loop"] = open_loop(replays, imagined, config.frame_stride, config.chunk_size, imagined_other)
     if reward is not None:
         result["outcome"] = outcome_agreement(reward, replays, imagined, config.frame_stride)
@@ -425,7 +435,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--only", choices=("one_chunk", "late_starts"),
+    parser.add_argument("--only", choices=("one_chunk", "late_starts", "outcome"),
                         help="score only this rung, into the tag's existing results")
     parser.add_argument("--table", action="store_true", help="print the table of every run in --out, and write it")
     args = parser.parse_args()

@@ -192,3 +192,13 @@ def test_imagined_replays_are_clips_of_their_own_at_the_stride(labelled_store):
     assert clip[:, 0, 0, 0].tolist() == list(range(12 - config.clip_len, 12))  # consecutive: already at the stride
     stored = read_clip(store, ids[0], 24, config)  # a stored episode: every 4th step, ending at the last
     assert stored.shape == (config.clip_len, 32, 48, 3)
+
+
+def test_terminal_clips_make_every_clip_ending_in_the_last_stride_positive():
+    win = episode_clips(7, length=30, success=True, span=8, terminal_clips=4)
+    assert win.positive_ends.tolist() == [27, 28, 29, 30]  # wherever a stride-4 grid's last frame falls
+    assert max(win.negative_ends) <= 30 - 8  # negatives still overlap none of them
+    assert episode_clips(10, length=2, success=True, span=8, terminal_clips=4).positive_ends.tolist() == [1, 2]
+    assert episode_clips(8, length=30, success=False, span=8, terminal_clips=4).positive_ends.tolist() == []
+    with pytest.raises(ValueError, match="terminal_clips 0"):
+        profile("tiny", terminal_clips=0)

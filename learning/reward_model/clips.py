@@ -7,7 +7,9 @@ before the episode's first one are that first frame repeated, so a short episode
 its one clip (end = its length).
 
 - positive: the terminal clip c_N of each successful episode (N = its length: the sim and
-  the operator end an episode at its success);
+  the operator end an episode at its success), or the clips ending at its last few frames
+  (``terminal_clips``: imagination's frames fall every frame_stride steps from the start, so
+  its last one lies up to a stride before the success);
 - negative: the earlier clips c_i, S <= i <= N-S, of successful episodes (S: the steps a
   clip spans) -- none of them overlaps the terminal clip -- and every clip c_i, S <= i <= N,
   of failed episodes.
@@ -28,15 +30,19 @@ class EpisodeClips:
     negative_ends: np.ndarray  # int64
 
 
-def episode_clips(episode_id: int, length: int, success: bool | None, span: int) -> EpisodeClips:
-    """``span``: the control steps one clip covers, (L - 1) * frame_stride + 1."""
+def episode_clips(episode_id: int, length: int, success: bool | None, span: int,
+                  terminal_clips: int = 1) -> EpisodeClips:
+    """``span``: the control steps one clip covers, (L - 1) * frame_stride + 1. A success gives
+    ``terminal_clips`` positives, the clips ending at its last that many frames (1: the paper's
+    c_N alone)."""
     if length < 1:
         raise ValueError(f"episode {episode_id} has {length} frames; expected at least 1")
     none = np.zeros(0, np.int64)
     if success is None:
         return EpisodeClips(episode_id, none, none)
     if success:
-        return EpisodeClips(episode_id, np.array([length], np.int64), np.arange(span, length - span + 1))
+        return EpisodeClips(episode_id, np.arange(max(1, length - terminal_clips + 1), length + 1, dtype=np.int64),
+                            np.arange(span, length - span + 1))
     return EpisodeClips(episode_id, none, np.arange(min(span, length), length + 1))
 
 

@@ -16,6 +16,11 @@ class RewardModelConfig:
     # are judged at this stride too (``clips.at_stride``).
     frame_stride: int = 1
     stride: int = 1  # sliding-window stride at inference, in frames of the sequence judged (the paper: 1)
+    # Positive clips per successful recorded episode: those ending at its last terminal_clips
+    # frames. 1 is the paper's terminal clip. Imagination has a frame every frame_stride steps
+    # from the start, so its last frame before the success lies anywhere in the last stride:
+    # frame_stride positives match every alignment (the cpu profile; measured in README).
+    terminal_clips: int = 1
     # A transformers VideoMAE encoder: loaded from a local folder (gpu), or built from these numbers.
     pretrained_path: str | None = None
     patch_size: int = 16
@@ -36,6 +41,8 @@ class RewardModelConfig:
         if self.clip_len < 1 or self.stride < 1 or self.frame_stride < 1:
             raise ValueError(f"clip_len {self.clip_len}, stride {self.stride} and frame_stride {self.frame_stride}: "
                              f"expected >= 1")
+        if not 1 <= self.terminal_clips <= self.span:
+            raise ValueError(f"terminal_clips {self.terminal_clips}: expected 1 to the clip's span, {self.span} steps")
         if self.clip_len % self.tubelet_size:
             raise ValueError(f"clip_len {self.clip_len} is not divisible by tubelet_size {self.tubelet_size}")
         if self.pretrained_path is None and any(s % self.patch_size for s in self.image_size):
