@@ -33,6 +33,8 @@ def add_commands(commands) -> None:
                             "denoiser.channels=32,64,128 (repeatable; saved with the checkpoint)")
     world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted or finished run resumes "
                                                              "(with more --steps) in the configuration it started with")
+    world.add_argument("--from", dest="base", help="start from this world model's weights and configuration (--set "
+                                                   "may change its training settings, e.g. a loss weight)")
     world.set_defaults(run=run_train_world_model)
 
     align = commands.add_parser("align-world-model",
@@ -80,7 +82,11 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
         metrics = " ".join(f"{k} {v:.3f}" for k, v in p.metrics.items())
         PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} {metrics} ({p.steps_per_s:.1f} steps/s)")
 
-    config = with_overrides(world_model_profile(args.profile), args.overrides)
+    start = world_model_dir(store, args.base) / "model" if args.base else None
+    if start is not None and existing_checkpoint(start) is None:
+        raise CheckpointError(f"no world model {args.base!r} to start from ({start})")
+    config = with_overrides(saved_config(read_config(start)) if start else world_model_profile(args.profile),
+                            args.overrides)
     folder = world_model_dir(store, args.name) / "model"
     if existing_checkpoint(folder) is not None:  # a run goes on as it started, whatever the profile says now
         saved = saved_config(read_config(folder))
@@ -89,7 +95,7 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
             raise CheckpointError(f"world model {args.name!r} was started with another configuration than "
                                   f"{' '.join(args.overrides)} gives; resume it without --set, or give a new --name")
     folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
-                                  task=args.task, batch_size=args.batch, progress=progress)
+                                  task=args.task, batch_size=args.batch, progress=progress, init_from=start)
     print(f"world model {args.name!r}: {folder}")
 
 

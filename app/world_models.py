@@ -49,9 +49,10 @@ def world_model_dir(store: TrajectoryStore, name: str) -> Path:
 
 
 def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelConfig, train: TrainConfig, *,
-                         task: str | None = None, batch_size: int = 16,
+                         task: str | None = None, batch_size: int = 16, init_from: Path | None = None,
                          progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
-    """The world model, from scratch, on every stored episode (of ``task``) but the held-out ones."""
+    """The world model, from scratch (or on from the weights in ``init_from``), on every stored
+    episode (of ``task``) but the held-out ones."""
     where = EpisodeFilter(task=task, camera=config.camera, image_size=tuple(config.image_size))
     training_ids, _ = split_episodes(store, config.camera, where)
     if not training_ids:
@@ -60,7 +61,7 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
                          f"first (wmpo-app demos --size {h}x{w})")
     folder = world_model_dir(store, name) / "model"
     train_world_model(store, with_kinematics(config), train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
-                      batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
+                      init_from=init_from, batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
     return folder
 
 

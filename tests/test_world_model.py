@@ -61,7 +61,9 @@ def test_shapes_of_training_and_prediction():
 
 
 def test_activation_checkpointing_changes_memory_not_the_gradients():
-    batch = {"frames": frames(2, C + 1), "first": frames(2), "actions": torch.randn(2, W, 14)}
+    clip = frames(2, 1).expand(2, C + 1, *TINY.image_size, 3).clone()
+    clip[:, -1, 4:12, 8:20] = 255 - clip[:, -1, 4:12, 8:20]  # the target differs from the context in one patch
+    batch = {"frames": clip, "first": frames(2), "actions": torch.randn(2, W, 14)}
     gradients = []
     for recompute in (False, True):
         config = with_overrides(TINY, [f"denoiser.checkpoint_activations={'yes' if recompute else 'no'}"])
@@ -223,6 +225,29 @@ def test_imagination_steps_a_chunk_at_the_frame_stride_and_filters_commands():
         imagination.step(torch.zeros(2, K, 14))
 
 
+def test_the_motion_weight_falls_on_pixels_that_move_and_next_to_them():
+    from learning.world_model.world_model import motion_mask, to_pixels
+
+    still = torch.full((1, 8, 8, 3), 100, dtype=torch.uint8)
+    moved = still.clone()
+    moved[0, 4, 4] = 200  # one pixel changes; a 1-step change (noise) does not count
+    moved[0, 0, 7] = 105
+    mask = motion_mask(to_pixels(still), to_pixels(moved))
+    assert mask.shape == (1, 1, 8, 8) and mask.sum() == 9 and mask[0, 0, 3:6, 3:6].min() == 1
+    model = tiny_model(config=with_overrides(TINY, ["diffusion.motion_weight=10"]))
+    clip = frames(2, 1).expand(2, C + 1, *TINY.image_size, 3).clone()
+    clip[:, -1, 4:12, 8:20] = 255 - clip[:, -1, 4:12, 8:20]  # the target differs from the context in one patch
+    batch = {"frames": clip, "first": frames(2), "actions": torch.randn(2, W, 14)}
+    torch.manual_seed(0)
+    weighted, _ = model.loss(batch)
+    model.config = TINY
+    torch.manual_seed(0)
+    plain, _ = model.loss(batch)
+    assert torch.isfinite(weighted) and weighted != plain
+    with pytest.raises(ValueError, match="loss weights -1"):
+        with_overrides(TINY, ["diffusion.motion_weight=-1"])
+
+
 def test_imagination_started_from_a_real_mid_episode_state_predicts_from_it():
     model = tiny_model()
     history, anchor, previous, chunk = frames(2, C, seed=1), frames(2, seed=2), torch.randn(2, S, 14), torch.randn(2, K, 14)
@@ -263,6 +288,13 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     assert torch.equal(aligned.action_mean, pretrained.action_mean)
     with pytest.raises(CheckpointError, match="another configuration"):
         train_world_model(store, profile("tiny", context_frames=1), train, tmp_path / "aligned")
+    # Trained on from the same weights with another loss weight; another architecture is refused.
+    weighted = with_overrides(TINY, ["diffusion.motion_weight=10"])
+    tuned = train_world_model(store, weighted, TrainConfig(steps=1, warmup_steps=1), tmp_path / "weighted",
+                              init_from=tmp_path / "wm", batch_size=2)
+    assert tuned.config.diffusion.motion_weight == 10 and torch.equal(tuned.action_std, pretrained.action_std)
+    with pytest.raises(CheckpointError, match="another architecture than asked for"):
+        train_world_model(store, profile("tiny", context_frames=1), train, tmp_path / "other", init_from=tmp_path / "wm")
     # Fidelity replays: successes up to half of them, so that agreement can speak of successes.
     from app.world_models import balanced
 

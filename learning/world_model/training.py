@@ -79,7 +79,15 @@ def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_co
             raise CheckpointError(f"{folder} holds a world model with another configuration")
         model = WorldModel(config)
     elif init_from is not None:
-        model = load_world_model(init_from, config)
+        model = load_world_model(init_from)
+        if model.config != config:  # the same network, trained on from here with other settings (a loss weight)
+            tuned = WorldModel(config)
+            try:
+                tuned.load_state_dict(model.state_dict())
+            except RuntimeError as error:
+                raise CheckpointError(f"{init_from} holds a world model of another architecture than asked for "
+                                      f"({str(error).splitlines()[0]}); only training settings may change") from None
+            model = tuned
         model.ema.load_state_dict(model.net.state_dict())  # align from the previous weights
     else:
         model = WorldModel(config)

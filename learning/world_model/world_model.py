@@ -50,6 +50,18 @@ def salience(pixels: torch.Tensor) -> torch.Tensor:
     return distance / distance.mean().clamp_min(1e-6)
 
 
+# A pixel moves when some channel changes by more than 24 of 255 (the imagination ladder's rule),
+# in [-1, 1] units
+MOTION_THRESHOLD = 2 * 24 / 255
+
+
+def motion_mask(last: torch.Tensor, following: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) pixels of two frames -> (N, 1, H, W) float: 1 where the frame changed, or
+    next to a pixel that did (a blurred edge is an error too), else 0."""
+    moved = ((following - last).abs().amax(dim=1, keepdim=True) > MOTION_THRESHOLD).float()
+    return F.max_pool2d(moved, 3, stride=1, padding=1)
+
+
 class WorldModel(nn.Module):
     def __init__(self, config: WorldModelConfig):
         super().__init__()
@@ -142,6 +154,10 @@ class WorldModel(nn.Module):
         if diffusion.salience_weight and b > 1 and self.config.target == "frame":
             weight = 1.0 + diffusion.salience_weight * salience(target)
             error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
+        if diffusion.motion_weight:
+            last = to_pixels(frames[:, c - 1]).to(context.device)
+            weight = 1.0 + diffusion.motion_weight * motion_mask(last, to_pixels(frames[:, c]).to(context.device))
+            error = error * weight / weight.mean()
         return error.mean(), {}
 
     @torch.no_grad()
