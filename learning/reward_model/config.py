@@ -19,7 +19,7 @@ class RewardModelConfig:
     # Positive clips per successful recorded episode: those ending at its last terminal_clips
     # frames. 1 is the paper's terminal clip. Imagination has a frame every frame_stride steps
     # from the start, so its last frame before the success lies anywhere in the last stride:
-    # frame_stride positives match every alignment (the cpu profile; measured in README).
+    # frame_stride positives match every alignment (the cpu and gpu profiles).
     terminal_clips: int = 1
     # A transformers VideoMAE encoder: loaded from a local folder (gpu), or built from these numbers.
     pretrained_path: str | None = None
@@ -66,10 +66,13 @@ PROFILES = {
                               intermediate_size=64, frame_stride=4),
     # 2 cores: tubelets of 4 frames and 3 layers -- 96 tokens per clip; 0.12 s per training step
     # at batch 32, 1.6 ms per judged clip (measured; tubelets of 2 and 4 layers: 0.40 s, 10 ms).
-    "cpu": RewardModelConfig(tubelet_size=4, layers=3, frame_stride=8),
+    # terminal_clips = frame_stride: measured on store 2, the 128 evaluation episodes' F1 0.76 -> 0.93
+    # (recall 0.61 -> 0.94), and on imagination's grid balanced accuracy 0.66 -> 0.88 (README).
+    "cpu": RewardModelConfig(tubelet_size=4, layers=3, frame_stride=8, terminal_clips=8),
     # Paper scale: a pretrained VideoMAE (e.g. videomae-base, 224x224, 16 frames -> L=8 here)
     # from a local folder; the policy's frames are resized to its input size.
-    "gpu": RewardModelConfig(image_size=(224, 224), pretrained_path="models/videomae-base", frame_stride=4),
+    "gpu": RewardModelConfig(image_size=(224, 224), pretrained_path="models/videomae-base", frame_stride=4,
+                             terminal_clips=4),
 }
 
 
