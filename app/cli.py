@@ -18,6 +18,7 @@ from storage import DEFAULT_STORE_PATH, StoreError, StoreFileError, StoreFullErr
 from storage.database import is_writable
 
 from learning.errors import CheckpointError
+from robot.robot import RobotError
 
 from app import (bundle_commands, config_commands, curve_commands, cycle_commands, hardware_commands,
                  model_commands, policy_commands, schedule_commands, store_commands)
@@ -103,7 +104,7 @@ def run_command(argv: list[str] | None) -> int:
             return (config_commands if args.command in config_commands.COMMANDS else bundle_commands).run(args)
         with open_store(Path(args.db), args.command) as store:
             return args.run(store, args) or 0
-    except (StoreError, CheckpointError, ValueError) as exc:
+    except (StoreError, CheckpointError, ValueError, RobotError) as exc:  # RobotError: a real robot's, one line
         return error(exc)
 
 

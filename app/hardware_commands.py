@@ -8,19 +8,23 @@ import argparse
 import os
 import sys
 import threading
+from contextlib import nullcontext
 
+from app.stop_key import HINT as STOP_HINT, StopKey
 from robot.aloha.site import SITES_DIR, SiteConfig, SiteConfigError
 from robot.factory import Operator, RobotChoice
-from robot.sites import diagnose_site, load_robot_site, open_robot
+from robot.sites import diagnose_site, leader_policy, load_robot_site, open_robot
 from robot.robot import RobotError
 
 COMMANDS = {"doctor", "teleop-record", "sim-node"}
 DEFAULT_SITE = SITES_DIR / "sim.json"
+TEMPLATE_SITE = SITES_DIR / "interbotix_mobile_aloha.json"  # copy it, fill in the serials
 
 
 def add_commands(subparsers) -> None:
     doctor = subparsers.add_parser("doctor", help="check the robot's devices and topics (exit 1 unless all green)")
-    doctor.add_argument("--site", default=str(DEFAULT_SITE), help="site file (default: the simulated node's)")
+    doctor.add_argument("--site", help=f"the robot's site file (required for a real robot; template: {TEMPLATE_SITE})")
+    doctor.add_argument("--sim", action="store_true", help="check the simulated node (its site file) instead")
     doctor.add_argument("--listen", type=float, default=1.5, help="seconds to listen to each topic")
     doctor.add_argument("--loopback", action="store_true", help="DDS on the loopback interface only "
                                                                 "(to reach a `sim-node --loopback`)")
@@ -62,11 +66,14 @@ def terminal_operator() -> Operator:
     """The operator at this terminal, asked before each real-robot episode and after it; without a
     terminal (a scheduled or background run) nobody: episodes start once the arms are at the start
     pose and stay unlabelled (label them later: wmpo-app relabel, or the UI's episode screen)."""
-    return Operator(scene_ready=prompt_scene, label=prompt_label) if sys.stdin.isatty() else Operator()
+    if not sys.stdin.isatty():
+        return Operator()
+    return Operator(scene_ready=prompt_scene, label=prompt_label, stop_key=StopKey)
 
 
 def prompt_scene() -> None:
-    input("arms at the start pose: reset the scene, then press Enter to start the episode ")
+    with StopKey.paused():  # the stop key's watcher must not eat the Enter
+        input(f"arms at the start pose: reset the scene, then press Enter to start the episode ({STOP_HINT}) ")
 
 
 def prompt_label(episode_id: int) -> bool | None:
@@ -81,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
         os.environ.setdefault("CYCLONEDDS_URI", loopback_config())
     try:
-        site = load_robot_site(args.site)  # its "robot" field picks the backend
+        # its "robot" field picks the backend
+        site = load_robot_site(doctor_site(args) if args.command == "doctor" else args.site)
         if args.command == "doctor":
             from robot.aloha.doctor import report
             checks = diagnose_site(site, listen_s=args.listen)
@@ -99,6 +107,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+def doctor_site(args) -> str:
+    """The site file doctor checks: --site, or with --sim the simulated node's; a real robot has no
+    default (its serials, namespaces and caps are its own)."""
+    if args.site and args.sim:
+        raise RobotError("doctor: --site and --sim both given; expected one")
+    if args.sim:
+        return str(DEFAULT_SITE)
+    if not args.site:
+        raise RobotError(f"doctor: a site file is required for a real robot: --site FILE (start from the template "
+                         f"{TEMPLATE_SITE}; README 'Real robot'), or --sim for the simulated node")
+    return args.site
+
+
 def run_teleop_record(site, args) -> int:
     from robot.aloha.teleop import record_teleop_demo
     from storage import TrajectoryStore
@@ -106,15 +127,23 @@ def run_teleop_record(site, args) -> int:
     if args.n < 1 or args.horizon < 1:
         raise RobotError(f"--n {args.n} and --horizon {args.horizon}; expected at least 1")
     with TrajectoryStore(args.db) as store, open_robot(site) as robot:
+        print(f"teleop-record: {STOP_HINT} during a demo")
         for i in range(args.n):
-            stop = threading.Event()
             label = {"success": True, "failure": False}.get(args.label)
-            result = record_teleop_demo(store, robot, args.task, instruction=args.instruction, horizon=args.horizon,
-                                        success=label, stop=stop)
+            # The operator's stop key (space or s) holds the arms, stops the base, ends the session.
+            with StopKey() if sys.stdin.isatty() else nullcontext(threading.Event()) as stop:
+                result = record_teleop_demo(store, robot, args.task, instruction=args.instruction,
+                                            horizon=args.horizon, success=label, stop=stop,
+                                            policy=leader_policy(robot))
+            if result.end == "stop":
+                print(f"demo {i + 1}/{args.n}: operator stop: arms held, base stopped; episode {result.episode_id} "
+                      f"stored unlabelled (end 'stop'); no more demos this session")
+                return 1
             if args.label == "ask" and result.episode_id is not None:
                 verdict = prompt_label(result.episode_id)
                 if verdict is not None:
                     store.set_label(result.episode_id, verdict, "operator")
             print(f"demo {i + 1}/{args.n}: episode {result.episode_id}, {result.steps} steps, end {result.end}, "
                   f"safety {result.safety}")
+        robot.go_to_sleep()  # the followers, slowly, to their sleep pose (torque stays on)
     return 0

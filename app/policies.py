@@ -17,6 +17,7 @@ from learning.vla.config import PolicyConfig
 from learning.vla.imitation import expert_filter, load_policy, train_policy
 from learning.vla.runner import PolicyRunner, check_policy_fits
 from robot.factory import RobotChoice, horizon_steps, initial_state, robot_kind
+from robot.robot import OperatorStopError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.tasks import TASKS, get_task
 from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
@@ -95,8 +96,13 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
                                    source=source, seed=seed, policy_version_id=version_id, iteration_id=iteration_id,
                                    control_period_s=bot.features.control_period_s, unique_seed=source == "policy",
                                    extra=site_extra(robot))
-                result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
-                                        record_frames=record_frames, config=rollout)
+                with robot.operator.watching_stop() as stop:  # the operator's stop key, on a real robot
+                    result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
+                                            record_frames=record_frames, config=rollout, stop=stop)
+                if result.end == "stop":
+                    raise OperatorStopError(f"operator stop in episode {i + 1} of {len(seeds)} (episode "
+                                            f"{result.episode_id}, stored unlabelled, end 'stop'): arms held, base "
+                                            f"stopped, the run ended")
                 success = result.success if result.success is not None else operator_label(store, robot, result)
                 success, length, stage = bool(success), result.steps, result.best_stage
             successes.append(success)
@@ -104,6 +110,7 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
             stages.append(stage)
             if progress is not None:
                 progress(i + 1, len(seeds), success)
+        bot.go_to_sleep()  # a real robot's arms to their rest pose; the sim: nothing
     chunk_ms = config.chunk_size * bot.features.control_period_s * 1e3
     return summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
 

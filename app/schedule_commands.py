@@ -7,8 +7,9 @@ import sys
 import threading
 from pathlib import Path
 
+from app import hardware_commands
 from app.cycle_config import PROFILES as CYCLE_PROFILES
-from app.scheduler import SchedulerConfig, describe_next, execute_run, run_service
+from app.scheduler import SchedulerConfig, describe_next, execute_run, run_service, schedule_cycle_config
 from app.scheduler_install import cron_line, install_cron, install_systemd, systemd_unit
 from robot.sim.tasks import TASKS
 from storage import StoreError, TrajectoryStore
@@ -28,6 +29,10 @@ def add_commands(commands) -> None:
     add.add_argument("--profile", choices=sorted(CYCLE_PROFILES), default="cpu")
     add.add_argument("--iterations", type=int, default=1)
     add.add_argument("--budget", type=int, help="P (default: the profile's)")
+    add.add_argument("--site", help="run on the real robot this site file describes (default: the MuJoCo sim); "
+                                    "nobody is at a terminal at night: its episodes stay unlabelled")
+    add.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="a knob of the scheduled cycle, as `wmpo-app cycle --set` (repeatable)")
     actions.add_parser("list", help="schedules, their next run and their recent runs")
     for name in ("enable", "disable", "remove"):
         action = actions.add_parser(name, help=f"{name} a schedule")
@@ -65,12 +70,15 @@ def run(args) -> int:
 def schedule_action(store: TrajectoryStore, args) -> int:
     book = store.schedules
     if args.action == "add":
+        site = hardware_commands.robot_choice(args.site).site  # checked now, kept as an absolute path
         spec = ScheduleSpec(name=args.name, task=args.task, at_time=args.at, profile=args.profile,
-                            iterations=args.iterations, budget=args.budget, weekdays=parse_weekdays(args.days))
+                            iterations=args.iterations, budget=args.budget, weekdays=parse_weekdays(args.days),
+                            site=site, overrides=tuple(args.overrides))
+        schedule_cycle_config(spec)  # a bad --set is refused now, not at 2 am
         schedule = book.add(spec)
         print(f"schedule {spec.name!r}: {spec.iterations} {spec.profile} iteration(s) of {spec.task} at "
-              f"{spec.at_time}; next {describe_next(schedule)}. It runs while `wmpo-app scheduler` runs "
-              f"(install it: wmpo-app scheduler --install systemd|cron)")
+              f"{spec.at_time} on {robot_name(spec)}; next {describe_next(schedule)}. It runs while "
+              f"`wmpo-app scheduler` runs (install it: wmpo-app scheduler --install systemd|cron)")
     elif args.action == "list":
         print(schedule_listing(store))
     elif args.action == "remove":
@@ -89,11 +97,16 @@ def schedule_listing(store: TrajectoryStore) -> str:
     lines = []
     for s in schedules:
         days = ",".join(WEEKDAY_NAMES[int(d)] for d in s.spec.weekdays)
+        knobs = "".join(f" --set {o}" for o in s.spec.overrides)
         lines.append(f"{s.spec.name}: {s.spec.iterations} x {s.spec.profile} {s.spec.task} at {s.spec.at_time} "
-                     f"({days}); next {describe_next(s)}")
+                     f"({days}) on {robot_name(s.spec)}{knobs}; next {describe_next(s)}")
         for r in store.schedules.runs(s.id, limit=5):
             lines.append(f"  run {r.id} due {r.due_at.astimezone():%Y-%m-%d %H:%M}: {r.status} -- {r.note}")
     return "\n".join(lines)
+
+
+def robot_name(spec: ScheduleSpec) -> str:
+    return "the MuJoCo sim" if spec.site is None else f"the robot of {spec.site}"
 
 
 def serve(store: TrajectoryStore, args) -> int:

@@ -21,10 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from app.cycle_config import JOB_KIND
-from app.cycle_config import profile as cycle_profile
+from app.cycle_config import JOB_KIND, CycleConfig, cycle_config
 from storage import TrajectoryStore
-from storage.schedules import ScheduleRunState, ScheduleState
+from storage.schedules import ScheduleRunState, ScheduleSpec, ScheduleState
 from storage.schema import utcnow
 
 
@@ -125,20 +124,26 @@ def execute_run(store: TrajectoryStore, run_id: int, report: Callable[[str], Non
     from app.cycle import run_cycle  # the learning stack: only in the run's own process
 
     run = store.schedules.run(run_id)
-    schedule = store.schedules.get(run.schedule_id)
-    spec = schedule.spec
-    overrides = {"task": spec.task} | ({"budget": spec.budget} if spec.budget else {})
+    spec = store.schedules.get(run.schedule_id).spec
     try:
         results = []
         if store.jobs.unfinished(JOB_KIND):
             report("an interrupted cycle iteration exists: resuming it first")
             results += run_cycle(store, None, 0, resume=True, report=report)
-        results += run_cycle(store, cycle_profile(spec.profile, **overrides), spec.iterations, report=report)
+        results += run_cycle(store, schedule_cycle_config(spec), spec.iterations, report=report)
     except BaseException as exc:  # SIGTERM / Ctrl-C included: the row must say what happened
         store.schedules.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     deployed = sum(bool(r.get("deploy", {}).get("deployed")) for r in results)
     store.schedules.finish_run(run_id, "done", f"{len(results)} iteration(s) finished, {deployed} deployed a new policy")
+
+
+def schedule_cycle_config(spec: ScheduleSpec) -> CycleConfig:
+    """The cycle a schedule runs: its profile, task, budget, robot (site) and ``--set`` assignments.
+    Nothing passes through a shell: the values go from the store to the cycle as they are. A
+    scheduled run has no operator at a terminal: real episodes stay unlabelled."""
+    fields = {"task": spec.task, "site": spec.site} | ({"budget": spec.budget} if spec.budget else {})
+    return cycle_config(spec.profile, list(spec.overrides), **fields)
 
 
 def run_service(store: TrajectoryStore, config: SchedulerConfig, *, once: bool = False,

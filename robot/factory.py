@@ -17,9 +17,11 @@ What differs between the two, and is decided here so callers need not know which
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 from robot.cobot_magic.site import CobotCamera
 from robot.robot import Robot
@@ -35,6 +37,13 @@ class Operator:
 
     scene_ready: Callable[[], None] | None = None  # at every reset: see make_robot
     label: Callable[[int], bool | None] | None = None  # the verdict on a recorded episode (its id), or None
+    # The operator's stop key, watched during each episode: a context manager yielding the Event the
+    # key sets (e.g. app.stop_key.StopKey); None: no key.
+    stop_key: Callable[[], ContextManager[threading.Event]] | None = None
+
+    def watching_stop(self) -> ContextManager[threading.Event | None]:
+        """Around an episode: the stop key's Event (set when pressed), or None without a key."""
+        return self.stop_key() if self.stop_key is not None else nullcontext(None)
 
 
 @dataclass(frozen=True)

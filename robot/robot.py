@@ -21,6 +21,10 @@ class RobotError(RuntimeError):
     """A robot could not do what was asked (not connected, device missing, stale data...)."""
 
 
+class OperatorStopError(RobotError):
+    """The operator pressed stop: the arms are held, the base stopped, the run ended."""
+
+
 @dataclass
 class Observation:
     qpos: np.ndarray  # float64 (14,), present joint positions, grippers normalised
@@ -98,6 +102,10 @@ class Robot(ABC):
         self._command(command)
         self._holding = command
         return command
+
+    def go_to_sleep(self) -> None:
+        """End of a session: a real robot's arms move slowly, through the safety filter, to their rest
+        pose (torque stays on). The sim has nothing to do."""
 
     def base_command(self) -> tuple[float, float] | None:
         """The mobile base's velocity being sent now, [v_x (m/s), omega_z (rad/s)]; None for a

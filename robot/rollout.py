@@ -68,6 +68,9 @@ class RolloutResult:
     # Per step, the base velocity [v_x, omega_z] in force once the step's command was sent (ALOHA's
     # base_action, (N, 2)); empty for a robot without a base.
     base_action: list[list[float]] = field(default_factory=list)
+    # Per camera, per step: the recorded frame's device timestamp (s), frame number and age at the
+    # observation (s) -- drops, skew between cameras and lag, afterwards (Interbotix ALOHA).
+    camera_frames: dict[str, dict[str, list]] = field(default_factory=dict)
 
 
 def expand_chunk(chunk: np.ndarray, previous: np.ndarray, config: RolloutConfig) -> list[np.ndarray]:
@@ -101,6 +104,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     best_stage = observation.info.get("stage")
     step_stamps: list[dict] = []
     base_action: list[list[float]] = []
+    camera_frames: dict[str, dict[str, list]] = {}
 
     def step(send, argument) -> float:
         """Send one command, record it with the observation it answered; backend seconds."""
@@ -118,6 +122,10 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
         if writer is not None:
             frames = answered.frames if writer.spec.cameras else None
             writer.add_step(sent, answered.qpos, frames, timestamp=time.perf_counter() - start)
+        for camera, values in answered.info.get("camera_frames", {}).items():
+            columns = camera_frames.setdefault(camera, {"stamp": [], "number": [], "age": []})
+            for column, value in zip(("stamp", "number", "age"), values):
+                columns[column].append(value)
         if "stamps" in answered.info:
             step_stamps.append({**answered.info["stamps"], "sync": answered.info.get("sync_s")})
         t += 1
@@ -162,7 +170,8 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
     success = None if observation.success is None else succeeded
     return RolloutResult(steps=t, end=end, success=success, safety=dict(robot.safety.counts),
                          overhead_s=np.asarray(overhead), policy_s=policy_times, best_stage=best_stage,
-                         stamps=stamp_columns(step_stamps), base_action=base_action)
+                         stamps=stamp_columns(step_stamps), base_action=base_action,
+                         camera_frames=camera_frames)
 
 
 def stamp_columns(per_step: list[dict]) -> dict[str, list[float | None]]:
@@ -201,5 +210,6 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
             safety_interventions=sum(result.safety.values()),
             extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage,
                    **({"stamps": result.stamps} if result.stamps else {}),
-                   **({"base_action": result.base_action} if result.base_action else {})})
+                   **({"base_action": result.base_action} if result.base_action else {}),
+                   **({"camera_frames": result.camera_frames} if result.camera_frames else {})})
     return result

@@ -40,3 +40,13 @@ def diagnose_site(site, listen_s: float):
     else:
         from robot.cobot_magic.doctor import diagnose
     return diagnose(site, listen_s=listen_s)
+
+
+def leader_policy(robot):
+    """The teleop policy for a connected robot: its leaders' states as actions (on a Cobot Magic,
+    also the operator's base velocity from the site's ``teleop_cmd_vel``)."""
+    if isinstance(robot.site, SiteConfig):
+        from robot.aloha.teleop import LeaderPolicy
+        return LeaderPolicy(robot)
+    from robot.cobot_magic.teleop import CobotLeaderPolicy
+    return CobotLeaderPolicy(robot)

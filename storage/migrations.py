@@ -16,7 +16,7 @@ from typing import Callable
 
 from sqlalchemy import Connection
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Migration = Callable[[Connection], None]
 
 
@@ -37,7 +37,14 @@ def add_schedules_and_step_progress(connection: Connection) -> None:
     connection.exec_driver_sql("ALTER TABLE job_steps ADD COLUMN detail TEXT")
 
 
-MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress}
+def add_schedule_site_and_overrides(connection: Connection) -> None:
+    """v3 -> v4: a schedule's robot (site file) and its cycle's --set assignments."""
+    connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN site TEXT")
+    connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress,
+                                    3: add_schedule_site_and_overrides}
 
 
 def upgrade(connection: Connection, from_version: int, to_version: int,

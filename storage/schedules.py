@@ -8,6 +8,7 @@ and reports it -- run, skipped, or missed -- instead of silently jumping ahead.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -26,7 +27,8 @@ WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """What an operator asks for: ``iterations`` cycle iterations of ``task`` at ``at_time``."""
+    """What an operator asks for: ``iterations`` cycle iterations of ``task`` at ``at_time``, on the
+    robot ``site`` names (None: the sim), with the cycle's ``--set`` assignments ``overrides``."""
 
     name: str
     task: str
@@ -35,6 +37,8 @@ class ScheduleSpec:
     iterations: int = 1
     budget: int | None = None
     weekdays: str = "0123456"  # Monday = 0
+    site: str | None = None  # a site file's absolute path
+    overrides: tuple[str, ...] = ()  # "SECTION.FIELD=VALUE"
 
     def __post_init__(self):
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.name):
@@ -44,6 +48,8 @@ class ScheduleSpec:
             raise ValueError(f"iterations {self.iterations}: expected >= 1")
         if self.budget is not None and self.budget < 1:
             raise ValueError(f"budget {self.budget}: expected >= 1 real rollouts")
+        if self.site is not None and not os.path.isabs(self.site):
+            raise ValueError(f"site {self.site!r}: expected an absolute path (the scheduler runs from its own folder)")
         if not self.weekdays or not set(self.weekdays) <= set("0123456") or len(set(self.weekdays)) != len(self.weekdays):
             raise ValueError(f"weekdays {self.weekdays!r}: expected distinct digits 0 (Monday) .. 6 (Sunday)")
 
@@ -142,7 +148,8 @@ class ScheduleBook:
                 raise StoreError(f"a schedule named {spec.name!r} exists; remove it first or pick another name")
             schedule_id = conn.execute(insert(Schedule).values(
                 name=spec.name, task=spec.task, profile=spec.profile, iterations=spec.iterations, budget=spec.budget,
-                at_time=spec.at_time, weekdays=spec.weekdays, enabled=True, created_at=now,
+                at_time=spec.at_time, weekdays=spec.weekdays, site=spec.site,
+                overrides=json.dumps(list(spec.overrides)), enabled=True, created_at=now,
                 checked_until=now)).inserted_primary_key[0]
         return self.get(schedule_id)
 
@@ -243,7 +250,8 @@ class ScheduleBook:
 
 def _schedule_state(row) -> ScheduleState:
     spec = ScheduleSpec(name=row.name, task=row.task, at_time=row.at_time, profile=row.profile,
-                        iterations=row.iterations, budget=row.budget, weekdays=row.weekdays)
+                        iterations=row.iterations, budget=row.budget, weekdays=row.weekdays, site=row.site,
+                        overrides=tuple(json.loads(row.overrides or "[]")))
     return ScheduleState(row.id, spec, bool(row.enabled), as_utc(row.created_at), as_utc(row.checked_until))
 
 

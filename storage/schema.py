@@ -202,6 +202,8 @@ class Schedule(Base):
     budget: Mapped[int | None] = mapped_column(Integer)  # None: the profile's P
     at_time: Mapped[str] = mapped_column(String(5))  # "HH:MM", machine-local
     weekdays: Mapped[str] = mapped_column(String(7), default="0123456")  # Monday = 0
+    site: Mapped[str | None] = mapped_column(Text)  # the robot's site file (absolute); None: the sim
+    overrides: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the cycle's --set assignments
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     checked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -98,9 +98,11 @@ def test_setup_sequence_and_gripper_commands_in_motor_radians():
             assert [c for c in motors.calls] == [
                 ("reboot_motors", "gripper", "True"), ("set_operating_modes", "arm", "position"),
                 ("set_operating_modes", "gripper", "current_based_position"),
-                ("torque_enable", "arm", "True"), ("torque_enable", "gripper", "True")]
+                ("set_motor_registers", "gripper.current_limit", "300"),
+                ("torque_enable", "arm", "True"), ("torque_enable", "gripper", "True"),
+                ("reboot_motors", "gripper", "True")]  # and again at the reset, as ALOHA does
             assert motors.modes == {"arm": "position", "gripper": "current_based_position"}
-            assert all(motors.torque.values()) and motors.reboots == 1
+            assert all(motors.torque.values()) and motors.reboots == 2
             target = observation.qpos.copy()
             target[6] = 0.9  # open the left gripper
             for _ in range(40):

@@ -58,6 +58,14 @@ BAD = {
     "rate": ({"control_rate_hz": 0}, r"control_rate_hz 0\.0; expected 1\.\.200"),
     "force": ({"gripper_force": 5}, r"gripper_force 5\.0; expected 0\.5\.\.3"),
     "step cap": ({"limits": {"max_step_deg": 90}}, r"limits: max_step_deg 90\.0; expected in \(0, 45\]"),
+    "leader is the command": ({"arms": {**preset()["arms"], "left": {**preset()["arms"]["left"],
+                                                                      "leader": "/joint_states_l"}}},
+                              r"arms\.left: leader '/joint_states_l' is also the command topic"),
+    "enable state": ({"arms": {**preset()["arms"], "left": {**preset()["arms"]["left"], "enable_state": "on"}}},
+                     r"arms\.left: enable_state 'on'; expected an absolute ROS topic name"),
+    "teleop base on cmd_vel": ({"teleop_cmd_vel": "/cmd_vel"},
+                               r"teleop_cmd_vel '/cmd_vel' with base_cmd_vel '/cmd_vel'; expected a base to drive, "
+                               r"on a topic other than the operator's"),
     "camera field": ({"cameras": [{"name": "cam_high"}]}, r"cameras\[0\]\.topic: missing; expected a string"),
 }
 

@@ -1,18 +1,22 @@
 """Overnight schedules: due times, missed runs reported, never two cycles at once, a real
 detached scheduled run of a tiny cycle, a killed run reconciled, one scheduler at a time."""
 
+import json
 import os
 import shlex
+import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 import pytest
 
-from app.scheduler import SchedulerConfig, check_schedules
+from app.scheduler import SchedulerConfig, check_schedules, schedule_cycle_config
 from app.scheduler_install import CRON_MARKER, cron_line, systemd_unit
 from conftest import copy_store
+from robot.cobot_magic.site import SITES_DIR, load_cobot_site
 from test_cli import wmpo_app
 
 from storage import StoreError, TrajectoryStore
@@ -139,3 +143,49 @@ def test_a_store_path_with_shell_characters_stays_one_argument(tmp_path):
     exec_start = next(x for x in systemd_unit(db, tmp_path).splitlines() if x.startswith("ExecStart="))
     words = shlex.split(exec_start.removeprefix("ExecStart=").replace("%%", "%").replace("$$", "$"))
     assert words[1:] == ["--db", str(db.resolve()), "scheduler"]
+
+
+def test_a_schedule_keeps_its_site_and_sets_literally_for_the_cycle_it_runs(tmp_path):
+    """`schedule add --site F --set ...`: the site (checked, absolute) and the assignments go from the
+    store to the scheduled cycle's config as they are; no shell sees them (the installed cron line and
+    unit run the scheduler, which reads the store)."""
+    weird = tmp_path / "a b;touch INJECTED;%d $HOME 'q'"
+    weird.mkdir()
+    site_file = weird / "cobot.json"
+    site_file.write_text(json.dumps(asdict(load_cobot_site(SITES_DIR / "piper_ros2.json"))))
+    db = tmp_path / "wmpo.db"
+    added = wmpo_app("schedule", "add", "robot-night", "--at", "02:00", "--profile", "tiny", "--site",
+                     str(site_file), "--set", "cycle.max_steps=12", "--set", "grpo.temperature=0.5", db=db)
+    assert added.returncode == 0, added.stderr
+    assert f"on the robot of {site_file}" in added.stdout
+    listing = wmpo_app("schedule", "list", db=db).stdout
+    assert "--set cycle.max_steps=12 --set grpo.temperature=0.5" in listing, listing
+    with TrajectoryStore(db) as store:
+        spec = store.schedules.get("robot-night").spec
+    assert spec.site == str(site_file) and spec.overrides == ("cycle.max_steps=12", "grpo.temperature=0.5")
+    config = schedule_cycle_config(spec)  # what `scheduled-run` hands to run_cycle
+    assert (config.site, config.max_steps, config.overrides) == (str(site_file), 12, ("grpo.temperature=0.5",))
+    assert str(site_file) not in cron_line(db, tmp_path) and not list(tmp_path.rglob("INJECTED"))
+
+    relative = wmpo_app("schedule", "add", "relative", "--at", "02:00", "--site", "nowhere.json", db=db)
+    assert relative.returncode == 2 and "site file nowhere.json does not exist" in relative.stderr
+    bad_set = wmpo_app("schedule", "add", "bad", "--at", "02:00", "--set", "grpo.nope=1", db=db)
+    assert bad_set.returncode == 2 and "GRPOConfig has no field 'nope'" in bad_set.stderr
+    assert bad_set.stderr.count("\n") == 1  # one line
+    with TrajectoryStore(db) as store:
+        assert [s.spec.name for s in store.schedules.all()] == ["robot-night"]
+
+
+def test_a_v3_store_gains_schedule_site_and_overrides_keeping_its_schedules(tmp_path):
+    db = tmp_path / "old.db"
+    with TrajectoryStore(db) as store:
+        store.schedules.add(ScheduleSpec("nightly", "transfer_cube", "02:00"))
+    raw = sqlite3.connect(db)  # back to schema v3: schedules without the two columns
+    raw.execute("ALTER TABLE schedules DROP COLUMN site")
+    raw.execute("ALTER TABLE schedules DROP COLUMN overrides")
+    raw.execute("PRAGMA user_version = 3")
+    raw.commit()
+    raw.close()
+    with TrajectoryStore(db) as store:
+        spec = store.schedules.get("nightly").spec
+        assert (spec.at_time, spec.site, spec.overrides) == ("02:00", None, ())

@@ -3,17 +3,20 @@ the newcomer's path (demos -> base policy -> one tiny lifelong iteration -> succ
 iteration) from the UI alone."""
 
 import asyncio
+import json
 import os
 import pty
 import select
 import subprocess
 import time
+from dataclasses import asdict
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from app.tui.app import WmpoApp
 from app.tui.confirm import ConfirmScreen
+from robot.cobot_magic.site import SITES_DIR, load_cobot_site
 from conftest import copy_store
 from episode_data import write_episode
 from test_cli import WMPO_APP
@@ -265,3 +268,41 @@ def test_wmpo_app_without_a_command_opens_the_ui(tmp_path):
         except ProcessLookupError:
             pass
         os.close(fd)
+
+
+def test_the_site_field_shows_which_robot_and_passes_it_on(tmp_path):
+    """Cycle and Collect: blank is the embedded sim; a site file is named as its robot as the
+    operator types, passed on as --site / the session's site; a bad file is refused with its reason."""
+    site_file = tmp_path / "cobot.json"
+    site_file.write_text(json.dumps(asdict(load_cobot_site(SITES_DIR / "piper_ros2.json"))))
+    db = tmp_path / "wmpo.db"
+
+    async def drive():
+        app = WmpoApp(db)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            pane = app.query_one("#cycle-pane")
+            robot = app.query_one("#cycle-robot", Label)
+            assert "embedded MuJoCo sim" in str(robot.render()) and "--site" not in pane.cycle_args()
+            app.query_one("#cycle-site", Input).value = str(site_file)
+            await pilot.pause()
+            assert f"robot: Cobot Magic 'cobot-magic-piper-ros2' ({site_file})" in str(robot.render())
+            assert pane.cycle_args()[-2:] == ["--site", str(site_file)]
+            app.query_one("#cycle-site", Input).value = str(tmp_path / "missing.json")
+            await pilot.pause()
+            assert "not usable: site file" in str(robot.render()) and "does not exist" in str(robot.render())
+            app.query_one("#cycle-start", Button).press()
+            await wait_until(pilot, lambda: any("does not exist" in n.message for n in app._notifications), 10,
+                             "the refusal")
+            assert pane.command is None  # nothing was started
+
+            await pilot.press("2")
+            app.query_one("#collect-site", Input).value = str(site_file)
+            await pilot.pause()
+            assert "Cobot Magic" in str(app.query_one("#collect-robot", Label).render())
+            app.query_one("#collect-start", Button).press()  # the scripted expert cannot run on a robot
+            await wait_until(pilot, lambda: any("teleop-record" in n.message for n in app._notifications), 10,
+                             "the pointer to teleop-record")
+            assert app.query_one("#collect-pane").session is None
+
+    asyncio.run(drive())

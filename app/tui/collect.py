@@ -1,4 +1,5 @@
-"""Collect: N episodes of the scripted expert (demos) or of a policy, with live counters.
+"""Collect: N episodes of the scripted expert (demos) or of a policy, with live counters; a policy
+runs in the sim or on the robot the site field names.
 
 Keys while collecting: s / f label the last episode success / failure (the sim labels
 automatically; this is the operator's override), d discards the running episode (or the
@@ -13,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, ProgressBar, RichLog, Select, Static
 
 from app.collect_session import CollectRequest, CollectSession, LiveStatus
+from app.tui.site_field import SiteField
 from robot.sim.tasks import TASKS
 
 EXPERT = -1  # the Select value for the scripted expert
@@ -32,6 +34,7 @@ class CollectPane(Vertical):
             yield Input("10", placeholder="episodes", id="collect-n", type="integer")
             yield Input("1.0", placeholder="temperature", id="collect-temperature", type="number")
             yield Button("Start", variant="success", id="collect-start")
+        yield SiteField("collect")
         yield Static("idle: choose who acts and how many episodes, then Start", id="collect-live", classes="box")
         yield ProgressBar(total=1, show_eta=False, id="collect-step")
         yield Label("keys: [b]s[/b] success  [b]f[/b] failure  [b]d[/b] discard + re-record  [b]x[/b] stop (hold)")
@@ -63,7 +66,8 @@ class CollectPane(Vertical):
             request = CollectRequest(task=self.query_one("#collect-task", Select).value,
                                      episodes=int(self.query_one("#collect-n", Input).value or 0),
                                      policy_version_id=None if source == EXPERT else source,
-                                     temperature=float(self.query_one("#collect-temperature", Input).value or 1.0))
+                                     temperature=float(self.query_one("#collect-temperature", Input).value or 1.0),
+                                     site=self.query_one(SiteField).site())
         except ValueError as exc:
             self.app.notify(str(exc), title="cannot start", severity="error")
             return
@@ -123,7 +127,7 @@ class CollectPane(Vertical):
         self.query_one("#collect-log", RichLog).write(f"discarded episode {episode_id}; recording it again")
         request = CollectRequest(task=session.request.task, episodes=1,
                                  policy_version_id=session.request.policy_version_id,
-                                 temperature=session.request.temperature)
+                                 temperature=session.request.temperature, site=session.request.site)
         self.session = CollectSession(self.app.db, request)
         self.query_one("#collect-start", Button).disabled = True
         self.collect(self.session)

@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label, RichLog, Select
 from app.background_command import BackgroundCommand
 from app.cycle_config import JOB_KIND
 from app.cycle_config import PROFILES as CYCLE_PROFILES
+from app.tui.site_field import SiteField
 from learning.curves import sparkline
 from robot.sim.tasks import TASKS
 
@@ -77,6 +78,7 @@ class CyclePane(Vertical):
             yield Input("1", placeholder="iterations", id="cycle-iterations", type="integer")
             yield Input("", placeholder="budget P (profile's)", id="cycle-budget", type="integer")
             yield Select([], prompt="policy to deploy first", id="cycle-policy")
+        yield SiteField("cycle")
         with Horizontal(classes="form"):
             yield Button("Start", variant="success", id="cycle-start")
             yield Button("Resume", variant="primary", id="cycle-resume")
@@ -158,6 +160,8 @@ class CyclePane(Vertical):
         policy = self.query_one("#cycle-policy", Select).value
         if policy != Select.NULL:
             args += ["--policy", policy]
+        if (site := self.query_one(SiteField).site()) is not None:
+            args += ["--site", site]
         return args
 
     def positive(self, selector: str, what: str) -> str:

@@ -23,6 +23,7 @@ from robot.aloha.arms import Arm
 from robot.aloha.base import BaseKeepAlive
 from robot.aloha.cameras import Camera, open_camera
 from robot.aloha.frozen import FreezeDetector, FreezeRule
+from robot.aloha.glide import glide
 from robot.aloha.messages import Twist
 from robot.aloha.site import SIDES, SiteConfig, base_safety_limits
 from robot.aloha.transport import Transport, open_transport
@@ -61,13 +62,19 @@ class MobileAloha(Robot):
         bounds = site.bounds
         rule = FreezeRule(bounds.frozen_cycles, bounds.frozen_noise_rad, bounds.frozen_move_rad)
         self._freeze = {side: FreezeDetector(rule) for side in SIDES}
+        # CobotMagic reuses this backend with its own site: the Interbotix-only steps (gripper reboot at
+        # reset, sleep pose at the end) check this.
+        self.interbotix = isinstance(site, SiteConfig)
+        self.operator_stopped = False  # an operator stop this session: the arms stay where they are held
         self._judged_state: dict[str, object] = {}  # per side, the joint-state message last judged
         self._last_command: np.ndarray | None = None  # what the arms were last sent (freeze checks)
+        self._camera_stamps: dict[str, tuple[float, float]] = {}  # camera -> (device stamp, when it last changed)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def _connect(self) -> None:
         site, bounds = self.site, self.site.bounds
+        self.operator_stopped = False
         self.transport = self._given_transport or open_transport(site.transport, site.domain_id)
         try:
             self.followers = {side: Arm(self.transport, site.followers[side], site.follower_gripper) for side in SIDES}
@@ -75,7 +82,7 @@ class MobileAloha(Robot):
             self._wait_for_joint_states(bounds.connect_timeout_s)
             if site.setup_services:
                 for arm in self.followers.values():
-                    arm.set_up_follower(bounds.connect_timeout_s)
+                    arm.set_up_follower(bounds.connect_timeout_s, site.gripper_current_limit)
             self._start_cameras()
         except Exception:
             self._disconnect()
@@ -125,29 +132,39 @@ class MobileAloha(Robot):
     # -- control ------------------------------------------------------------------------------------
 
     def _reset(self, initial_state) -> Observation:
-        """Move both arms to the start pose over ``reset_duration_s`` (grippers stay), through the
-        safety filter. ``initial_state`` cannot be set on a real robot: it must be None."""
+        """Reboot the follower grippers (Interbotix, as ALOHA does at every reset: it clears a gripper
+        overload error), then move both arms to the start pose over ``reset_duration_s`` (grippers
+        stay), through the safety filter. ``initial_state`` cannot be set on a real robot: it must be None."""
         if initial_state is not None:
             raise RobotError(f"initial_state {initial_state!r}: a real robot cannot be put into a given scene; "
                              f"expected None")
         for detector in self._freeze.values():
             detector.clear()
-        present = self._observe().qpos
-        goal = present.copy()
-        goal[0:6] = self.start_arm_pose
-        goal[7:13] = self.start_arm_pose
-        holding = present.copy()
-        steps = max(1, round(self.reset_duration_s / self.site.control_period_s))
-        for i in range(1, steps + 1):
-            target = present + (goal - present) * i / steps
-            holding = self.safety.filter(target, self._observe().qpos, holding)
-            self._command(holding)
-            time.sleep(self.site.control_period_s)
+        if self.interbotix and self.site.setup_services:
+            for arm in self.followers.values():
+                arm.reboot_gripper(self.site.bounds.connect_timeout_s)
+        holding = self._glide(self.start_arm_pose, self.reset_duration_s)
         self._holding = holding
         if self.scene_ready is not None:
             self.scene_ready()
         self.safety.reset_counts()  # the move to the start pose is not part of the episode
         return self._observe()
+
+    def _glide(self, arm_pose, duration_s: float) -> np.ndarray:
+        """Both followers slowly to ``arm_pose`` through the safety filter; the last command sent."""
+        return glide(lambda: self._observe().qpos, self._command, self.safety, arm_pose, duration_s,
+                     self.site.control_period_s, self._holding)
+
+    def go_to_sleep(self) -> None:
+        """End of a session: the followers move slowly, through the safety filter, to the site's sleep
+        pose, and stay there with torque on (never torque off: the arms would fall). Skipped after an
+        operator stop this session: the operator stopped the arms where they are."""
+        self._require_connected()
+        if not self.interbotix or self.operator_stopped:
+            return
+        self._stop_base()
+        self._holding = self._glide(self.site.sleep_pose, self.site.sleep_duration_s)
+        self.safety.reset_counts()  # not part of any episode
 
     def _observe(self) -> Observation:
         started = time.perf_counter()
@@ -161,7 +178,11 @@ class MobileAloha(Robot):
         finally:
             self.device_s += time.perf_counter() - started
         self._check_frozen(qpos)
-        return Observation(qpos=qpos, frames=frames, success=None)
+        observation = Observation(qpos=qpos, frames=frames, success=None)
+        if self.interbotix:  # stored per step (extra["camera_frames"]): drops, skew and lag show afterwards
+            observation.info["camera_frames"] = {name: (*camera.frame_id(), round(camera.latest()[1], 6))
+                                                 for name, camera in self.cameras.items()}
+        return observation
 
     def _check_frozen(self, qpos: np.ndarray) -> None:
         frozen = []
@@ -185,10 +206,28 @@ class MobileAloha(Robot):
         if age > bound_s:
             raise RobotError(f"stale frame from camera {camera.name} ({camera.source}): {age * 1000:.0f} ms old "
                              f"(bound {bound_s * 1000:.0f} ms)")
+        if self.interbotix:
+            self._check_camera_advances(camera)
         expected = self.features.cameras[camera.name]
         if frame.shape != expected:
             raise RobotError(f"camera {camera.name}: frame shape {frame.shape}, expected {expected}")
         return frame
+
+    def _check_camera_advances(self, camera: Camera) -> None:
+        """RobotError once the camera's device timestamp has stayed the same for more than
+        ``bounds.camera_frozen_frames`` frame periods (a stalled stream, or a re-sent frame)."""
+        stamp, _ = camera.frame_id()
+        now = time.monotonic()
+        seen = self._camera_stamps.get(camera.name)
+        if seen is None or seen[0] != stamp:
+            self._camera_stamps[camera.name] = (stamp, now)
+            return
+        frames = self.site.bounds.camera_frozen_frames
+        bound_s = frames / camera.config.fps
+        if now - seen[1] > bound_s:
+            raise RobotError(f"frozen camera {camera.name} ({camera.source}): device timestamp {stamp:.3f} unchanged "
+                             f"for {(now - seen[1]) * 1000:.0f} ms (bound {bound_s * 1000:.0f} ms, {frames} frames at "
+                             f"{camera.config.fps} fps)")
 
     def _command(self, command: np.ndarray) -> None:
         started = time.perf_counter()
@@ -200,6 +239,8 @@ class MobileAloha(Robot):
     def hold(self, reason: str) -> np.ndarray:
         """Hold the arms (re-send the last command) and stop the base: every stop stops both."""
         self._stop_base()
+        if reason == "operator_stop":
+            self.operator_stopped = True
         return super().hold(reason)
 
     def _stop(self, reason: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot.aloha.messages import Image
+from robot.aloha.messages import Image, seconds
 from robot.aloha.site import CameraConfig
 from robot.aloha.transport import Subscription, Transport
 from robot.robot import RobotError
@@ -33,6 +33,11 @@ class Camera(ABC):
     @abstractmethod
     def latest(self) -> tuple[np.ndarray | None, float | None]:
         """(frame uint8 (H, W, 3), age in s); (None, None) before the first frame."""
+
+    @abstractmethod
+    def frame_id(self) -> tuple[float | None, int | None]:
+        """(device timestamp in s, frame number) of the latest frame; (None, None) before the first.
+        Drops show as gaps in the numbers, a stalled or re-sent frame as a timestamp that stays."""
 
     @abstractmethod
     def rate_hz(self) -> float | None: ...
@@ -69,6 +74,9 @@ class RealSenseCamera(Camera):
         self._frame: np.ndarray | None = None
         self._arrived: float | None = None
         self._count, self._first = 0, None
+        self._stamp_s: float | None = None  # the latest frame's device timestamp and number
+        self._number: int | None = None
+        self.dropped = 0  # frames missing from the device's numbering since start
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
         self.resets = 0
@@ -126,6 +134,10 @@ class RealSenseCamera(Camera):
             now = time.monotonic()
             with self._lock:
                 self._frame, self._arrived = frame, now
+                number = int(color.get_frame_number())
+                if self._number is not None and number > self._number + 1:  # (a replayed file starts over)
+                    self.dropped += number - self._number - 1
+                self._stamp_s, self._number = color.get_timestamp() / 1000.0, number
                 self._count += 1
                 self._first = self._first or now
 
@@ -134,6 +146,10 @@ class RealSenseCamera(Camera):
             if self._frame is None:
                 return None, None
             return self._frame, time.monotonic() - self._arrived
+
+    def frame_id(self):
+        with self._lock:
+            return self._stamp_s, self._number
 
     def rate_hz(self):
         with self._lock:
@@ -180,6 +196,14 @@ class TopicCamera(Camera):
         if message is None:
             return None, None
         return image_array(message, self.config.topic), age
+
+    def frame_id(self):
+        """The Image header's stamp; sensor_msgs/Image has no frame number, so the number of
+        messages received stands in for it (drops on the wire then show only in the stamps)."""
+        message = None if self._subscription is None else self._subscription.latest()[0]
+        if message is None:
+            return None, None
+        return seconds(message.header.stamp), self._subscription.count
 
     def rate_hz(self):
         return None if self._subscription is None else self._subscription.rate_hz()

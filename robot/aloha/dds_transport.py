@@ -11,6 +11,7 @@ Received messages are handed over on Cyclone's listener thread: callbacks must b
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 import threading
@@ -131,6 +132,13 @@ class DdsTransport(Transport):
         finally:
             waiting.pop(sequence, None)
 
+    def service_available(self, service: str, service_type, timeout_s: float = 0.0) -> bool:
+        """A server matched both ways (its request reader and reply writer). The client endpoints
+        stay, so a first call with ``timeout_s=0`` starts discovery early."""
+        writer, reader, _ = self._client(service, service_type)
+        return _wait_matched(writer, reader, timeout_s) or bool(
+            writer.get_matched_subscriptions() and reader.get_matched_publications())
+
     def _client(self, service: str, service_type):
         """One request writer and reply reader per service, kept: discovery takes a while."""
         with self._lock:
@@ -190,6 +198,11 @@ class DdsTransport(Transport):
         self._clients.clear()
         self._writers.clear()
         self._topics.clear()
+        # Entities left in reference cycles would otherwise be collected later on whichever thread the
+        # garbage collector happens to run -- possibly another transport's listener thread, where
+        # deleting an entity while that transport detaches its listeners deadlocks (seen: a doctor
+        # closing beside an in-process sim node). Collect them here, on the closing thread.
+        gc.collect()
 
 
 def _wait_matched(writer: DataWriter, reader: DataReader, timeout_s: float) -> bool:

@@ -127,6 +127,23 @@ class OperatingModesResponse(IdlStruct, typename="interbotix_xs_msgs::srv::dds_:
     structure_needs_at_least_one_member: uint8 = 0
 
 
+@dataclass
+class RegisterValuesRequest(IdlStruct, typename="interbotix_xs_msgs::srv::dds_::RegisterValues_Request_"):
+    client_id: uint64 = 0
+    sequence_number: int64 = 0
+    cmd_type: str = ""
+    name: str = ""
+    reg: str = ""  # the Dynamixel control-table item, e.g. ALOHA's "current_limit"
+    value: int32 = 0  # what to set it to (ignored by get_motor_registers)
+
+
+@dataclass
+class RegisterValuesResponse(IdlStruct, typename="interbotix_xs_msgs::srv::dds_::RegisterValues_Response_"):
+    client_id: uint64 = 0
+    sequence_number: int64 = 0
+    values: sequence[int32] = field(default_factory=list)  # filled by get_motor_registers only
+
+
 REQUEST_HEADER = ("client_id", "sequence_number")
 
 
@@ -142,6 +159,7 @@ class ServiceType:
 TORQUE_ENABLE = ServiceType("interbotix_xs_msgs/srv/TorqueEnable", TorqueEnableRequest, TorqueEnableResponse)
 REBOOT = ServiceType("interbotix_xs_msgs/srv/Reboot", RebootRequest, RebootResponse)
 OPERATING_MODES = ServiceType("interbotix_xs_msgs/srv/OperatingModes", OperatingModesRequest, OperatingModesResponse)
+REGISTER_VALUES = ServiceType("interbotix_xs_msgs/srv/RegisterValues", RegisterValuesRequest, RegisterValuesResponse)
 
 
 def ros_type_name(struct: type) -> str:

@@ -84,6 +84,13 @@ class RclpyTransport(Transport):
         finally:
             self.node.destroy_client(client)
 
+    def service_available(self, service: str, service_type, timeout_s: float = 0.0) -> bool:
+        client = self.node.create_client(_ros_class(service_type.name), service)
+        try:
+            return client.wait_for_service(timeout_sec=timeout_s)
+        finally:
+            self.node.destroy_client(client)
+
     def serve(self, service: str, service_type, handler) -> None:
         names = [f.name for f in fields(service_type.request) if f.name not in REQUEST_HEADER]
 

@@ -1,8 +1,10 @@
 """The MuJoCo ALOHA published as a Mobile ALOHA on ROS 2 topics, over Cyclone DDS.
 
 What ``xs_sdk`` does for each follower (joint states at 100 Hz; arm group and gripper single
-commands; reboot_motors / set_operating_modes / torque_enable services), what a leader arm's
-``xs_sdk`` publishes (joint states), camera frames as sensor_msgs/Image, and cmd_vel. The
+commands; reboot_motors / set_operating_modes / set_motor_registers / torque_enable services, each
+request recorded), what a powered leader arm's ``xs_sdk`` does (joint states; torque_enable and arm
+group commands, held while torqued on: the opening ceremony), camera frames as sensor_msgs/Image,
+and cmd_vel. The
 base stops by itself when cmd_vel falls silent for BASE_TIMEOUT_S, as the SLATE driver does. The
 leaders play the task's scripted expert like an operator who waits for the followers: a leader
 advances along the plan only while its follower keeps up, so teleop-record makes real demos.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from robot.aloha.cameras import image_message
-from robot.aloha.messages import (OPERATING_MODES, REBOOT, TORQUE_ENABLE, Header, JointGroupCommand,
+from robot.aloha.messages import (OPERATING_MODES, REBOOT, REGISTER_VALUES, TORQUE_ENABLE, Header, JointGroupCommand,
                                   JointSingleCommand, JointState, Image, Twist, stamp)
 from robot.aloha.site import SIDES, SiteConfig, load_site
 from robot.features import ARM_JOINTS
@@ -43,6 +45,7 @@ class MotorGroups:
     modes: dict[str, str] = field(default_factory=lambda: {"arm": "position", "gripper": "linear_position"})
     torque: dict[str, bool] = field(default_factory=lambda: {"arm": True, "gripper": True})
     reboots: int = 0
+    registers: dict[str, int] = field(default_factory=dict)  # "gripper.current_limit" -> value
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (service, name, value) in order
 
 
@@ -59,14 +62,23 @@ class SimNode:
         self.seed = seed
         self.transport = DdsTransport(site.domain_id)
         self.motors = {side: MotorGroups() for side in SIDES}
+        # The leaders' xs_sdk (powered leaders): torque and arm commands. While a leader's arm is torqued
+        # on and has been commanded, it holds the command; torqued off, the operator's hand moves it.
+        self.leader_motors = {side: MotorGroups() for side in SIDES}
+        self.leader_hold: dict[str, np.ndarray | None] = {side: None for side in SIDES}
+        # Where the operator holds each leader off the expert's plan (7 values: joints, gripper):
+        # tests of the opening ceremony.
+        self.leader_offsets = {side: np.zeros(7) for side in SIDES}
         self.goal: np.ndarray | None = None
         self.base_velocity = (0.0, 0.0)
         self.base_heard: float | None = None  # monotonic time of the last cmd_vel
         self.muted: set[str] = set()  # topics not published (tests of staleness)
-        # Topics re-published with the positions they had when frozen and fresh stamps, as xs_sdk
-        # does when a bus read fails (tests of frozen-value detection).
+        # Joint-state topics re-published with the positions they had when frozen and fresh stamps, as
+        # xs_sdk does when a bus read fails; image topics re-sending their last frame, stamp and all
+        # (tests of frozen-value detection).
         self.frozen: set[str] = set()
         self._frozen_poses: dict[str, np.ndarray] = {}
+        self._frozen_images: dict[str, Image] = {}  # image topics in ``frozen``: their last frame, re-sent
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.ticks = 0
@@ -84,8 +96,11 @@ class SimNode:
             t.serve(f"/{ns}/torque_enable", TORQUE_ENABLE, self._on_torque(side))
             t.serve(f"/{ns}/reboot_motors", REBOOT, self._on_reboot(side))
             t.serve(f"/{ns}/set_operating_modes", OPERATING_MODES, self._on_modes(side))
+            t.serve(f"/{ns}/set_motor_registers", REGISTER_VALUES, self._on_registers(side))
             leader = site.leaders[side]
             self._state_pubs[f"/{leader}/joint_states"] = t.publisher(f"/{leader}/joint_states", JointState)
+            t.serve(f"/{leader}/torque_enable", TORQUE_ENABLE, self._on_leader_torque(side))
+            t.subscribe(f"/{leader}/commands/joint_group", JointGroupCommand, self._on_leader_group(side))
         self._wire_cameras_and_base()
 
     def _topic_cameras(self) -> list:
@@ -147,6 +162,29 @@ class SimNode:
             self.motors[side].calls.append(("set_operating_modes", request.name, request.mode))
         return handle
 
+    def _on_registers(self, side):
+        def handle(request) -> None:
+            motors = self.motors[side]
+            motors.registers[f"{request.name}.{request.reg}"] = request.value
+            motors.calls.append(("set_motor_registers", f"{request.name}.{request.reg}", str(request.value)))
+        return handle
+
+    def _on_leader_torque(self, side):
+        def handle(request) -> None:
+            motors = self.leader_motors[side]
+            for group in self._groups(request):
+                motors.torque[group] = bool(request.enable)
+            if not motors.torque["arm"]:
+                self.leader_hold[side] = None  # the operator's hand takes over
+            motors.calls.append(("torque_enable", request.name, str(request.enable)))
+        return handle
+
+    def _on_leader_group(self, side):
+        def handle(message: JointGroupCommand) -> None:
+            if message.name == "arm" and len(message.cmd) == 6 and self.leader_motors[side].torque["arm"]:
+                self.leader_hold[side] = np.array(message.cmd, dtype=np.float64)
+        return handle
+
     @staticmethod
     def _groups(request) -> list[str]:
         return ["arm", "gripper"] if request.name == "all" else [request.name]
@@ -204,7 +242,10 @@ class SimNode:
                 observation = self.sim.observe()
                 for topic, (camera, publish) in self._image_pubs.items():
                     if self.ticks % frame_every[topic] == 0 and topic not in self.muted:
-                        publish(image_message(observation.frames[camera.name], time.time(), camera.name))
+                        message = image_message(observation.frames[camera.name], time.time(), camera.name)
+                        if topic in self.frozen:  # a driver re-sending its last frame, stamp and all
+                            message = self._frozen_images.setdefault(topic, message)
+                        publish(message)
             self.ticks += 1
             delay = started + self.ticks * STATE_PERIOD_S - time.perf_counter()
             if delay > 0:
@@ -234,7 +275,12 @@ class SimNode:
 
     def _leader_pose(self, side: str, qpos: np.ndarray) -> np.ndarray:
         offset = 0 if side == "left" else 7
-        return self._plan[self._leader_t][offset:offset + 7]
+        pose = self._plan[self._leader_t][offset:offset + 7] + self.leader_offsets[side]
+        if (hold := self.leader_hold[side]) is not None:  # the opening ceremony holds the leader
+            pose[:6] = hold
+            if not self.leader_motors[side].torque["gripper"]:  # ...and frees its gripper: the operator
+                pose[6] = self.leader_offsets[side][6]  # squeezes it closed to start (unless a test holds it open)
+        return pose
 
     def _publish(self, topic: str, pose7: np.ndarray, gripper, now: float) -> None:
         if topic in self.muted:

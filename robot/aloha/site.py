@@ -23,6 +23,7 @@ SITES_DIR = Path(__file__).parent / "sites"
 # at which a tall robot with arms out stays upright.
 MAX_BASE_LINEAR_MPS = 1.0
 MAX_BASE_ANGULAR_RPS = 1.5
+MAX_GRIPPER_CURRENT_LIMIT = 1193  # the XM430-W350's own ceiling
 
 
 class SiteConfigError(ValueError):
@@ -134,6 +135,10 @@ class Bounds:
     frozen_cycles: int = 10
     frozen_noise_rad: float = 1e-4
     frozen_move_rad: float = 0.05
+    # A camera whose device timestamp has not advanced for this many frame periods (1/fps) is frozen:
+    # 4 frames is 67 ms at 60 fps, 133 ms at 30 fps -- sooner than camera_age_s, and it also catches a
+    # driver re-sending its last frame.
+    camera_frozen_frames: int = 4
 
     def __post_init__(self):
         for f in fields(self):
@@ -164,7 +169,16 @@ class SiteConfig:
     limits: ArmLimits = field(default_factory=ArmLimits)
     bounds: Bounds = field(default_factory=Bounds)
     control_period_s: float = 0.02
-    setup_services: bool = True  # reboot gripper, operating modes, torque on at connect
+    setup_services: bool = True  # reboot gripper, operating modes, current limit, torque on at connect
+    # The follower grippers' Dynamixel current limit (units of 2.69 mA; ALOHA's 300 is ~0.8 A): set at
+    # connect so a gripper closed on an object or a finger does not squeeze at full current. 0: leave it.
+    gripper_current_limit: int = 300
+    # Where the followers go, slowly and through the safety filter, at the end of a session (ALOHA's
+    # follower sleep pose: folded, resting on the frame); torque stays on.
+    sleep_pose: tuple[float, ...] = (0.0, -1.7, 1.55, 0.0, 0.65, 0.0)
+    sleep_duration_s: float = 3.0
+    # The opening ceremony of teleop: the leaders are powered (xs_sdk) and move to the start pose too.
+    leaders_powered: bool = True
 
     def __post_init__(self):
         if self.robot != "interbotix_aloha":
@@ -183,11 +197,24 @@ class SiteConfig:
         if self.base_cmd_vel and not self.base_cmd_vel.startswith("/"):
             raise SiteConfigError(f"base_cmd_vel {self.base_cmd_vel!r}; expected a topic starting with '/' or ''")
         check_base(self)
+        if not 0 <= self.gripper_current_limit <= MAX_GRIPPER_CURRENT_LIMIT:
+            raise SiteConfigError(f"gripper_current_limit {self.gripper_current_limit}; expected "
+                                  f"0..{MAX_GRIPPER_CURRENT_LIMIT} (Dynamixel units of 2.69 mA; ALOHA uses 300; 0 "
+                                  f"leaves the motor's own)")
+        check_pose("sleep_pose", self.sleep_pose)
+        if not 0 < self.sleep_duration_s <= 30:
+            raise SiteConfigError(f"sleep_duration_s {self.sleep_duration_s}; expected in (0, 30] s")
         if not 0.001 <= self.control_period_s <= 0.2:
             raise SiteConfigError(f"control_period_s {self.control_period_s}; expected 0.001..0.2")
 
     def topic(self, namespace: str, name: str) -> str:
         return f"/{namespace.strip('/')}/{name}"
+
+
+def check_pose(name: str, pose: tuple[float, ...]) -> None:
+    """An arm pose: 6 finite joint angles (rad). Outside the arm limits the safety filter clamps it."""
+    if len(pose) != 6 or not all(math.isfinite(x) for x in pose):
+        raise SiteConfigError(f"{name} {list(pose)}; expected 6 finite joint angles (waist..wrist_rotate, rad)")
 
 
 def check_middleware(transport: str, domain_id: int) -> None:

@@ -2,8 +2,11 @@
 
 ``LeaderPolicy`` is a ChunkPolicy whose one-action chunk is the leaders' present pose, so the
 commands go through the robot's safety filter and the rollout loop records what was sent.
-Like GELLO, it refuses to start while a leader and its follower differ by more than
-``max_start_gap_rad``: the followers would jump to the leaders.
+On an Interbotix ALOHA every episode starts with ALOHA's opening ceremony (``robot.aloha.ceremony``:
+followers and powered leaders to the start pose, the operator closes both leader grippers to begin,
+no joint more than 0.1 rad apart). Like GELLO, the policy itself also refuses a first step where a
+leader and its follower differ by more than ``max_start_gap_rad`` (the Cobot Magic, which has no
+ceremony): the followers would jump to the leaders.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 import numpy as np
 
 from robot.aloha.backend import MobileAloha
+from robot.aloha.ceremony import START_TIMEOUT_S, opening_ceremony
 from robot.aloha.site import SIDES
 from robot.features import ARM_INDICES, JOINT_NAMES
 from robot.robot import Observation, RobotError
@@ -59,16 +63,27 @@ class LeaderPolicy:
 
 def record_teleop_demo(store: TrajectoryStore, robot: MobileAloha, task: str, *, instruction: str = "",
                        horizon: int = 400, success: bool | None = True,
-                       stop: threading.Event | None = None) -> RolloutResult:
+                       stop: threading.Event | None = None, policy: LeaderPolicy | None = None,
+                       start_timeout_s: float = START_TIMEOUT_S, say=print) -> RolloutResult:
     """Record one teleoperated expert episode (source "expert", robot_kind "real") into ``store``.
 
-    The operator's verdict ``success`` labels the committed episode (label_source "operator")."""
-    policy = LeaderPolicy(robot)
+    The operator's verdict ``success`` labels the committed episode (label_source "operator").
+    ``policy``: the teleop policy (``robot.sites.leader_policy``); default the leaders alone.
+    An Interbotix ALOHA runs the opening ceremony first (``say`` tells the operator what it waits
+    for; RobotError after ``start_timeout_s``). ``stop`` set (the operator's stop key) holds the
+    arms, stops the base and ends the episode (stored unlabelled, end "stop")."""
+    policy = policy or LeaderPolicy(robot)
     policy.wait_ready(robot.site.bounds.connect_timeout_s)
     info = EpisodeInfo(task=task, instruction=instruction, robot_kind="real", source="expert",
                        control_period_s=robot.features.control_period_s, extra={"site": robot.site.name})
     config = RolloutConfig(horizon=horizon, stop_on_success=False)
-    result = record_rollout(store, robot, policy, info, config=config, stop=stop)
-    if result.episode_id is not None and success is not None:
+    scene_ready = robot.scene_ready
+    if robot.interbotix:
+        robot.scene_ready = lambda: opening_ceremony(robot, policy.leaders, timeout_s=start_timeout_s, say=say)
+    try:
+        result = record_rollout(store, robot, policy, info, config=config, stop=stop)
+    finally:
+        robot.scene_ready = scene_ready
+    if result.episode_id is not None and success is not None and result.end != "stop":  # a stopped demo: unlabelled
         store.set_label(result.episode_id, success, "operator")
     return result

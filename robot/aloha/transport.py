@@ -98,6 +98,10 @@ class Transport(ABC):
         fields it returned (None: an empty response)."""
 
     @abstractmethod
+    def service_available(self, service: str, service_type, timeout_s: float = 0.0) -> bool:
+        """Whether a server for ``service`` answers within ``timeout_s``; nothing is called."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> "Transport":

@@ -4,7 +4,9 @@ What each Piper driver node does (joint state ``joint0..joint6`` with the grippe
 JointState commands; ``enable_flag`` and ``enable_srv``; a PiperStatusMsg status), leader arms
 where the site names them (replaying the task's scripted expert, waiting for the followers, as
 the Interbotix node's leaders do), camera frames on Image topics, and a Tracer base that stops
-when /cmd_vel falls silent for 500 ms. Like the real
+when /cmd_vel falls silent for 500 ms. Where the site names them, each arm's enable state
+(``enable_state``, std_msgs/Bool) and an operator's joystick velocity (``teleop_cmd_vel``,
+``operator_twist``) are published too. Like the real
 driver, an arm ignores commands until enabled. Tests can refuse an arm's enable
 (``refuse_enable``) or raise a status flag (``status``).
 
@@ -21,7 +23,7 @@ import time
 
 import numpy as np
 
-from robot.aloha.messages import Header, JointState, stamp
+from robot.aloha.messages import Header, JointState, Twist, Vector3, stamp
 from robot.aloha.sim_node import SimNode, serve
 from robot.aloha.site import SIDES
 from robot.cobot_magic.arms import piper_qpos7
@@ -39,19 +41,23 @@ class CobotSimNode(SimNode):
         self.disables = 0  # enable_flag false / enable_srv false received: must stay 0
         self.status = {side: PiperStatusMsg(ctrl_mode=0x01) for side in SIDES}  # tests raise flags here
         self.commands_heard = {side: 0 for side in SIDES}
+        self.operator_twist = (0.1, 0.0)  # (v_x, omega_z) on teleop_cmd_vel, where the site names it
 
     def _topic_cameras(self) -> list:
         return [camera.topic_config() for camera in self.site.cameras]
 
     def _wire(self) -> None:
         t = self.transport
-        self._state_pubs, self._status_pubs = {}, {}
+        self._state_pubs, self._status_pubs, self._enable_pubs = {}, {}, {}
+        self._operator_pub = t.publisher(self.site.teleop_cmd_vel, Twist) if self.site.teleop_cmd_vel else None
         for side in SIDES:
             topics = self.site.arms[side]
             self._state_pubs[side] = t.publisher(topics.state, JointState)
             if topics.leader:  # leaders replay the task's scripted expert, waiting for the followers
                 self._state_pubs[topics.leader] = t.publisher(topics.leader, JointState)
             self._status_pubs[side] = t.publisher(topics.status, PiperStatusMsg)
+            if topics.enable_state:
+                self._enable_pubs[side] = t.publisher(topics.enable_state, Bool)
             t.subscribe(topics.command, JointState, self._on_command(side))
             t.subscribe(topics.enable_flag, Bool, self._on_enable_flag(side))
             t.serve(topics.enable_service, ENABLE, self._on_enable_service(side))
@@ -99,6 +105,12 @@ class CobotSimNode(SimNode):
                 self._status_pubs[side](self.status[side])
             if topics.leader and topics.leader not in self.muted:
                 self._state_pubs[topics.leader](self._joint_state(self._leader_pose(side, qpos), now))
+            if side in self._enable_pubs and topics.enable_state not in self.muted and self.ticks % 10 == 0:  # 10 Hz
+                self._enable_pubs[side](Bool(data=self.enabled[side]))
+        operator = self.site.teleop_cmd_vel
+        if operator and operator not in self.muted and self.ticks % 2 == 0:  # a joystick node at 50 Hz
+            v_x, omega_z = self.operator_twist
+            self._operator_pub(Twist(linear=Vector3(x=v_x), angular=Vector3(z=omega_z)))
         self._advance_leaders(qpos)
 
     def _joint_state(self, sim_pose7: np.ndarray, now: float) -> JointState:

@@ -52,11 +52,19 @@ class ArmTopics:
     enable_flag: str
     enable_service: str
     leader: str = ""  # the leader arm's joint state (teleop); "" where there is none
+    # std_msgs/Bool: whether all six motor drivers report enabled, for the doctor. The stock Piper
+    # node publishes no such topic (only enable_srv's reply, and calling it enables the arm); ""
+    # where the driver does not publish one.
+    enable_state: str = ""
 
     def __post_init__(self):
         for name in ("state", "command", "status", "enable_flag", "enable_service"):
             _topic(getattr(self, name), name)
         _topic(self.leader, "leader", optional=True)
+        _topic(self.enable_state, "enable_state", optional=True)
+        if self.leader and self.leader == self.command:
+            raise SiteConfigError(f"leader {self.leader!r} is also the command topic: teleop would read its own "
+                                  f"commands; expected the leader arm's own joint state topic")
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,9 @@ class CobotMagicSite:
     gripper: GripperConstants = PIPER_GRIPPER
     cameras: tuple[CobotCamera, ...] = ()
     base_cmd_vel: str = "/cmd_vel"  # geometry_msgs/Twist to the Tracer; "" for no base
+    # geometry_msgs/Twist from the operator during teleop-record (a joystick node's output); each
+    # step it passes the safety filter's base caps to base_cmd_vel. "" for none: the base holds still.
+    teleop_cmd_vel: str = ""
     base_max_linear_mps: float = 0.3  # every base command is clamped to these (a safety intervention)
     base_max_angular_rps: float = 0.5
     base_keepalive_s: float = 0.1  # re-send the base command this often (well inside the Tracer's timeout)
@@ -125,6 +136,10 @@ class CobotMagicSite:
         if len(set(names)) != len(names):
             raise SiteConfigError(f"camera names {names} repeat; expected each once")
         _topic(self.base_cmd_vel, "base_cmd_vel", optional=True)
+        _topic(self.teleop_cmd_vel, "teleop_cmd_vel", optional=True)
+        if self.teleop_cmd_vel and (not self.base_cmd_vel or self.teleop_cmd_vel == self.base_cmd_vel):
+            raise SiteConfigError(f"teleop_cmd_vel {self.teleop_cmd_vel!r} with base_cmd_vel {self.base_cmd_vel!r}; "
+                                  f"expected a base to drive, on a topic other than the operator's")
         if not 0 < self.base_keepalive_s < TRACER_TIMEOUT_S / 2:
             raise SiteConfigError(f"base_keepalive_s {self.base_keepalive_s}; expected in (0, {TRACER_TIMEOUT_S / 2}) "
                                   f"s, well inside the Tracer's {TRACER_TIMEOUT_S} s command timeout")
