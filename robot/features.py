@@ -7,7 +7,7 @@ wrist_rotate, gripper, right ... gripper]; joints in radians, grippers normalise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class RobotFeatures:
     joint_names: tuple[str, ...] = JOINT_NAMES
     control_period_s: float = CONTROL_PERIOD_S
     realtime: bool = False  # True: the world moves on its own; the loop must keep the period
+    camera_fps: dict[str, int] = field(default_factory=dict)  # name -> nominal frame rate; empty where none
 
     @property
     def action_dim(self) -> int:

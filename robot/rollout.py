@@ -24,6 +24,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from robot.camera_frames import episode_camera_summary
 from robot.robot import Observation, Robot
 
 from storage import EpisodeInfo, EpisodeSpec, StagedEpisodeWriter, TrajectoryStore
@@ -211,5 +212,7 @@ def record_rollout(store: TrajectoryStore, robot: Robot, policy: ChunkPolicy, in
             extra={"end": result.end, "safety": result.safety, "best_stage": result.best_stage,
                    **({"stamps": result.stamps} if result.stamps else {}),
                    **({"base_action": result.base_action} if result.base_action else {}),
-                   **({"camera_frames": result.camera_frames} if result.camera_frames else {})})
+                   **({"camera_frames": result.camera_frames,
+                       "camera_summary": episode_camera_summary(result.camera_frames, features.camera_fps)}
+                      if result.camera_frames else {})})
     return result

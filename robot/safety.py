@@ -26,7 +26,8 @@ VX300S_UPPER = (3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158)
 INTERVENTIONS = ("non_finite", "joint_limit", "gripper_range", "step_cap", "watchdog", "operator_stop",
                  "sensor_non_finite", "arm_fault",  # arm_fault: the arm's own status reported e-stop, collision...
                  "base_cap",  # a base velocity beyond the site's caps was clamped
-                 "frozen_state")  # joint states stopped changing while the arm was commanded to move
+                 "frozen_state",  # joint states stopped changing while the arm was commanded to move
+                 "tracking_error")  # a joint stayed too far from its command for too long (a blocked arm)
 
 
 def _both_arms(arm: tuple[float, ...], gripper: float) -> tuple[float, ...]:

@@ -29,7 +29,8 @@ def recording(tmp_path):
 
 def test_realsense_frames_round_trip_by_serial(recording):
     path, frames = recording
-    camera = RealSenseCamera(CameraConfig(name="cam_high", serial="123456789", playback=str(path), height=48, width=64))
+    camera = RealSenseCamera(CameraConfig(name="cam_high", serial="123456789", playback=str(path), height=48, width=64,
+                                          fps=30))
     camera.start(timeout_s=5)
     try:
         time.sleep(0.3)
@@ -43,7 +44,7 @@ def test_realsense_frames_round_trip_by_serial(recording):
 
 def test_realsense_wrong_serial_or_size_is_refused(recording):
     path, _ = recording
-    wrong = RealSenseCamera(CameraConfig(name="cam_high", serial="999", playback=str(path), height=48, width=64))
+    wrong = RealSenseCamera(CameraConfig(name="cam_high", serial="999", playback=str(path), height=48, width=64, fps=30))
     with pytest.raises(RobotError, match="camera cam_high: device serial 123456789, expected 999"):
         wrong.start(timeout_s=5)
     size = RealSenseCamera(CameraConfig(name="cam_high", serial="123456789", playback=str(path)))

@@ -58,7 +58,8 @@ def test_teleop_episode_over_the_wire_is_recorded(tmp_path, wrist_recording):
     """A separate node process, the real backend (arms over DDS, top camera over its Image topic,
     a wrist camera through librealsense), a teleop episode recorded into a real store."""
     recording, wrist_frames = wrist_recording
-    wrist = CameraConfig(name="cam_left_wrist", serial=WRIST_SERIAL, playback=str(recording), height=96, width=128)
+    wrist = CameraConfig(name="cam_left_wrist", serial=WRIST_SERIAL, playback=str(recording), height=96, width=128,
+                         fps=30)
     site = sim_site()
     node = start_node_process(write_site(site, tmp_path / "node.json"))
     try:
@@ -188,7 +189,7 @@ def test_doctor_flags_a_slow_topic_and_a_missing_realsense(wrist_recording):
     recording, _ = wrist_recording
     site = sim_site()
     cameras = (*site.cameras, CameraConfig(name="cam_left_wrist", serial=WRIST_SERIAL, playback=str(recording),
-                                           height=96, width=128),
+                                           height=96, width=128, fps=30),
                CameraConfig(name="cam_right_wrist", serial="000000000000", height=96, width=128))
     with SimNode(site):
         slow = replace(site, cameras=cameras, bounds=replace(site.bounds, joint_state_min_hz=500.0))

@@ -5,7 +5,8 @@ Stale data is never acted on: an observation whose joint state or camera frame i
 the site's bound holds position (re-sending the last command; never torque off) and raises
 RobotError naming the topic or camera and its age, which ends the episode. So does a joint
 stream that stops changing while the arm is commanded to move (``robot.aloha.frozen``):
-FrozenJointStateError.
+FrozenJointStateError. So does a joint that stays too far from its command (``robot.aloha.tracking``,
+a blocked arm): TrackingError, after which the arms hold where they are measured.
 
 The base: every command passes the safety filter's caps (``SafetyFilter.filter_base``); a keep-alive
 re-sends it and zeroes it when the controller stops renewing it (``robot.aloha.base``); every hold,
@@ -14,6 +15,7 @@ operator stop, error and disconnect sends zero.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -26,8 +28,9 @@ from robot.aloha.frozen import FreezeDetector, FreezeRule
 from robot.aloha.glide import glide
 from robot.aloha.messages import Twist
 from robot.aloha.site import SIDES, SiteConfig, base_safety_limits
+from robot.aloha.tracking import TrackingMonitor, TrackingRule
 from robot.aloha.transport import Transport, open_transport
-from robot.features import START_ARM_POSE, RobotFeatures
+from robot.features import ARM_INDICES, START_ARM_POSE, RobotFeatures
 from robot.robot import Observation, Robot, RobotError
 from robot.safety import SafetyFilter
 
@@ -41,6 +44,11 @@ class FrozenJointStateError(RobotError):
     its last read after a bus fault, or a blocked arm); the robot is holding position."""
 
 
+class TrackingError(RobotError):
+    """An arm joint stayed further than the site's limit from its command for too many cycles (an arm
+    blocked by the table, a tripped motor); the robot is holding where the arms are measured."""
+
+
 class MobileAloha(Robot):
     driver = "xs_sdk"  # what publishes the joint states, for error messages
 
@@ -48,7 +56,8 @@ class MobileAloha(Robot):
         super().__init__(SafetyFilter(base_safety_limits(site.limits.safety_limits(), site)))
         self.site = site
         self.features = RobotFeatures(cameras={c.name: (c.height, c.width, 3) for c in site.cameras},
-                                      control_period_s=site.control_period_s, realtime=True)
+                                      control_period_s=site.control_period_s, realtime=True,
+                                      camera_fps={c.name: c.fps for c in site.cameras})
         self.reset_duration_s = reset_duration_s
         # Called at every reset once the arms are at the start pose: the operator resets the scene
         # (a prompt, a button); None starts the episode at once.
@@ -62,6 +71,9 @@ class MobileAloha(Robot):
         bounds = site.bounds
         rule = FreezeRule(bounds.frozen_cycles, bounds.frozen_noise_rad, bounds.frozen_move_rad)
         self._freeze = {side: FreezeDetector(rule) for side in SIDES}
+        tracking = TrackingRule(bounds.tracking_error_of_step * math.radians(site.limits.max_step_deg),
+                                bounds.tracking_cycles)
+        self._tracking = {side: TrackingMonitor(tracking) for side in SIDES}
         # CobotMagic reuses this backend with its own site: the Interbotix-only steps (gripper reboot at
         # reset, sleep pose at the end) check this.
         self.interbotix = isinstance(site, SiteConfig)
@@ -138,7 +150,7 @@ class MobileAloha(Robot):
         if initial_state is not None:
             raise RobotError(f"initial_state {initial_state!r}: a real robot cannot be put into a given scene; "
                              f"expected None")
-        for detector in self._freeze.values():
+        for detector in (*self._freeze.values(), *self._tracking.values()):
             detector.clear()
         if self.interbotix and self.site.setup_services:
             for arm in self.followers.values():
@@ -177,27 +189,46 @@ class MobileAloha(Robot):
             raise StaleDataError(f"{exc}; holding position, episode stopped") from exc
         finally:
             self.device_s += time.perf_counter() - started
-        self._check_frozen(qpos)
+        self._check_arms(qpos)
         observation = Observation(qpos=qpos, frames=frames, success=None)
         if self.interbotix:  # stored per step (extra["camera_frames"]): drops, skew and lag show afterwards
             observation.info["camera_frames"] = {name: (*camera.frame_id(), round(camera.latest()[1], 6))
                                                  for name, camera in self.cameras.items()}
         return observation
 
-    def _check_frozen(self, qpos: np.ndarray) -> None:
-        frozen = []
+    def _check_arms(self, qpos: np.ndarray) -> None:
+        """Frozen joint states, then tracking error (Interbotix), judged on new joint-state messages only."""
+        frozen, stuck = [], []
         for side, offset in (("left", 0), ("right", 7)):
             latest = self.followers[side].joint_states.latest()[0]
             if latest is self._judged_state.get(side):
                 continue  # no new message since the last observation (a loop faster than the driver): no evidence
             self._judged_state[side] = latest
             command = None if self._last_command is None else self._last_command[offset:offset + 6]
+            topic = self.followers[side].state_topic
             if (why := self._freeze[side].update(qpos[offset:offset + 6], command)) is not None:
-                frozen.append(f"{self.followers[side].state_topic}: {why}")
+                frozen.append(f"{topic}: {why}")
+            # Interbotix only: a Piper moves at its own speed_percent, so it may trail its command by far
+            # more than one step cap without being blocked.
+            if self.interbotix and (why := self._tracking[side].update(qpos[offset:offset + 6], command)):
+                stuck.append(f"{topic}: {why}")
         if frozen:
             self._stop("frozen_state")
             raise FrozenJointStateError(f"{'; '.join(frozen)}: is {self.driver} reading the motors (E-stop, USB), "
                                         f"or is the arm blocked? Holding position, base stopped, episode stopped")
+        if stuck:
+            self._hold_measured(qpos, "tracking_error")
+            raise TrackingError(f"tracking error, {'; '.join(stuck)}: is the arm blocked (table, object)? Holding "
+                                f"where the arms are, base stopped, episode stopped")
+
+    def _hold_measured(self, qpos: np.ndarray, reason: str) -> None:
+        """Hold the arm joints where they are measured (grippers keep their command), and stop the base.
+        Re-sending the last command would keep a blocked arm pushing into what blocks it."""
+        if self._holding is not None:
+            self._holding = self._holding.copy()
+            arms = list(ARM_INDICES)
+            self._holding[arms] = qpos[arms]
+        self._stop(reason)
 
     def _fresh_frame(self, camera: Camera, bound_s: float) -> np.ndarray:
         frame, age = camera.latest()

@@ -19,6 +19,7 @@ from robot.aloha.transport import Subscription, Transport
 from robot.robot import RobotError
 
 TIMEOUTS_BEFORE_RESET = 5  # consecutive frame timeouts before a hardware reset of that device
+RESTART_TIMEOUT_S = 10.0  # a reset RealSense leaves the bus and re-enumerates within a few seconds
 
 
 class Camera(ABC):
@@ -36,8 +37,10 @@ class Camera(ABC):
 
     @abstractmethod
     def frame_id(self) -> tuple[float | None, int | None]:
-        """(device timestamp in s, frame number) of the latest frame; (None, None) before the first.
-        Drops show as gaps in the numbers, a stalled or re-sent frame as a timestamp that stays."""
+        """(device timestamp in s, frames received so far) of the latest frame; (None, None) before the
+        first. A stalled or re-sent frame shows as a timestamp that stays; drops as stamps advancing
+        further than the count (``robot.camera_frames``): the device's own frame number would advance
+        with the stamps whether the frame reached us or not."""
 
     @abstractmethod
     def rate_hz(self) -> float | None: ...
@@ -79,11 +82,27 @@ class RealSenseCamera(Camera):
         self.dropped = 0  # frames missing from the device's numbering since start
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
-        self.resets = 0
+        self._pipeline = None
+        self._restart_requested = threading.Event()
+        self.resets = self.restarts = 0
+        self.restart_error: str | None = None
 
     def start(self, timeout_s: float) -> None:
+        self._open_pipeline()
+        self._running.set()
+        self._thread = threading.Thread(target=self._read, name=f"camera {self.name}", daemon=True)
+        self._thread.start()
+        self._wait_first(timeout_s)
+
+    def restart(self) -> None:
+        """Have the reader stop the pipeline and start a new one (what it does itself after a hardware
+        reset); ``restarts`` counts those done, ``restart_error`` says why the last one failed."""
+        self._restart_requested.set()
+
+    def _open_pipeline(self) -> None:
+        """A started pipeline on the device (by serial) or the playback file, exposure set (a device)."""
         rs, c = self._rs, self.config
-        self._pipeline = rs.pipeline()
+        pipeline = rs.pipeline()
         config = rs.config()
         if c.playback:
             if not Path(c.playback).exists():
@@ -103,28 +122,39 @@ class RealSenseCamera(Camera):
             config.enable_device(c.serial)
         config.enable_stream(rs.stream.color, c.width, c.height, rs.format.rgb8, c.fps)
         try:
-            profile = self._pipeline.start(config)
+            profile = pipeline.start(config)
         except RuntimeError as exc:
             raise RobotError(f"camera {self.name} ({self.source}): cannot start a {c.width}x{c.height} rgb8 "
                              f"@{c.fps} stream: {exc}") from exc
-        self._device = profile.get_device()
-        self._running.set()
-        self._thread = threading.Thread(target=self._read, name=f"camera {self.name}", daemon=True)
-        self._thread.start()
-        self._wait_first(timeout_s)
+        device = profile.get_device()
+        if not c.playback:  # a recording's options are read-only
+            try:
+                set_exposure(rs, device.first_color_sensor(), c, f"camera {self.name} ({self.source})")
+            except Exception:
+                pipeline.stop()
+                raise
+        self._pipeline, self._device = pipeline, device
 
     def _read(self) -> None:
         timeouts = 0
         while self._running.is_set():
+            if self._restart_requested.is_set():
+                self._restart_requested.clear()
+                if not self._restart():
+                    return  # bounded: the staleness bound stops the episode, restart_error says why
             ok, frames = self._pipeline.try_wait_for_frames(200)
             if not ok:
                 timeouts += 1
                 if timeouts >= TIMEOUTS_BEFORE_RESET and not self.config.playback:
-                    # A wedged RealSense recovers after a reset of that device (bounded: once per run
-                    # of timeouts); the staleness bound stops the episode meanwhile.
-                    self._device.hardware_reset()
+                    # A wedged RealSense recovers after a reset of that device (once per run of
+                    # timeouts); the reset takes the device off the bus, so its pipeline is restarted.
+                    try:
+                        self._device.hardware_reset()
+                    except RuntimeError:
+                        pass  # already off the bus: the restart below waits for it all the same
                     self.resets += 1
                     timeouts = 0
+                    self._restart_requested.set()
                 continue
             timeouts = 0
             color = frames.get_color_frame()
@@ -141,6 +171,28 @@ class RealSenseCamera(Camera):
                 self._count += 1
                 self._first = self._first or now
 
+    def _restart(self) -> bool:
+        """Stop the pipeline and start a new one once the device is back (within RESTART_TIMEOUT_S);
+        False, with ``restart_error`` set, if it does not come back."""
+        try:
+            self._pipeline.stop()
+        except RuntimeError:
+            pass  # it went with the device
+        self._pipeline = None
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while self._running.is_set():
+            try:
+                self._open_pipeline()
+            except RobotError as exc:
+                if time.monotonic() > deadline:
+                    self.restart_error = f"no restart within {RESTART_TIMEOUT_S:.0f} s: {exc}"
+                    return False
+                time.sleep(0.5)
+                continue
+            self.restarts, self.restart_error = self.restarts + 1, None
+            return True
+        return False
+
     def latest(self):
         with self._lock:
             if self._frame is None:
@@ -149,7 +201,7 @@ class RealSenseCamera(Camera):
 
     def frame_id(self):
         with self._lock:
-            return self._stamp_s, self._number
+            return self._stamp_s, (self._count if self._stamp_s is not None else None)
 
     def rate_hz(self):
         with self._lock:
@@ -161,8 +213,26 @@ class RealSenseCamera(Camera):
         if self._thread is not None:
             self._running.clear()
             self._thread.join(timeout=2)
-            self._pipeline.stop()
+            if self._pipeline is not None:
+                self._pipeline.stop()
+                self._pipeline = None
             self._thread = None
+
+
+def set_exposure(rs, sensor, config: CameraConfig, name: str) -> None:
+    """The colour sensor's auto-exposure as the site says (ALOHA: off), and its exposure where the site
+    gives one; RobotError naming the camera and the option the sensor lacks or refused."""
+    settings = [(rs.option.enable_auto_exposure, float(config.auto_exposure))]
+    if config.exposure:
+        settings.append((rs.option.exposure, float(config.exposure)))
+    for option, value in settings:
+        if not sensor.supports(option):
+            raise RobotError(f"{name}: the colour sensor has no {option} option; expected a RealSense colour "
+                             f"sensor that has it")
+        try:
+            sensor.set_option(option, value)
+        except RuntimeError as exc:
+            raise RobotError(f"{name}: cannot set {option} to {value:g}: {exc}") from exc
 
 
 def _recorded_serial(rs, path: str) -> str:
@@ -198,8 +268,7 @@ class TopicCamera(Camera):
         return image_array(message, self.config.topic), age
 
     def frame_id(self):
-        """The Image header's stamp; sensor_msgs/Image has no frame number, so the number of
-        messages received stands in for it (drops on the wire then show only in the stamps)."""
+        """The Image header's stamp and the number of messages received."""
         message = None if self._subscription is None else self._subscription.latest()[0]
         if message is None:
             return None, None

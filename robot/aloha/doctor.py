@@ -15,13 +15,13 @@ import os
 import platform
 import time
 from dataclasses import dataclass
-
-import numpy as np
+from pathlib import Path
 
 from robot.aloha.messages import (OPERATING_MODES, REBOOT, REGISTER_VALUES, TORQUE_ENABLE, Image, JointGroupCommand,
                                   JointSingleCommand, JointState, Twist, seconds)
 from robot.aloha.site import SIDES, CameraConfig, SiteConfig
 from robot.aloha.transport import Transport, open_transport
+from robot.camera_frames import dropped_frames
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ def diagnose(site: SiteConfig, listen_s: float = 1.5, transport: Transport | Non
             else:
                 checks.append(_realsense_check(camera))
         checks += frame_checks([c for c in site.cameras if c.source == "topic"], images)
+        if (buffer := receive_buffer_check(site.cameras)) is not None:
+            checks.append(buffer)
         return (environment_checks(transport) + checks + subscriber_checks(transport, probed)
                 + service_checks(transport, services))
     finally:
@@ -78,7 +80,7 @@ def frame_checks(cameras: list[CameraConfig], images: dict) -> list[Check]:
         stamps = [seconds(message.header.stamp) for message in images[camera.name].recent()]
         if len(stamps) < 2:
             continue
-        dropped = sum(round(gap * camera.fps) - 1 for gap in np.diff(stamps) if gap > 1.5 / camera.fps)
+        dropped = dropped_frames(stamps, range(len(stamps)), 1 / camera.fps)  # every message received: counts 0, 1..
         checks.append(Check(f"camera {camera.name} frames", True, f"{dropped} dropped of {len(stamps) + dropped} "
                             f"in {stamps[-1] - stamps[0]:.1f}s (gaps in the stamps at {camera.fps} fps)"))
         newest[camera.name] = stamps[-1]
@@ -87,6 +89,36 @@ def frame_checks(cameras: list[CameraConfig], images: dict) -> list[Check]:
         checks.append(Check("camera skew", True, f"{spread * 1000:.0f} ms between the newest frames' stamps of "
                             f"{', '.join(newest)}"))
     return checks
+
+
+RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
+IMAGE_OVERHEAD_BYTES = 1024  # an Image message beyond its pixels: header, encoding, RTPS and CDR framing
+
+
+def receive_buffer_check(cameras: list[CameraConfig], rmem_max: int | None = None) -> Check | None:
+    """Whether the kernel lets a socket buffer hold one full-size Image message of the largest topic
+    camera: DDS splits it into fragments that all wait in that buffer, and with Linux's default
+    (208 KiB) a 640x480 rgb8 frame (900 KiB) loses fragments and never arrives whole. ``rmem_max``:
+    net.core.rmem_max in bytes (default: read from /proc); None where there is no topic camera."""
+    topic = [c for c in cameras if c.source == "topic"]
+    if not topic:
+        return None
+    largest = max(topic, key=lambda c: c.height * c.width)
+    needed = largest.height * largest.width * 3 + IMAGE_OVERHEAD_BYTES
+    name = "socket receive buffer"
+    if rmem_max is None:
+        try:
+            rmem_max = int(RMEM_MAX.read_text())
+        except (OSError, ValueError) as exc:
+            return Check(name, True, f"not checked: cannot read {RMEM_MAX} ({exc})")
+    if rmem_max >= needed:
+        return Check(name, True, f"net.core.rmem_max {rmem_max} bytes holds one {largest.width}x{largest.height} "
+                                 f"image message ({needed} bytes)")
+    advised = max(4 << 20, -(-2 * needed // (1 << 20)) << 20)  # two messages, whole MiB, at least 4 MiB
+    return Check(name, False, f"net.core.rmem_max {rmem_max} bytes is below one {largest.width}x{largest.height} "
+                              f"image message from {largest.name} ({needed} bytes): full-size frames over DDS will "
+                              f"be lost; fix: sudo sysctl -w net.core.rmem_max={advised} (and add "
+                              f"net.core.rmem_max={advised} to /etc/sysctl.d/10-dds.conf to keep it)")
 
 
 def environment_checks(transport: Transport) -> list[Check]:

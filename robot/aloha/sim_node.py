@@ -79,6 +79,9 @@ class SimNode:
         self.frozen: set[str] = set()
         self._frozen_poses: dict[str, np.ndarray] = {}
         self._frozen_images: dict[str, Image] = {}  # image topics in ``frozen``: their last frame, re-sent
+        # Joints held where they are whatever they are commanded, by index into the 14-D qpos (an arm
+        # blocked by the table; tests of the tracking-error stop). The readings stay live.
+        self.blocked: dict[int, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.ticks = 0
@@ -236,6 +239,8 @@ class SimNode:
         while not self._stop.is_set():
             with self._lock:
                 goal = self.goal.copy()
+            for index, position in self.blocked.items():
+                goal[index] = position
             self.sim.send_action(goal)
             self._publish_states()
             if any(self.ticks % every == 0 for every in frame_every.values()):

@@ -75,7 +75,11 @@ class CameraConfig:
     playback: str = ""
     height: int = 480
     width: int = 640
-    fps: int = 30
+    # ALOHA runs its RealSenses at 60 fps with auto-exposure off: at 30 fps ~40% of 50 Hz steps reuse a
+    # frame, and auto-exposure in dim light lengthens the exposure and lowers the frame rate.
+    fps: int = 60
+    auto_exposure: bool = False
+    exposure: int = 0  # with auto_exposure off: the colour sensor's exposure (device units); 0 keeps its own
 
     def __post_init__(self):
         if self.source not in ("realsense", "topic"):
@@ -89,6 +93,9 @@ class CameraConfig:
             raise SiteConfigError(f"camera {self.name}: size {self.height}x{self.width}; expected 8..2160 x 8..3840")
         if self.fps not in (6, 15, 30, 60, 90):
             raise SiteConfigError(f"camera {self.name}: fps {self.fps}; expected one of 6, 15, 30, 60, 90")
+        if self.exposure < 0 or (self.exposure and self.auto_exposure):
+            raise SiteConfigError(f"camera {self.name}: exposure {self.exposure} with auto_exposure "
+                                  f"{self.auto_exposure}; expected 0, or a positive exposure with auto_exposure off")
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,12 @@ class Bounds:
     # 4 frames is 67 ms at 60 fps, 133 ms at 30 fps -- sooner than camera_age_s, and it also catches a
     # driver re-sending its last frame.
     camera_frozen_frames: int = 4
+    # Tracking error (robot/aloha/tracking.py): an arm joint further from its command than this fraction
+    # of the per-step cap (limits.max_step_deg; 0.7 of 5 degrees is 0.061 rad) for tracking_cycles new
+    # joint-state messages in a row (a blocked arm) stops the episode. A fraction, not radians: a blocked
+    # arm is commanded at most one step cap away, so a limit at or above the cap could never trip.
+    tracking_error_of_step: float = 0.7
+    tracking_cycles: int = 25
 
     def __post_init__(self):
         for f in fields(self):
@@ -148,6 +161,9 @@ class Bounds:
             raise SiteConfigError(f"frozen_cycles {self.frozen_cycles}, frozen_move_rad {self.frozen_move_rad}, "
                                   f"frozen_noise_rad {self.frozen_noise_rad}; expected frozen_cycles >= 2 and "
                                   f"frozen_move_rad > frozen_noise_rad")
+        if not self.tracking_error_of_step < 1:
+            raise SiteConfigError(f"tracking_error_of_step {self.tracking_error_of_step}; expected in (0, 1): a "
+                                  f"blocked arm is commanded at most one step cap (limits.max_step_deg) away")
 
 
 @dataclass(frozen=True)
