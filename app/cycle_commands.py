@@ -8,8 +8,10 @@ from robot.sim.tasks import TASKS
 from storage import TrajectoryStore
 
 from app import hardware_commands
+from app.config_commands import add_config_option, assignments
 from app.cycle_config import PROFILES as CYCLE_PROFILES
-from app.cycle_config import cycle_config
+from app.cycle_config import cycle_config, cycle_sections
+from app.cycle_config import profile as cycle_profile
 
 
 def add_commands(commands) -> None:
@@ -26,6 +28,7 @@ def add_commands(commands) -> None:
     cycle.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="change a knob: cycle.align_steps=500, grpo.temperature=0.5, world_model.diffusion."
                             "sampling_steps=2, reward_model.layers=2 (see `wmpo-app config show`)")
+    add_config_option(cycle, "[grpo]\ntemperature = 0.5\n[cycle]\nalign_steps = 500")
     hardware_commands.add_site_option(cycle)
     cycle.add_argument("--resume", action="store_true", help="finish the interrupted iteration and its planned ones")
     cycle.add_argument("--cancel", action="store_true",
@@ -48,7 +51,8 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
                  "deploy_margin": args.deploy_margin}
     robot = hardware_commands.robot_choice(args.site)  # a resumed iteration keeps the site it started with
     overrides["site"] = robot.site
-    config = cycle_config(args.profile, args.overrides, **{k: v for k, v in overrides.items() if v is not None})
+    config = cycle_config(args.profile, assignments(args, cycle_sections(cycle_profile(args.profile))),
+                          **{k: v for k, v in overrides.items() if v is not None})
     if args.policy and store.deployed(config.task) is None:
         store.deploy(config.task, store.find_policy_version(args.policy), "initial")
     started = time.perf_counter()

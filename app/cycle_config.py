@@ -74,6 +74,11 @@ def cycle_config(profile_name: str, assignments: list[str], **fields) -> CycleCo
     return config
 
 
+def cycle_sections(config: CycleConfig) -> dict:
+    """The sections a cycle's assignments may name: ``cycle`` (its own fields) and its learners'."""
+    return {"cycle": config, **learner_configs(config)}
+
+
 def learner_configs(config: CycleConfig) -> dict:
     """The world-model, reward-model and GRPO configs a cycle of ``config`` trains with."""
     from learning.configs import with_overrides

@@ -17,6 +17,7 @@ from learning.world_model.config import PROFILES as WORLD_MODEL_PROFILES
 from learning.world_model.config import PRETRAIN_LR, PRETRAIN_STEPS, SAMPLERS
 from learning.world_model.config import profile as world_model_profile
 
+from app.config_commands import add_config_option, assignments
 from app.progress import PROGRESS
 
 
@@ -31,6 +32,7 @@ def add_commands(commands) -> None:
     world.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                        help="change one field of the profile's configuration, e.g. diffusion.sampling_steps=4 or "
                             "denoiser.channels=32,64,128 (repeatable; saved with the checkpoint)")
+    add_config_option(world, "pose_maps = true\n[diffusion]\nsampling_steps = 4")
     world.add_argument("--name", default="world-model", help="checkpoint name; an interrupted or finished run resumes "
                                                              "(with more --steps) in the configuration it started with")
     world.add_argument("--from", dest="base", help="start from this world model's weights and configuration (--set "
@@ -57,6 +59,7 @@ def add_commands(commands) -> None:
                                               "their real outcome): the frames GRPO's verdicts are about")
     reward.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                         help="change one field of the profile, e.g. terminal_clips=8 (repeatable)")
+    add_config_option(reward, "terminal_clips = 8")
     reward.set_defaults(run=run_train_reward)
 
     fidelity = commands.add_parser("fidelity", help="replay held-out episodes in the world model: PSNR/SSIM per step")
@@ -85,15 +88,17 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
     start = world_model_dir(store, args.base) / "model" if args.base else None
     if start is not None and existing_checkpoint(start) is None:
         raise CheckpointError(f"no world model {args.base!r} to start from ({start})")
-    config = with_overrides(saved_config(read_config(start)) if start else world_model_profile(args.profile),
-                            args.overrides)
+    base = saved_config(read_config(start)) if start else world_model_profile(args.profile)
+    overrides = assignments(args, base)
+    config = with_overrides(base, overrides)
     folder = world_model_dir(store, args.name) / "model"
     if existing_checkpoint(folder) is not None:  # a run goes on as it started, whatever the profile says now
         saved = saved_config(read_config(folder))
-        config = with_overrides(saved, args.overrides)
+        config = with_overrides(saved, overrides)
         if config != saved:
             raise CheckpointError(f"world model {args.name!r} was started with another configuration than "
-                                  f"{' '.join(args.overrides)} gives; resume it without --set, or give a new --name")
+                                  f"{' '.join(overrides)} gives; resume it without --set/--config, or give a new "
+                                  f"--name")
     folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
                                   task=args.task, batch_size=args.batch, progress=progress, init_from=start)
     print(f"world model {args.name!r}: {folder}")
@@ -109,7 +114,8 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
                  f"({p.steps_per_s:.1f} steps/s)")
 
     train = TrainConfig.scheduled(args.steps, REWARD_LR)
-    config = with_overrides(reward_profile(args.profile), args.overrides)
+    base = reward_profile(args.profile)
+    config = with_overrides(base, assignments(args, base))
     report = train_success_model(store, args.name or f"reward-{args.task}", args.task, config, train,
                                  batch_size=args.batch, world_model=args.world_model, progress=progress)
     print(f"reward model: {report.folder}")

@@ -8,7 +8,10 @@ import threading
 from pathlib import Path
 
 from app import hardware_commands
+from app.config_commands import add_config_option, assignments
 from app.cycle_config import PROFILES as CYCLE_PROFILES
+from app.cycle_config import cycle_sections
+from app.cycle_config import profile as cycle_profile
 from app.scheduler import SchedulerConfig, describe_next, execute_run, run_service, schedule_cycle_config
 from app.scheduler_install import cron_line, install_cron, install_systemd, systemd_unit
 from robot.sim.tasks import TASKS
@@ -33,6 +36,7 @@ def add_commands(commands) -> None:
                                     "nobody is at a terminal at night: its episodes stay unlabelled")
     add.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                      help="a knob of the scheduled cycle, as `wmpo-app cycle --set` (repeatable)")
+    add_config_option(add, "[grpo]\ntemperature = 0.5")
     actions.add_parser("list", help="schedules, their next run and their recent runs")
     for name in ("enable", "disable", "remove"):
         action = actions.add_parser(name, help=f"{name} a schedule")
@@ -71,9 +75,12 @@ def schedule_action(store: TrajectoryStore, args) -> int:
     book = store.schedules
     if args.action == "add":
         site = hardware_commands.robot_choice(args.site).site  # checked now, kept as an absolute path
+        # the file is read now and kept as the --set assignments it amounts to: editing or losing
+        # it later does not change the schedule
+        knobs = assignments(args, cycle_sections(cycle_profile(args.profile)))
         spec = ScheduleSpec(name=args.name, task=args.task, at_time=args.at, profile=args.profile,
                             iterations=args.iterations, budget=args.budget, weekdays=parse_weekdays(args.days),
-                            site=site, overrides=tuple(args.overrides))
+                            site=site, overrides=tuple(knobs))
         schedule_cycle_config(spec)  # a bad --set is refused now, not at 2 am
         schedule = book.add(spec)
         print(f"schedule {spec.name!r}: {spec.iterations} {spec.profile} iteration(s) of {spec.task} at "

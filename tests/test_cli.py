@@ -132,11 +132,14 @@ def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
 def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     db = tmp_path / "wmpo.db"
     assert wmpo_app("demos", "--n", "3", "--size", "32x48", db=db).returncode == 0
-    trained = wmpo_app("train-world-model", "--profile", "tiny", "--steps", "4", "--batch", "2",
+    knobs = tmp_path / "wm.toml"
+    knobs.write_text("[diffusion]\nsampling_steps = 1\ncontext_noise_max = 0.1\n")
+    trained = wmpo_app("train-world-model", "--profile", "tiny", "--steps", "4", "--batch", "2", "--config", str(knobs),
                        "--set", "diffusion.context_noise_max=0.2", "--name", "wm", db=db)
     assert trained.returncode == 0, trained.stderr
     saved = json.loads((tmp_path / "checkpoints" / "world-models" / "wm" / "model" / "config.json").read_text())
-    assert saved["world_model"]["diffusion"]["context_noise_max"] == 0.2  # trained with it, and says so
+    assert saved["world_model"]["diffusion"]["context_noise_max"] == 0.2  # trained with it (--set over the file)
+    assert saved["world_model"]["diffusion"]["sampling_steps"] == 1  # and with the file's
     assert "[world model 4/4]" in trained.stdout
     # more steps later: the run goes on in the configuration it started with, whatever the profile says now
     longer = wmpo_app("train-world-model", "--steps", "6", "--batch", "2", "--name", "wm", db=db)
