@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
+from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
 JOB_KIND = "cycle-iteration"  # the store job of one iteration
@@ -13,7 +14,7 @@ SECTIONS = ("world_model", "reward_model", "grpo")
 
 
 @dataclass(frozen=True)
-class CycleConfig:
+class CycleConfig(JsonConfig):
     task: str = "transfer_cube"
     budget: int = 128  # P: real rollouts collected per iteration
     profile: str = "cpu"  # world-model, reward-model and GRPO profiles
@@ -47,14 +48,6 @@ class CycleConfig:
             raise ValueError(f"budget {self.budget} and eval_episodes {self.eval_episodes}: expected >= 1")
         if not 0.0 <= self.deploy_margin < 1.0:
             raise ValueError(f"deploy_margin {self.deploy_margin}: expected a success-rate difference in [0, 1)")
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "CycleConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known | {"overrides": tuple(known.get("overrides", ()))})
 
     def section_overrides(self, section: str) -> list[str]:
         """This section's overrides as ``with_overrides`` takes them (FIELD=VALUE)."""

@@ -5,24 +5,17 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from sqlalchemy import func, select
-
 from learning.evaluation import EVAL_SEED_BASE
 from robot.experts.scripted import ScriptedExpert
 from robot.factory import make_robot
 from robot.rollout import RolloutConfig, RolloutResult, record_rollout
 from robot.sim.tasks import get_task
 from storage import EpisodeInfo, SeedTakenError, TrajectoryStore
-from storage.schema import Episode
 
 
 def next_demo_seed(store: TrajectoryStore, task: str) -> int:
-    """The seed after the highest one already used for this task's expert demos, counting
-    those another process is recording now."""
-    with store.engine.connect() as conn:
-        highest = conn.execute(select(func.max(Episode.seed)).where(
-            Episode.task == task, Episode.source == "expert")).scalar()
-    return 0 if highest is None else highest + 1
+    """The seed after the highest one already used for this task's expert demos (they count up from 0)."""
+    return store.next_seed(task, "expert")
 
 
 def record_expert_demos(store: TrajectoryStore, task: str, n: int, *, cameras: dict[str, tuple[int, int]],

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import func, select
-
 from app.demos import record_expert_demos
 from learning import distributed
 from learning.evaluation import EVAL_SEED_BASE, ROLLOUT_SEED_BASE, EvalSummary, evaluation_seeds, summarize
@@ -21,7 +19,6 @@ from robot.robot import OperatorStopError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.tasks import TASKS, get_task
 from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
-from storage.schema import Episode
 
 
 def checkpoints_dir(store: TrajectoryStore) -> Path:
@@ -178,10 +175,7 @@ def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, 
 
 
 def next_rollout_seed(store: TrajectoryStore, task: str) -> int:
-    with store.engine.connect() as conn:
-        highest = conn.execute(select(func.max(Episode.seed)).where(
-            Episode.task == task, Episode.source == "policy", Episode.seed >= ROLLOUT_SEED_BASE)).scalar()
-    return ROLLOUT_SEED_BASE if highest is None else highest + 1
+    return store.next_seed(task, "policy", base=ROLLOUT_SEED_BASE)
 
 
 def store_config_task(version) -> str:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from learning.configs import JsonConfig
+
 
 @dataclass(frozen=True)
-class ActionBins:
+class ActionBins(JsonConfig):
     low: tuple[float, ...]  # per dimension
     high: tuple[float, ...]
     n_bins: int = 256
@@ -63,10 +65,3 @@ class ActionBins:
         """Bin centres (float32) for indices (..., D)."""
         low, high = self._arrays(index)
         return (low + (index.double() + 0.5) * (high - low) / self.n_bins).float()
-
-    def to_json(self) -> dict:
-        return {"low": list(self.low), "high": list(self.high), "n_bins": self.n_bins}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "ActionBins":
-        return cls(tuple(data["low"]), tuple(data["high"]), int(data["n_bins"]))

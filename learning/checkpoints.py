@@ -64,6 +64,15 @@ def read_config(folder: Path) -> dict:
         raise CheckpointError(f"{folder}/{CONFIG_FILE} is not valid JSON ({exc})") from exc
 
 
+def read_config_of_kind(folder: Path, kind: str, what: str) -> dict:
+    """The checkpoint's config, after checking it was written as ``kind``; ``what`` names the
+    kind in the error ("policy", "world-model", ...)."""
+    meta = read_config(folder)
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"{folder} is not a {what} checkpoint (kind {meta.get('kind')!r})")
+    return meta
+
+
 def load_weights(folder: Path, model: torch.nn.Module) -> None:
     folder = existing_checkpoint(folder) or Path(folder)
     try:

@@ -23,6 +23,7 @@ from storage.database import open_database
 from storage.episode_filter import EpisodeFilter
 from storage.frame_codecs import get_codec
 from storage.schema import Episode, EpisodeCamera, Frame, Step
+from storage.step_checks import decode_vectors
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ class ClipDataset(IterableDataset):
         steps = steps[:1] * max(0, -start) + steps  # a clip that starts before the episode (lead)
         decode = get_codec(stream.codec).decode
         frames = np.stack([decode(blobs[t]).reshape(stream.shape) for t in wanted])
-        actions = np.frombuffer(b"".join(s.action for s in steps), "<f4").reshape(-1, stream.action_dim)
-        qpos = np.frombuffer(b"".join(s.qpos for s in steps), "<f4").reshape(-1, stream.qpos_dim)
+        actions = decode_vectors([s.action for s in steps], stream.action_dim)
+        qpos = decode_vectors([s.qpos for s in steps], stream.qpos_dim)
         return {
             "frames": torch.from_numpy(frames),
             "actions": torch.from_numpy(actions.copy()),

@@ -38,9 +38,13 @@ def add_schedules_and_step_progress(connection: Connection) -> None:
 
 
 def add_schedule_site_and_overrides(connection: Connection) -> None:
-    """v3 -> v4: a schedule's robot (site file) and its cycle's --set assignments."""
-    connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN site TEXT")
-    connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]'")
+    """v3 -> v4: a schedule's robot (site file) and its cycle's --set assignments. A store older
+    than v3 got its schedules table from today's model in v2 -> v3, columns included."""
+    present = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(schedules)")}
+    if "site" not in present:
+        connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN site TEXT")
+    if "overrides" not in present:
+        connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]'")
 
 
 MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress,

@@ -1,4 +1,5 @@
-"""Checks applied to every step before it is staged: shape, dtype and finiteness.
+"""Checks applied to every step before it is staged: shape, dtype and finiteness; and the
+decoding of the step vectors stored.
 
 A refused step raises StepValidationError naming the field and what was expected; the
 episode being written is left as it was, so the caller may fix the step and go on.
@@ -31,6 +32,12 @@ def checked_vector(name: str, value, size: int) -> np.ndarray:
             f"values of shape ({size},)"
         )
     return array.astype("<f4", copy=True)
+
+
+def decode_vectors(blobs: list[bytes], size: int) -> np.ndarray:
+    """Stored step vectors (the little-endian float32 bytes of ``checked_vector``) as a
+    read-only float32 array (len(blobs), size)."""
+    return np.frombuffer(b"".join(blobs), "<f4").reshape(len(blobs), size)
 
 
 def checked_frame(camera: str, frame, shape: tuple[int, int, int]) -> np.ndarray:

@@ -41,6 +41,7 @@ from storage.schema import (
     Step,
     utcnow,
 )
+from storage.step_checks import decode_vectors
 from storage.success_rates import SuccessRate, success_rates
 
 DEFAULT_STORE_PATH = Path("wmpo-data/wmpo.db")
@@ -155,6 +156,15 @@ class TrajectoryStore:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def next_seed(self, task: str, source: str, base: int = 0) -> int:
+        """The seed after the highest one at or above ``base`` among this task's episodes from
+        ``source`` (``base`` when there is none), counting those another process is recording now,
+        so that two collectors do not start from the same initial state."""
+        with self.engine.connect() as conn:
+            highest = conn.execute(select(func.max(Episode.seed)).where(
+                Episode.task == task, Episode.source == source, Episode.seed >= base)).scalar()
+        return base if highest is None else highest + 1
+
     def episode(self, episode_id: int) -> Episode:
         found = self.episodes(EpisodeFilter(ids=(episode_id,)))
         if not found:
@@ -175,8 +185,8 @@ class TrajectoryStore:
                 .where(Step.episode_id == episode_id, Step.t >= start, Step.t < stop)
                 .order_by(Step.t)).all()
         return StepArrays(
-            actions=np.frombuffer(b"".join(r.action for r in rows), "<f4").reshape(len(rows), episode.action_dim),
-            qpos=np.frombuffer(b"".join(r.qpos for r in rows), "<f4").reshape(len(rows), episode.qpos_dim),
+            actions=decode_vectors([r.action for r in rows], episode.action_dim),
+            qpos=decode_vectors([r.qpos for r in rows], episode.qpos_dim),
             timestamps=np.array([r.timestamp for r in rows], dtype=np.float64),
         )
 

@@ -116,6 +116,8 @@ def test_deployments_keep_history_and_roll_back(store, tmp_path):
 def test_a_version_1_store_gains_deployments_schedules_and_step_progress(store_path):
     import sqlite3
 
+    from storage.migrations import SCHEMA_VERSION
+
     with TrajectoryStore(store_path) as store:
         job = store.jobs.create("cycle-iteration", ["collect"])
     raw = sqlite3.connect(store_path)  # make it what a v1 file was
@@ -127,7 +129,7 @@ def test_a_version_1_store_gains_deployments_schedules_and_step_progress(store_p
     raw.commit()
     raw.close()
     with TrajectoryStore(store_path) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION  # v1 -> ... -> today's, each migration once
         assert store.deployments() == [] and store.schedules.all() == []
         step = store.jobs.get(job.id).steps[0]
         store.jobs.report_progress(step.id, 0.5, "collect 2/4")

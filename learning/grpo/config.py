@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
 CHUNK_LOG_PROBS = ("sum", "mean")
@@ -11,7 +12,7 @@ LOSS_AGGREGATIONS = ("chunk", "trajectory")
 
 
 @dataclass(frozen=True)
-class GRPOConfig:
+class GRPOConfig(JsonConfig):
     group_size: int = 8  # G trajectories from one initial state
     batch_trajectories: int = 64  # B: trajectories per policy update (mixed groups only)
     minibatch_trajectories: int = 16  # M: contiguous blocks of B, one optimizer step each
@@ -59,13 +60,6 @@ class GRPOConfig:
     @property
     def groups_per_batch(self) -> int:
         return self.batch_trajectories // self.group_size
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "GRPOConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 PROFILES = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
 
 @dataclass(frozen=True)
-class RewardModelConfig:
+class RewardModelConfig(JsonConfig):
     camera: str = "cam_high"  # it judges what the world model imagines: the policy's camera
     image_size: tuple[int, int] = (96, 128)  # (height, width) the encoder sees; frames are resized to it
     clip_len: int = 8  # L
@@ -49,15 +50,6 @@ class RewardModelConfig:
             raise ValueError(f"image_size {self.image_size} is not divisible by patch_size {self.patch_size}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold {self.threshold}: expected a probability in [0, 1]")
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "RewardModelConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["image_size"] = tuple(known.get("image_size", cls.image_size))
-        return cls(**known)
 
 
 PROFILES = {

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from learning.checkpoints import CheckpointError, load_weights, read_config, save_checkpoint
+from learning.checkpoints import load_weights, read_config, read_config_of_kind, save_checkpoint
 from learning.device import chosen_device
 from learning.distributed import rank
 from learning.reward_model.clips import ClipIndex, at_stride, clip_frames, clip_steps, episode_clips
@@ -122,9 +122,7 @@ def train_reward_model(store: TrajectoryStore, config: RewardModelConfig, train_
 
 
 def load_reward_model(folder: Path) -> RewardModel:
-    meta = read_config(folder)
-    if meta.get("kind") != REWARD_MODEL_KIND:
-        raise CheckpointError(f"{folder} is not a reward-model checkpoint (kind {meta.get('kind')!r})")
+    meta = read_config_of_kind(folder, REWARD_MODEL_KIND, "reward-model")
     model = RewardModel(RewardModelConfig.from_json(meta["reward_model"]))
     load_weights(folder, model)
     return model.to(chosen_device()).eval()

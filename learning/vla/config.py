@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from learning.configs import JsonConfig
 from learning.profiles import pick_profile
 
 BACKBONES = ("small", "pretrained")
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
+class PolicyConfig(JsonConfig):
     camera: str = "cam_high"  # WMPO's policy sees the top camera only, no proprioception
     image_size: tuple[int, int] = (96, 128)  # (height, width) the policy is fed
     chunk_size: int = 8  # K actions per forward pass
@@ -48,15 +49,6 @@ class PolicyConfig:
             raise ValueError(f"horizon {self.horizon}; expected at least 1 control step")
         if min(self.image_size) < 16:
             raise ValueError(f"image_size {self.image_size}; expected at least 16x16")
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "PolicyConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["image_size"] = tuple(known.get("image_size", cls.image_size))
-        return cls(**known)
 
 
 PROFILES = {

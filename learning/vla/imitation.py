@@ -16,7 +16,7 @@ import torch
 
 from learning.action_bins import ActionBins
 from learning.batches import epoch_batches
-from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
+from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config, read_config_of_kind
 from learning.device import chosen_device
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.vla.config import PolicyConfig
@@ -104,9 +104,7 @@ def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: Tra
 
 
 def load_policy(checkpoint_dir: Path) -> VLAPolicy:
-    meta = read_config(checkpoint_dir)
-    if meta.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"{checkpoint_dir} is not a policy checkpoint (kind {meta.get('kind')!r})")
+    meta = read_config_of_kind(checkpoint_dir, CHECKPOINT_KIND, "policy")
     policy = VLAPolicy(PolicyConfig.from_json(meta["policy"]), ActionBins.from_json(meta["bins"]))
     load_weights(checkpoint_dir, policy)
     return policy.to(chosen_device()).eval()

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from learning.batches import epoch_batches
-from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config
+from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config, read_config_of_kind
 from learning.device import chosen_device
 from learning.trainer import TrainConfig, TrainProgress, train
 from learning.world_model.config import WorldModelConfig
@@ -105,13 +105,11 @@ def saved_config(meta: dict) -> WorldModelConfig:
 
 
 def load_world_model(folder: Path, config: WorldModelConfig | None = None) -> WorldModel:
-    meta = read_config(folder)
-    kind = meta.get("kind")
+    kind = read_config(folder).get("kind")
     if kind in EARLIER_KINDS:
         raise CheckpointError(f"{folder} holds {EARLIER_KINDS[kind]}, which this version cannot load; "
                               f"pretrain a new one (wmpo-app train-world-model)")
-    if kind != WORLD_MODEL_KIND:
-        raise CheckpointError(f"{folder} is not a world-model checkpoint (kind {kind!r})")
+    meta = read_config_of_kind(folder, WORLD_MODEL_KIND, "world-model")
     saved = saved_config(meta)
     if config is not None and config != saved:
         raise CheckpointError(f"{folder} holds a world model with another configuration than asked for")
