@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from dataclasses import replace
 
 from robot.aloha.dds_transport import loopback_config
@@ -32,3 +33,13 @@ def write_site(site: SiteConfig, path) -> str:
     from dataclasses import asdict
     path.write_text(json.dumps(asdict(site)))
     return str(path)
+
+
+def wait_for(condition, timeout_s: float) -> float:
+    """Seconds until ``condition()`` held (polling every 5 ms); raises after ``timeout_s``."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"not within {timeout_s} s")
+        time.sleep(0.005)
+    return time.monotonic() - started

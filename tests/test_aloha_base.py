@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from aloha_wire import sim_site, write_site  # sets CYCLONEDDS_URI first
+from aloha_wire import sim_site, wait_for, write_site  # sets CYCLONEDDS_URI first
 
 from robot.aloha.backend import FrozenJointStateError, MobileAloha, StaleDataError
 from robot.aloha.dds_transport import DdsTransport
@@ -27,16 +27,6 @@ from storage import EpisodeInfo, TrajectoryStore
 from storage.aloha_export import export_aloha_episode
 
 N = int(os.environ.get("FUZZ_N", "10000"))  # fuzzed base commands
-
-
-def wait_for(condition, timeout_s: float) -> float:
-    """Seconds until ``condition()`` held (polling every 5 ms); raises after ``timeout_s``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"not within {timeout_s} s")
-        time.sleep(0.005)
-    return time.monotonic() - started
 
 
 def test_base_stops_when_the_sender_is_killed_or_its_loop_stalls(tmp_path):

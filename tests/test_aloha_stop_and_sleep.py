@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from aloha_wire import sim_site  # sets CYCLONEDDS_URI first
+from aloha_wire import sim_site, wait_for  # sets CYCLONEDDS_URI first
 
 from app.stop_key import StopKey
 from robot.aloha.backend import MobileAloha
@@ -48,15 +48,6 @@ class DriveAndType:
         if self.calls == self.at:
             os.write(self.fd, self.key)
         return observation.qpos[None, :]
-
-
-def wait_for(condition, timeout_s: float) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"not within {timeout_s} s")
-        time.sleep(0.005)
-    return time.monotonic() - started
 
 
 def stored_stop(store, result) -> bool:

@@ -6,6 +6,7 @@ with its age so the robot can refuse stale pictures. Frames are uint8 (H, W, 3) 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -148,10 +149,8 @@ class RealSenseCamera(Camera):
                 if timeouts >= TIMEOUTS_BEFORE_RESET and not self.config.playback:
                     # A wedged RealSense recovers after a reset of that device (once per run of
                     # timeouts); the reset takes the device off the bus, so its pipeline is restarted.
-                    try:
+                    with contextlib.suppress(RuntimeError):  # already off the bus: the restart waits all the same
                         self._device.hardware_reset()
-                    except RuntimeError:
-                        pass  # already off the bus: the restart below waits for it all the same
                     self.resets += 1
                     timeouts = 0
                     self._restart_requested.set()
@@ -174,10 +173,8 @@ class RealSenseCamera(Camera):
     def _restart(self) -> bool:
         """Stop the pipeline and start a new one once the device is back (within RESTART_TIMEOUT_S);
         False, with ``restart_error`` set, if it does not come back."""
-        try:
+        with contextlib.suppress(RuntimeError):  # it went with the device
             self._pipeline.stop()
-        except RuntimeError:
-            pass  # it went with the device
         self._pipeline = None
         deadline = time.monotonic() + RESTART_TIMEOUT_S
         while self._running.is_set():
