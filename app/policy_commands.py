@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from robot.sim.aloha_sim import SIM_CAMERAS
+from robot.sim.aloha_sim import SIM_PICTURES
 from robot.sim.tasks import TASKS
 from storage import TrajectoryStore
 
@@ -28,7 +28,7 @@ def add_commands(commands) -> None:
     demos.add_argument("--task", choices=sorted(TASKS), default="transfer_cube")
     demos.add_argument("--n", type=int, default=10, help="episodes (default %(default)s)")
     demos.add_argument("--first-seed", type=int, help="default: after the task's last demo seed")
-    demos.add_argument("--cameras", nargs="+", default=["cam_high"], choices=sorted(SIM_CAMERAS))
+    demos.add_argument("--cameras", nargs="+", default=["cam_high"], choices=SIM_PICTURES)
     demos.add_argument("--size", type=image_size, default=(96, 128), help="HxW per camera (default 96x128)")
     demos.set_defaults(run=run_demos)
 
@@ -39,7 +39,7 @@ def add_commands(commands) -> None:
     trainer.add_argument("--demos", type=int, default=50, help="expert demos to train on; missing ones are recorded")
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=64)
-    trainer.add_argument("--camera", choices=sorted(SIM_CAMERAS), help="the camera the policy sees (default cam_high)")
+    trainer.add_argument("--camera", choices=SIM_PICTURES, help="the camera the policy sees (default cam_high)")
     trainer.add_argument("--action-mode", choices=["absolute", "delta"],
                          help="joint targets as they are, or relative to the joints when a chunk starts")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from storage.episode_writer import (
     is_disk_full,
 )
 from storage.errors import EpisodeNotFoundError, StoreError
-from storage.frame_codecs import get_codec
+from storage.frame_codecs import DEFAULT_CODEC, get_codec
 from storage.jobs import JobLedger
 from storage.migrations import SCHEMA_VERSION, Migration
 from storage.schedules import ScheduleBook
@@ -207,6 +207,25 @@ class TrajectoryStore:
         for i, blob in enumerate(blobs):
             frames[i] = decode(blob).reshape(frames.shape[1:])
         return frames
+
+    def add_camera(self, episode_id: int, camera: str, frames: np.ndarray, codec: str = DEFAULT_CODEC) -> None:
+        """Add a camera stream to a committed episode: a view re-rendered from a sim episode's
+        replay, say. ``frames`` (length, H, W, C) uint8, one per step. One transaction: the stream
+        is there whole or not at all; a camera the episode has is refused, never overwritten."""
+        episode = self.episode(episode_id)
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or len(frames) != episode.length:
+            raise StoreError(f"camera {camera!r} for episode {episode_id}: frames of shape {frames.shape} "
+                             f"({frames.dtype}); expected ({episode.length}, H, W, C) uint8, one per step")
+        if camera in self.cameras(episode_id):
+            raise StoreError(f"episode {episode_id} already has camera {camera!r}")
+        encode = get_codec(codec).encode
+        _, height, width, channels = frames.shape
+        with self.engine.begin() as conn:
+            conn.execute(insert(EpisodeCamera).values(episode_id=episode_id, camera=camera, height=height,
+                                                      width=width, channels=channels, codec=codec))
+            conn.execute(insert(Frame), [{"episode_id": episode_id, "camera": camera, "t": t, "data": encode(frame)}
+                                         for t, frame in enumerate(frames)])
 
     def set_label(self, episode_id: int, success: bool | None, label_source: str | None,
                   reward_prob: float | None = None) -> None:

@@ -33,7 +33,8 @@ class ArmKinematics(JsonConfig):
     ``scale * action[index] + offset``. P points, each a link and an offset in its frame;
     segments (point a, point b, channel) drawn between points (a == b: a dot). The camera:
     position, rotation matrix (9, row-major; columns are its x right, y up, z backwards, as
-    in MuJoCo) and vertical field of view."""
+    in MuJoCo) and vertical field of view; ``image_crop``: the box (top, left, height, width, as
+    fractions of the camera's picture) that the world model's frames show, for a cropped view."""
 
     parents: tuple[int, ...] = ()
     positions: tuple[float, ...] = ()
@@ -50,6 +51,7 @@ class ArmKinematics(JsonConfig):
     camera_position: tuple[float, ...] = (0.0, 0.0, 1.0)
     camera_rotation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     camera_fovy_deg: float = 45.0
+    image_crop: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0)
     line_width_px: float = 1.5  # the lines' Gaussian width, at the world model's image size
 
     def __post_init__(self):
@@ -58,7 +60,8 @@ class ArmKinematics(JsonConfig):
                  "joint_kinds": (len(self.joint_kinds), n), "joint_axes": (len(self.joint_axes), 3 * n),
                  "joint_index": (len(self.joint_index), n), "joint_scale": (len(self.joint_scale), n),
                  "joint_offset": (len(self.joint_offset), n), "point_offsets": (len(self.point_offsets), 3 * p),
-                 "camera_position": (len(self.camera_position), 3), "camera_rotation": (len(self.camera_rotation), 9)}
+                 "camera_position": (len(self.camera_position), 3), "camera_rotation": (len(self.camera_rotation), 9),
+                 "image_crop": (len(self.image_crop), 4)}
         for name, (got, expected) in sizes.items():
             if got != expected:
                 raise ValueError(f"arm kinematics: {name} has {got} numbers, expected {expected}")
@@ -151,11 +154,13 @@ class ArmPoseMaps(nn.Module):
 
     def project(self, points: torch.Tensor) -> torch.Tensor:
         """World points (N, P, 3) -> (row, column) pixel coordinates (N, P, 2) at the image size."""
-        h, w = self.image_size
+        top, left, crop_h, crop_w = self.kinematics.image_crop
+        h, w = self.image_size[0] / crop_h, self.image_size[1] / crop_w  # the whole picture, at the frames' scale
         camera = (points - self.camera_position) @ self.camera_rotation  # coordinates along the camera's axes
         depth = (-camera[..., 2]).clamp_min(1e-3)  # the camera looks along its -z
         focal = 0.5 * h / math.tan(math.radians(self.kinematics.camera_fovy_deg) / 2)
-        return torch.stack([h / 2 - focal * camera[..., 1] / depth, w / 2 + focal * camera[..., 0] / depth], -1)
+        return torch.stack([h / 2 - focal * camera[..., 1] / depth - top * h,
+                            w / 2 + focal * camera[..., 0] / depth - left * w], -1)
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         pixels = self.project(self.points(actions.float()))  # (N, P, 2)

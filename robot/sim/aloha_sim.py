@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+from robot.camera_views import VIEWS, CameraView, view_of
 from robot.features import RobotFeatures, start_pose
 from robot.robot import Observation, Robot, RobotError
 from robot.safety import SafetyFilter
@@ -24,6 +25,17 @@ from robot.sim.tasks import get_task
 # Sim camera for each ALOHA camera name, so sim and real episodes share names.
 SIM_CAMERAS = {"cam_high": "top", "cam_low": "angle", "cam_left_wrist": "left_wrist",
                "cam_right_wrist": "right_wrist"}
+# Every picture the sim can give: its cameras, and views cropped from them (robot/camera_views.py).
+SIM_PICTURES = sorted([*SIM_CAMERAS, *(name for name, view in VIEWS.items() if view.camera in SIM_CAMERAS)])
+
+
+def render_plan(name: str, size: tuple[int, int]) -> tuple[str, tuple[int, int], CameraView | None]:
+    """What to render for picture ``name`` at ``size``: the sim camera, the size to render it at,
+    and the view to crop from it (None: the camera itself)."""
+    view = view_of(name)
+    if view is None:
+        return SIM_CAMERAS[name], tuple(size), None
+    return SIM_CAMERAS[view.camera], view.source_size(size), view
 
 
 @dataclass(frozen=True)
@@ -51,9 +63,9 @@ class SimConfig:
 
     def __post_init__(self):
         get_task(self.task)
-        unknown = set(self.cameras) - set(SIM_CAMERAS)
+        unknown = set(self.cameras) - set(SIM_PICTURES)
         if unknown:
-            raise ValueError(f"cameras {sorted(unknown)} do not exist in the sim; expected {sorted(SIM_CAMERAS)}")
+            raise ValueError(f"cameras {sorted(unknown)} do not exist in the sim; expected {SIM_PICTURES}")
         for name, size in self.cameras.items():
             if len(size) != 2 or min(size) < 8 or max(size) > 2048:
                 raise ValueError(f"camera {name}: size {size}; expected (height, width) between 8 and 2048")
@@ -111,7 +123,7 @@ class AlohaSim(Robot):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def _connect(self) -> None:
-        sizes = list(self.config.cameras.values())
+        sizes = [render_plan(name, size)[1] for name, size in self.config.cameras.items()]
         largest = (max(h for h, _ in sizes), max(w for _, w in sizes)) if sizes else (8, 8)
         self.model = build_model(self.task, self.config.scene, max_render_size=largest)
         self.data = mujoco.MjData(self.model)
@@ -161,9 +173,10 @@ class AlohaSim(Robot):
         start = time.perf_counter()
         frames = {}
         for name, size in self.config.cameras.items():
-            renderer = self._renderers[size]
-            renderer.update_scene(self.data, camera=SIM_CAMERAS[name])
-            frames[name] = renderer.render()
+            camera, render_size, view = render_plan(name, size)
+            renderer = self._renderers[render_size]
+            renderer.update_scene(self.data, camera=camera)
+            frames[name] = renderer.render() if view is None else view.crop(renderer.render(), size)
         self.device_s += time.perf_counter() - start
         stage = self.stage()
         return Observation(

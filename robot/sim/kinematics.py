@@ -11,7 +11,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from robot.sim.aloha_sim import SIM_CAMERAS, SimGripper
+from robot.camera_views import view_of
+from robot.sim.aloha_sim import SIM_CAMERAS, SIM_PICTURES, SimGripper
 from robot.sim.scene import SceneConfig, build_model
 from robot.sim.tasks import get_task
 
@@ -24,8 +25,12 @@ ARM_CHANNEL, FINGER_CHANNEL = (0, 1), (2, 3)
 
 
 def arm_kinematics(camera: str = "cam_high", gripper: SimGripper = SimGripper()) -> dict:
-    if camera not in SIM_CAMERAS:
-        raise ValueError(f"camera {camera!r}; expected one of {sorted(SIM_CAMERAS)}")
+    """``camera``: a sim camera, or a view cropped from one (its box becomes ``image_crop``)."""
+    if camera not in SIM_PICTURES:
+        raise ValueError(f"camera {camera!r}; expected one of {SIM_PICTURES}")
+    view = view_of(camera)
+    crop = (0.0, 0.0, 1.0, 1.0) if view is None else (view.top, view.left, view.height, view.width)
+    camera = camera if view is None else view.camera
     model = build_model(get_task("transfer_cube"), SceneConfig())
     data = mujoco.MjData(model)
     mujoco.mj_forward(model, data)
@@ -81,4 +86,4 @@ def arm_kinematics(camera: str = "cam_high", gripper: SimGripper = SimGripper())
             "point_links": points, "point_offsets": point_offsets, "segments": segments, "channels": 4,
             "camera_position": [float(v) for v in data.cam_xpos[cam.id]],
             "camera_rotation": [float(v) for v in data.cam_xmat[cam.id]],
-            "camera_fovy_deg": float(model.cam_fovy[cam.id])}
+            "camera_fovy_deg": float(model.cam_fovy[cam.id]), "image_crop": list(crop)}
