@@ -12,7 +12,9 @@ What differs between the two, and is decided here so callers need not know which
 - the horizon: tasks state it in sim control steps (50 Hz); a robot with another control rate
   gets the same duration in its own steps;
 - camera sizes: the Cobot Magic resizes its frames to what the policy asks for; the Interbotix
-  backend streams at the site's size, which must then already be the policy's.
+  backend streams at the site's size, which must then already be the policy's;
+- views (``cam_high_task``): the sim renders them; a real robot cuts them from its camera's
+  picture at the size it streams, then resizes (``Robot.cut_views``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, ContextManager
 
+from robot.camera_views import view_of
 from robot.cobot_magic.site import CobotCamera
 from robot.robot import Robot
 from robot.sites import load_robot_site, open_robot
@@ -68,22 +71,32 @@ def make_robot(site: str | Path | None, *, task: str, cameras: dict[str, tuple[i
         from robot.sim.aloha_sim import AlohaSim, SimConfig
 
         return AlohaSim(SimConfig(task=task, cameras=cameras))
-    robot = open_robot(with_cameras(load_robot_site(site), cameras))
+    views = {name: (view_of(name), tuple(size)) for name, size in cameras.items() if view_of(name) is not None}
+    plain = {name: size for name, size in cameras.items() if name not in views}
+    # a view's camera at the size the site streams it (None), unless the policy asks for it too
+    sources = {view.camera: None for view, _ in views.values() if view.camera not in plain}
+    robot = open_robot(with_cameras(load_robot_site(site), {**plain, **sources}))
+    if views:
+        robot.cut_views(views, keep=set(plain))
     robot.scene_ready = scene_ready
     return robot
 
 
-def with_cameras(site, cameras: dict[str, tuple[int, int]]):
-    """The site with only ``cameras``, each at the size asked for; a clear error for one it lacks
-    or (Interbotix: no resizing) streams at another size."""
+def with_cameras(site, cameras: dict[str, tuple[int, int] | None]):
+    """The site with only ``cameras``, each at the size asked for (None: as the site streams it); a
+    clear error for one it lacks or (Interbotix: no resizing) streams at another size."""
     have = {camera.name: camera for camera in site.cameras}
     missing = sorted(set(cameras) - set(have))
     if missing:
         raise ValueError(f"site {site.name!r} has no camera {missing}; expected one of {sorted(have)} "
                          f"(add it to the site file's cameras)")
     chosen = []
-    for name, (height, width) in cameras.items():
+    for name, size in cameras.items():
         camera = have[name]
+        if size is None:
+            chosen.append(camera)
+            continue
+        height, width = size
         if isinstance(camera, CobotCamera):  # resized from the topic's size to any size
             camera = replace(camera, height=height, width=width)
         elif (camera.height, camera.width) != (height, width):

@@ -9,10 +9,11 @@ command can reach an arm without passing the filter.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from robot.camera_views import CameraView
 from robot.features import RobotFeatures
 from robot.safety import SafetyFilter
 
@@ -46,6 +47,30 @@ class Robot(ABC):
         # Seconds the backend spent in physics, rendering or device I/O; the rollout loop
         # subtracts it to measure its own overhead.
         self.device_s = 0.0
+        self._views: dict[str, tuple[CameraView, tuple[int, int]]] = {}
+        self._view_sources_only: set[str] = set()
+
+    def cut_views(self, views: dict[str, tuple[CameraView, tuple[int, int]]], keep: set[str] = frozenset()) -> None:
+        """From now on every observation carries each view (name -> (view, size)), cut from its
+        camera's picture and resized; the cameras they are cut from leave the observation unless in
+        ``keep``. How a real camera gives the sim's task-region view (robot/camera_views.py)."""
+        self._views = dict(views)
+        self._view_sources_only = {view.camera for view, _ in views.values()} - set(keep)
+        cameras = {name: shape for name, shape in self.features.cameras.items() if name not in self._view_sources_only}
+        fps = {name: rate for name, rate in self.features.camera_fps.items() if name not in self._view_sources_only}
+        for name, (view, (height, width)) in views.items():
+            cameras[name] = (height, width, self.features.cameras[view.camera][2])
+            if view.camera in self.features.camera_fps:
+                fps[name] = self.features.camera_fps[view.camera]
+        self.features = replace(self.features, cameras=cameras, camera_fps=fps)
+
+    def _with_views(self, observation: Observation) -> Observation:
+        if self._views:
+            frames = dict(observation.frames)
+            for name, (view, size) in self._views.items():
+                frames[name] = view.crop(observation.frames[view.camera], size)
+            observation.frames = {name: frame for name, frame in frames.items() if name not in self._view_sources_only}
+        return observation
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -76,14 +101,14 @@ class Robot(ABC):
         """Bring the robot (and, in sim, the scene) to ``initial_state``; the first observation."""
         self._require_connected()
         self.safety.reset_counts()
-        observation = self._reset(initial_state)
+        observation = self._with_views(self._reset(initial_state))
         self._present = observation.qpos
         self._holding = observation.qpos.copy()  # backends start with goals at the reset pose
         return observation
 
     def observe(self) -> Observation:
         self._require_connected()
-        observation = self._observe()
+        observation = self._with_views(self._observe())
         self._present = observation.qpos
         return observation
 

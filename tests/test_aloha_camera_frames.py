@@ -89,3 +89,23 @@ def test_doctor_counts_dropped_frames_and_the_skew_between_cameras():
     assert skew.endswith("between the newest frames' stamps of cam_high, cam_left_wrist")
     assert int(skew.split(" ms")[0]) < 100
 
+
+
+def test_a_real_robot_cuts_the_task_view_from_its_camera(tmp_path):
+    from aloha_wire import write_site
+    from robot.camera_views import VIEWS
+    from robot.factory import make_robot
+
+    site = sim_site()  # cam_high streams 96x128
+    path = write_site(site, tmp_path / "site.json")
+    with SimNode(site):
+        with make_robot(path, task="transfer_cube", cameras={"cam_high_task": (48, 64)}) as robot:
+            assert robot.features.cameras == {"cam_high_task": (48, 64, 3)}
+            assert set(robot.reset().frames) == {"cam_high_task"}
+        with make_robot(path, task="transfer_cube", cameras={"cam_high": (96, 128), "cam_high_task": (24, 32)}) as robot:
+            frames = robot.observe().frames
+    view = VIEWS["cam_high_task"]
+    box = frames["cam_high"][36:84, 32:96]  # the view's box of the 96x128 picture, resized by half
+    assert frames["cam_high_task"].shape == (24, 32, 3)
+    np.testing.assert_allclose(frames["cam_high_task"], view.crop(frames["cam_high"], (24, 32)))
+    assert abs(frames["cam_high_task"].astype(float).mean() - box.astype(float).mean()) < 2
