@@ -239,7 +239,7 @@ class MobileAloha(Robot):
                              f"(bound {bound_s * 1000:.0f} ms)")
         if self.interbotix:
             self._check_camera_advances(camera)
-        expected = (camera.config.height, camera.config.width, 3)  # the site's size (the features may show views)
+        expected = (*camera.size, 3)  # the camera's own size: the features may show views cut from it
         if frame.shape != expected:
             raise RobotError(f"camera {camera.name}: frame shape {frame.shape}, expected {expected}")
         return frame

@@ -27,6 +27,7 @@ class Camera(ABC):
     def __init__(self, config: CameraConfig):
         self.config = config
         self.name = config.name
+        self.size = (config.height, config.width)  # what ``latest`` gives; a resizing camera sets its own
 
     @abstractmethod
     def start(self, timeout_s: float) -> None:
