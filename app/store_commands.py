@@ -1,5 +1,5 @@
-"""Commands on the store itself: status, episodes, check, contact sheets, labels, ALOHA import and
-export, and which policy drives a task (deploy, rollback)."""
+"""Commands on the store itself: status, episodes, check, contact sheets, labels, ALOHA and LeRobot
+import and export, and which policy drives a task (deploy, rollback)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,32 @@ def add_commands(commands) -> None:
     exporter.add_argument("--out", type=Path, required=True, help="folder for episode_0.hdf5, episode_1.hdf5...")
     exporter.add_argument("--layout", choices=sorted(LAYOUTS), default="aloha")
     exporter.set_defaults(run=run_export)
+
+    lerobot_out = commands.add_parser("export-lerobot", help="add episodes to a LeRobotDataset v3.0 folder "
+                                      "(only those not in it yet)")
+    lerobot_out.add_argument("--out", type=Path, required=True, help="dataset folder (new, or an earlier export)")
+    lerobot_out.add_argument("--task")
+    lerobot_out.add_argument("--source", choices=EPISODE_SOURCES)
+    lerobot_out.add_argument("--iteration", type=int, help="iteration id")
+    lerobot_out.add_argument("--label", choices=[*LABELS, "any"], default="any")
+    lerobot_out.add_argument("--ids", type=int, nargs="+", help="only these episode ids")
+    lerobot_out.add_argument("--lossless", action="store_true",
+                             help="bit-exact H.264 (libx264rgb, qp 0) instead of yuv420p at --crf")
+    lerobot_out.add_argument("--crf", type=int,
+                             help="H.264 quality, 0 best .. 51 (default: storage.video.DEFAULT_CRF, 14)")
+    lerobot_out.add_argument("--keyframe-interval", type=int, default=5,
+                             help="frames between keyframes: smaller seeks faster, larger is smaller on disk")
+    lerobot_out.set_defaults(run=run_export_lerobot)
+
+    lerobot_in = commands.add_parser("import-lerobot", help="import a LeRobotDataset v3.0 folder")
+    lerobot_in.add_argument("folder", type=Path)
+    lerobot_in.add_argument("--task", choices=sorted(TASKS), required=True)
+    lerobot_in.add_argument("--robot", choices=ROBOT_KINDS, help="default: the folder's wmpo.robot_kind, else real")
+    lerobot_in.add_argument("--source", choices=EPISODE_SOURCES, help="default: the folder's wmpo.source, else expert")
+    lerobot_in.add_argument("--label", choices=[*LABELS, "folder"], default="folder",
+                            help="default: the folder's wmpo.success, else success (operator)")
+    lerobot_in.add_argument("--codec", choices=sorted(CODECS), default=DEFAULT_CODEC)
+    lerobot_in.set_defaults(run=run_import_lerobot)
 
     relabel = commands.add_parser("relabel", help="set an episode's success label as the operator")
     relabel.add_argument("episode_id", type=int)
@@ -144,6 +170,34 @@ def run_export(store: TrajectoryStore, args) -> None:
 
     paths = export_aloha_episodes(store, args.episode_ids, args.out, args.layout)
     print(f"wrote {len(paths)} episodes ({args.layout} layout) to {args.out}")
+
+
+def run_export_lerobot(store: TrajectoryStore, args) -> None:
+    from storage.lerobot_export import export_lerobot
+    from storage.video import H264_LOSSLESS, h264
+
+    where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
+                          success=LABELS.get(args.label), labelled=False if args.label == "none" else None,
+                          ids=tuple(args.ids) if args.ids else None)
+    codec = H264_LOSSLESS if args.lossless else h264() if args.crf is None else h264(args.crf)
+    report = export_lerobot(store, where, args.out, codec=codec, keyframe_interval=args.keyframe_interval)
+    skipped = f"; {len(report.skipped)} already there" if report.skipped else ""
+    print(f"{args.out}: added {len(report.added)} episodes ({report.frames} frames){skipped}")
+    for camera, size in report.video_bytes.items():
+        print(f"  {camera}: {size / report.frames:,.0f} bytes/frame, PSNR {report.psnr_db[camera]:.1f} dB "
+              f"(worst frame {report.worst_frame_psnr_db[camera]:.1f} dB)")
+
+
+def run_import_lerobot(store: TrajectoryStore, args) -> None:
+    from storage.lerobot_import import import_lerobot
+
+    def progress(done: int, total: int) -> None:
+        PROGRESS("", done, total, f"imported {done} of {total} episodes")
+
+    ids = import_lerobot(store, args.folder, task=args.task, robot_kind=args.robot, source=args.source,
+                         success="folder" if args.label == "folder" else LABELS[args.label], codec=args.codec,
+                         progress=progress)
+    print(f"imported {len(ids)} episodes: ids {ids[0]}..{ids[-1]}" if ids else "the folder holds no episodes")
 
 
 def run_relabel(store: TrajectoryStore, args) -> None:
