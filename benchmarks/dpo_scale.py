@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=5e-6)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--nll-weight", type=float, default=0.0, help="RPO's anchor: the chosen trajectory's NLL per token")
     parser.add_argument("--eval-episodes", type=int, default=128)
     args = parser.parse_args()
     with TrajectoryStore(args.db) as store:
@@ -39,10 +40,12 @@ def main() -> None:
             raise SystemExit(f"no policy version named {args.base!r}")
         rollouts = [e.id for e in store.episodes(EpisodeFilter(task=args.task, source="policy",
                                                                policy_version_id=base))][:args.budget]
-        name = f"{args.task}-dpo-{args.scale}-b{args.beta:g}-lr{args.lr:g}-P{len(rollouts)}"
+        name = (f"{args.task}-dpo-{args.scale}-b{args.beta:g}-lr{args.lr:g}"
+                + (f"-nll{args.nll_weight:g}" if args.nll_weight else "") + f"-P{len(rollouts)}")
         started = time.perf_counter()
         version = existing(store, name) or dpo_offline(
-            store, base, args.task, rollouts, DPOConfig(scale=args.scale, beta=args.beta, lr=args.lr, steps=args.steps),
+            store, base, args.task, rollouts, DPOConfig(scale=args.scale, beta=args.beta, lr=args.lr, steps=args.steps,
+                                                       nll_weight=args.nll_weight),
             name, report=lambda m: print(m, flush=True))[0]
         trained = time.perf_counter()
         result = evaluation(store, version, args.task, args.eval_episodes, lambda m: print(m, flush=True))

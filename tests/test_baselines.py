@@ -69,6 +69,23 @@ def test_dpo_per_token_scale_reports_the_margin_per_action_token():
         DPOConfig(scale="episode")
 
 
+def test_the_nll_anchor_keeps_the_chosen_trajectory_likely():
+    reference = tiny_policy()
+    trajectories = [trajectory(reference, 1, 1), trajectory(reference, 0, 2)]
+    with torch.no_grad():
+        before = trajectory_log_prob(reference, trajectories[0]).item()
+    after = {}
+    for weight in (0.0, 1.0):
+        policy = tiny_policy()
+        train_dpo(policy, reference, trajectories, DPOConfig(lr=1e-3, steps=5, pairs_per_step=1, scale="token",
+                                                             beta=2.0, nll_weight=weight))
+        with torch.no_grad():
+            after[weight] = trajectory_log_prob(policy, trajectories[0]).item()
+    assert after[1.0] > before and after[1.0] > after[0.0]
+    with pytest.raises(ValueError, match="nll_weight"):
+        DPOConfig(nll_weight=-1)
+
+
 def test_stored_episodes_become_chunked_trajectories(tiny_base_store):
     with TrajectoryStore(tiny_base_store, readonly=True) as store:
         policy = load_policy(store.verify_policy_checkpoint(1))

@@ -10,6 +10,11 @@ written), or to each trajectory's log-ratio per action token ("token"). A trajec
 is ~40 chunks x 112 tokens, so on sums a small change per token is a margin of hundreds of
 nats and the loss saturates within a few steps; per token, beta means the same whatever the
 episode's length.
+
+``nll_weight``: RPO's anchor (Pang et al. 2024, "Iterative Reasoning Preference Optimization"):
+plus that weight times the chosen trajectory's negative log-likelihood per action token. DPO
+alone can lower the likelihood of the chosen trajectories along with the rejected ones, as long
+as the rejected fall faster; on 128 rollouts that left a policy that succeeded nowhere.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ class DPOConfig:
     pairs_per_step: int = 4
     grad_clip: float = 1.0
     seed: int = 0
+    nll_weight: float = 0.0  # RPO: the chosen trajectory's NLL per token, this much of it
 
     def __post_init__(self):
         if self.scale not in ("trajectory", "token"):
             raise ValueError(f"DPO scale {self.scale!r}; expected 'trajectory' or 'token'")
+        if self.nll_weight < 0:
+            raise ValueError(f"DPO nll_weight {self.nll_weight}; expected >= 0")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -83,9 +91,11 @@ def train_dpo(policy: VLAPolicy, reference: VLAPolicy, trajectories: list[Trajec
         losses, margins = [], []
         for k in chosen:
             win, lose = pairs[k]
-            margin = ((trajectory_log_prob(policy, trajectories[win]) - reference_log_probs[win]) / units[win]
+            win_log_prob = trajectory_log_prob(policy, trajectories[win])
+            margin = ((win_log_prob - reference_log_probs[win]) / units[win]
                       - (trajectory_log_prob(policy, trajectories[lose]) - reference_log_probs[lose]) / units[lose])
-            loss = -F.logsigmoid(config.beta * margin) / len(chosen)
+            nll = -win_log_prob / trajectories[win].bins.numel()
+            loss = (-F.logsigmoid(config.beta * margin) + config.nll_weight * nll) / len(chosen)
             loss.backward()  # one pair at a time: memory stays at one trajectory pair
             losses.append(loss.item() * len(chosen))
             margins.append(margin.item())
