@@ -27,14 +27,12 @@ def add_commands(commands) -> None:
 
 def candidates(store: TrajectoryStore, run: str) -> list[Path]:
     """Where a run's checkpoint may be, in the order names are looked up."""
-    from app.policies import checkpoints_dir
-    from app.reward_models import reward_model_dir
-    from app.world_models import world_model_dir
+    from learning.artifacts import checkpoints_dir, grpo_run_dir, reward_model_dir, world_model_dir
 
     found = [Path(run)]
     found += [Path(v.checkpoint_path) for v in store.policy_versions() if v.name == run]
     return found + [world_model_dir(store, run) / "model", reward_model_dir(store, run),
-                    checkpoints_dir(store) / "grpo-runs" / run, checkpoints_dir(store) / run]
+                    grpo_run_dir(store, run), checkpoints_dir(store) / run]
 
 
 def find_curve(store: TrajectoryStore, run: str) -> list[dict]:

@@ -14,18 +14,20 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from app.arm_kinematics import with_kinematics
 from app.cycle_config import JOB_KIND, STAGES, CycleConfig, learner_configs
-from app.imagined_grpo import improve_in_imagination
 from app.policies import collect_rollouts, evaluate_policy
-from app.reward_models import reward_model_dir, train_success_model
-from app.world_models import (NoHeldOutEpisodesError, align_world_model, measure_fidelity, pretrain_world_model,
-                              world_model_dir)
+from learning.artifacts import reward_model_dir, world_model_dir
 from learning.checkpoints import existing_checkpoint
+from learning.policy_optimization.grpo import NoLearningSignalError
 from learning.provenance import provenance
-from learning.grpo.grpo import NoLearningSignalError
+from learning.reward_model.on_store import train_success_model
 from learning.reward_model.training import load_reward_model
+from learning.splits import NoHeldOutEpisodesError
 from learning.trainer import TrainConfig
+from learning.wmpo import improve_in_imagination
 from learning.world_model.config import ALIGN_LR, PRETRAIN_LR
+from learning.world_model.on_store import align_world_model, measure_fidelity, pretrain_world_model
 from robot.factory import Operator, RobotChoice
 from storage import EpisodeFilter, StoreError, TrajectoryStore
 
@@ -108,7 +110,7 @@ def align(ctx: IterationContext) -> dict:
     base = previous_world_model(store, config)
     if existing_checkpoint(world_model_dir(store, base) / "model") is None:
         ctx.report(f"align: no world model {base!r} yet; pretraining it on every stored {ctx.task} episode")
-        pretrain_world_model(store, base, learner_configs(config)["world_model"],
+        pretrain_world_model(store, base, with_kinematics(learner_configs(config)["world_model"]),
                              TrainConfig.scheduled(config.world_model_steps, PRETRAIN_LR, False), task=ctx.task,
                              batch_size=config.world_model_batch,
                              progress=lambda stage, p: ctx.report(f"pretrain {stage} {p.step}/{p.steps} "

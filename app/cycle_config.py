@@ -75,7 +75,7 @@ def cycle_sections(config: CycleConfig) -> dict:
 def learner_configs(config: CycleConfig) -> dict:
     """The world-model, reward-model and GRPO configs a cycle of ``config`` trains with."""
     from learning.configs import with_overrides
-    from learning.grpo.config import profile as grpo_profile
+    from learning.policy_optimization.config import profile as grpo_profile
     from learning.reward_model.config import profile as reward_profile
     from learning.world_model.config import profile as world_model_profile
 

@@ -76,9 +76,11 @@ def add_commands(commands) -> None:
 
 
 def run_train_world_model(store: TrajectoryStore, args) -> None:
-    from app.world_models import pretrain_world_model, world_model_dir
+    from app.arm_kinematics import with_kinematics
+    from learning.artifacts import world_model_dir
     from learning.checkpoints import existing_checkpoint, read_config
     from learning.trainer import TrainConfig
+    from learning.world_model.on_store import pretrain_world_model
     from learning.world_model.training import saved_config
 
     def progress(stage, p):
@@ -99,14 +101,15 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
             raise CheckpointError(f"world model {args.name!r} was started with another configuration than "
                                   f"{' '.join(overrides)} gives; resume it without --set/--config, or give a new "
                                   f"--name")
-    folder = pretrain_world_model(store, args.name, config, TrainConfig.scheduled(args.steps, args.lr, False),
-                                  task=args.task, batch_size=args.batch, progress=progress, init_from=start)
+    folder = pretrain_world_model(store, args.name, with_kinematics(config),
+                                  TrainConfig.scheduled(args.steps, args.lr, False), task=args.task,
+                                  batch_size=args.batch, progress=progress, init_from=start)
     print(f"world model {args.name!r}: {folder}")
 
 
 def run_train_reward(store: TrajectoryStore, args) -> None:
     from app.cycle import REWARD_LR
-    from app.reward_models import train_success_model
+    from learning.reward_model.on_store import train_success_model
     from learning.trainer import TrainConfig
 
     def progress(p):
@@ -125,9 +128,9 @@ def run_train_reward(store: TrajectoryStore, args) -> None:
 
 
 def run_align_world_model(store: TrajectoryStore, args) -> None:
-    from app.world_models import align_world_model
     from learning.trainer import TrainConfig
     from learning.world_model.config import ALIGN_LR
+    from learning.world_model.on_store import align_world_model
 
     def progress(stage, p):
         PROGRESS(stage, p.step, p.steps, f"loss {p.loss:.4f} ({p.steps_per_s:.1f} steps/s)")
@@ -140,9 +143,9 @@ def run_align_world_model(store: TrajectoryStore, args) -> None:
 
 
 def run_fidelity(store: TrajectoryStore, args) -> None:
-    from app.reward_models import reward_model_dir
-    from app.world_models import measure_fidelity
+    from learning.artifacts import reward_model_dir
     from learning.reward_model.training import load_reward_model
+    from learning.world_model.on_store import measure_fidelity
 
     reward = load_reward_model(reward_model_dir(store, args.reward)) if args.reward else None
     report = measure_fidelity(store, args.name, episodes=args.episodes, horizon=args.horizon, sampler=args.sampler,

@@ -4,11 +4,11 @@ the app joins learning and robot."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Callable
 
 from app.demos import record_expert_demos
 from learning import distributed
+from learning.artifacts import checkpoints_dir
 from learning.evaluation import EVAL_SEED_BASE, ROLLOUT_SEED_BASE, EvalSummary, evaluation_seeds, summarize
 from learning.trainer import TrainConfig, TrainProgress
 from learning.vla.config import PolicyConfig
@@ -19,10 +19,6 @@ from robot.robot import OperatorStopError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.tasks import TASKS, get_task
 from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
-
-
-def checkpoints_dir(store: TrajectoryStore) -> Path:
-    return store.path.parent / "checkpoints"
 
 
 def demo_count(store: TrajectoryStore, task: str, config: PolicyConfig) -> int:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from app.world_models import split_episodes, world_model_dir
+from learning.artifacts import world_model_dir
+from learning.splits import split_episodes
 from learning.world_model import edm
 from learning.world_model.training import clip_batch, clip_dataset, load_world_model
 from learning.world_model.world_model import CONTEXT_SCALE, to_pixels

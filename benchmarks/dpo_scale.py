@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
-from app.baselines import dpo_offline
-from learning.grpo.dpo import DPOConfig
+from learning.policy_optimization.dpo import DPOConfig
+from learning.policy_optimization.dpo_on_store import dpo_offline
 from storage import EpisodeFilter, TrajectoryStore
 
 from table1 import evaluation, existing  # benchmarks/, beside this script

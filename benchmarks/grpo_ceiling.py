@@ -2,10 +2,10 @@
 
 WMPO can lift the policy no further than GRPO would with a perfect world model: here the
 groups are real sim episodes rewarded by the sim's own success check, through the same loop
-WMPO uses (``learning/grpo/grpo.run_grpo``, via ``app/baselines.grpo_on_real``). Every
-``--every`` real episodes the policy is registered and evaluated greedily on the fixed
-evaluation seeds, which draws the learning curve; its P=1280 point is the paper's Table 1
-"GRPO, P=1280" row.
+WMPO uses (``learning/policy_optimization/grpo.run_grpo``, via
+``app/grpo_on_real.grpo_on_real``). Every ``--every`` real episodes the policy is registered
+and evaluated greedily on the fixed evaluation seeds, which draws the learning curve; its
+P=1280 point is the paper's Table 1 "GRPO, P=1280" row.
 
     .venv/bin/python benchmarks/grpo_ceiling.py --db wmpo-data/bench.db --task transfer_cube --base base-all
 
@@ -23,11 +23,11 @@ import json
 from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
-from app.baselines import grpo_on_real
-from app.policies import checkpoints_dir
+from app.grpo_on_real import grpo_on_real
+from learning.artifacts import grpo_run_dir
 from learning.checkpoints import existing_checkpoint, read_config
 from learning.configs import with_overrides
-from learning.grpo.config import profile as grpo_profile
+from learning.policy_optimization.config import profile as grpo_profile
 from storage import TrajectoryStore
 
 # benchmarks/, beside this script
@@ -38,7 +38,7 @@ DIAGNOSTICS = ("grad_norm", "clip_fraction", "token_entropy", "ratio_mean")
 
 
 def run_history(store: TrajectoryStore, run: str) -> list[dict]:
-    folder = existing_checkpoint(checkpoints_dir(store) / "grpo-runs" / run)
+    folder = existing_checkpoint(grpo_run_dir(store, run))
     return [] if folder is None else read_config(folder)["grpo_stats"]["history"]
 
 

@@ -32,16 +32,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.imagined_grpo import initial_frames, safety_command_filter
-from app.reward_models import reward_model_dir
-from app.world_models import split_episodes, world_model_dir
+from learning.artifacts import reward_model_dir, world_model_dir
 from learning.device import generator as device_generator
 from learning.device import module_device
-from learning.grpo.imagine import imagine_group
+from learning.policy_optimization.imagine import imagine_group
 from learning.reward_model.clips import at_stride
 from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
+from learning.splits import split_episodes
 from learning.vla.imitation import load_policy
+from learning.wmpo import initial_frames, safety_command_filter
 from learning.world_model.config import SAMPLERS
 from learning.world_model.fidelity import Replay, psnr, replay_episodes, strip
 from learning.world_model.imagination import Imagination

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from app.cycle import JOB_KIND
-from app.reward_models import reward_model_dir
-from app.world_models import held_out_replays, world_model_dir
+from learning.artifacts import reward_model_dir, world_model_dir
 from learning.reward_model.clips import at_stride
 from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.world_model.fidelity import fidelity_report, strip
 from learning.world_model.imagination import Imagination
+from learning.world_model.on_store import held_out_replays
 from learning.world_model.training import load_world_model
 from storage import EpisodeFilter, TrajectoryStore
 

@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
-from app.baselines import dpo_offline, grpo_on_real
 from app.cycle import JOB_KIND, run_cycle
 from app.cycle_report import iteration_rows
 from app.cycle_config import profile as cycle_profile
+from app.grpo_on_real import grpo_on_real
 from app.policies import evaluate_policy
-from learning.grpo.config import profile as grpo_profile
-from learning.grpo.dpo import DPOConfig
+from learning.policy_optimization.config import profile as grpo_profile
+from learning.policy_optimization.dpo import DPOConfig
+from learning.policy_optimization.dpo_on_store import dpo_offline
 from storage import EpisodeFilter, TrajectoryStore
 
 # benchmarks/, beside this script

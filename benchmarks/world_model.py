@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from app.world_models import with_kinematics
+from app.arm_kinematics import with_kinematics
 from learning.world_model.config import profile
 from learning.world_model.imagination import Imagination
 from learning.world_model.world_model import WorldModel

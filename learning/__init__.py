@@ -1,1 +1,1 @@
-"""Policy, world model, reward model, GRPO / DPO and evaluation (issue 4 onwards)."""
+"""Policy, world model, reward model, WMPO (`wmpo.py`), GRPO / DPO and evaluation (issue 4 onwards)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.world_models import with_kinematics  # imports robot first: it picks MuJoCo's offscreen GL
+from app.arm_kinematics import with_kinematics  # imports robot first: it picks MuJoCo's offscreen GL
 from learning.checkpoints import save_checkpoint
 from learning.world_model.arm_pose import ArmKinematics, ArmPoseMaps
 from learning.world_model.config import profile

@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from app.baselines import dpo_offline, grpo_on_real, stored_trajectory
+from app.grpo_on_real import grpo_on_real
 from app.policies import collect_rollouts
 from conftest import copy_store
 from learning.action_bins import ActionBins
 from learning.evaluation import GRPO_SEED_BASE
-from learning.grpo.config import profile as grpo_profile
-from learning.grpo.dpo import DPOConfig, preference_pairs, train_dpo, trajectory_log_prob
-from learning.grpo.trajectories import Trajectory
+from learning.policy_optimization.config import profile as grpo_profile
+from learning.policy_optimization.dpo import DPOConfig, preference_pairs, train_dpo, trajectory_log_prob
+from learning.policy_optimization.dpo_on_store import dpo_offline, stored_trajectory
+from learning.policy_optimization.trajectories import Trajectory
 from learning.vla.config import profile as policy_profile
 from learning.vla.imitation import load_policy
 from learning.vla.policy import VLAPolicy

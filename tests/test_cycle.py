@@ -147,7 +147,8 @@ def test_too_few_episodes_for_a_held_out_one_is_a_clear_error(tmp_path):
     """The cycle's fidelity stage skips on it (a small budget) instead of stranding the iteration."""
     import pytest
 
-    from app.world_models import NoHeldOutEpisodesError, held_out_replays
+    from learning.splits import NoHeldOutEpisodesError
+    from learning.world_model.on_store import held_out_replays
     from episode_data import write_episode
 
     with TrajectoryStore(tmp_path / "wmpo.db") as store:

@@ -7,12 +7,12 @@ import torch
 
 from learning.action_bins import ActionBins
 from learning.curves import read_curve
-from learning.grpo.config import profile as grpo_profile
-from learning.grpo.grpo import GRPOStats, NoLearningSignalError, fill_batch, run_grpo
-from learning.grpo.imagine import imagine_group
-from learning.grpo.objective import clipped_surrogate, group_advantages, is_mixed
-from learning.grpo.trajectories import Trajectory
-from learning.grpo.update import chunk_weights, policy_update
+from learning.policy_optimization.config import profile as grpo_profile
+from learning.policy_optimization.grpo import GRPOStats, NoLearningSignalError, fill_batch, run_grpo
+from learning.policy_optimization.imagine import imagine_group
+from learning.policy_optimization.objective import clipped_surrogate, group_advantages, is_mixed
+from learning.policy_optimization.trajectories import Trajectory
+from learning.policy_optimization.update import chunk_weights, policy_update
 from learning.vla.config import profile as policy_profile
 from learning.vla.policy import VLAPolicy
 from learning.world_model.config import profile as world_model_profile
@@ -193,7 +193,7 @@ def test_a_real_episode_budget_ends_the_run_instead_of_a_count(tmp_path):
 def test_imagination_commands_pass_the_robots_safety_filter():
     import math
 
-    from app.imagined_grpo import safety_command_filter
+    from learning.wmpo import safety_command_filter
     from robot.features import start_pose
     from robot.safety import SafetyLimits
 
@@ -236,7 +236,7 @@ def test_the_gradient_does_not_depend_on_how_a_block_is_split_into_micro_batches
     # A block's chunks go through the policy in micro-batches; each micro-batch must count by its
     # share of the weights. (The mean once divided by max(1, share), weighting micro-batches by
     # share squared: a group's last trajectories counted half as much.)
-    import learning.grpo.update as update
+    import learning.policy_optimization.update as update
     policy = tiny_policy()
     trajectories = [sampled_trajectory(policy, 1, seed=1, chunks=2), sampled_trajectory(policy, 0, seed=2, chunks=5)]
     advantages = torch.tensor([1.0, -1.0])

@@ -11,11 +11,11 @@ import torch
 from transformers import VideoMAEConfig, VideoMAEModel
 
 from app.cli import main
-from app.reward_models import reward_splits, train_success_model
 from learning.reward_model.clips import ClipIndex, at_stride, clip_frames, clip_steps, episode_clips, window_ends
 from learning.reward_model.config import profile
 from learning.reward_model.judge import choose_threshold, judge, scores, window_probabilities
 from learning.reward_model.model import RewardModel
+from learning.reward_model.on_store import reward_splits, train_success_model
 from learning.reward_model.training import episode_max_probabilities, load_reward_model
 from learning.trainer import TrainConfig
 from storage import EpisodeInfo, EpisodeSpec, TrajectoryStore

@@ -170,7 +170,7 @@ def test_two_collections_at_once_never_record_a_seed_twice(tiny_base_store, tmp_
 
 
 def test_a_store_with_frames_of_two_sizes_trains_on_the_size_each_model_reads(tmp_path):
-    from app.imagined_grpo import initial_frames
+    from learning.wmpo import initial_frames
 
     from storage import EpisodeSpec
 

@@ -296,7 +296,7 @@ def test_tiny_world_model_trains_from_the_store_and_imagines(store, tmp_path):
     with pytest.raises(CheckpointError, match="another architecture than asked for"):
         train_world_model(store, profile("tiny", context_frames=1), train, tmp_path / "other", init_from=tmp_path / "wm")
     # Fidelity replays: successes up to half of them, so that agreement can speak of successes.
-    from app.world_models import balanced
+    from learning.splits import balanced
 
     first, second = (e.id for e in store.episodes())
     store.set_label(first, False, "operator")

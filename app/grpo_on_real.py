@@ -1,32 +1,28 @@
-"""The baselines WMPO is measured against, at the same real budget P (the paper's Table 1):
-
-- GRPO on real rollouts: WMPO's GRPO loop (``learning/grpo/grpo.run_grpo``) with groups of
-  G sim episodes from one seed instead of imagined ones; it stops when the budget's P
-  episodes are spent. Every episode is stored, as source "training": the policy that
-  sampled it was changing, so it is not a rollout of the version the run started from.
-- offline DPO: preferences (success over failure) among P stored rollouts of the base
-  policy, the base policy as reference.
-Both register their result as a policy version whose parent is the base.
+"""The GRPO-on-real baseline WMPO is measured against, at the same real budget P (the paper's
+Table 1): WMPO's GRPO loop (``learning/policy_optimization/grpo.run_grpo``) with groups of G
+sim episodes from one seed instead of imagined ones; it stops when the budget's P episodes
+are spent.
+Every episode is stored, as source "training": the policy that sampled it was changing, so
+it is not a rollout of the version the run started from. The result is registered as a
+policy version whose parent is the base. (The other baseline, offline DPO, needs no robot:
+``learning/policy_optimization/dpo_on_store.py``.)
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 import torch
 
-from app.policies import checkpoints_dir
-from learning.checkpoints import existing_checkpoint, read_config, save_checkpoint
-from learning.curves import append_point
+from learning.artifacts import grpo_run_dir, register_policy
+from learning.checkpoints import existing_checkpoint, read_config
 from learning.device import generator, module_device
 from learning.evaluation import EVAL_SEED_BASE, GRPO_SEED_BASE
-from learning.grpo.config import GRPOConfig
-from learning.grpo.dpo import DPOConfig, train_dpo
-from learning.grpo.grpo import GRPOStats, run_grpo
-from learning.grpo.trajectories import Trajectory
+from learning.policy_optimization.config import GRPOConfig
+from learning.policy_optimization.grpo import GRPOStats, run_grpo
+from learning.policy_optimization.trajectories import Trajectory
 from learning.vla.imitation import CHECKPOINT_KIND, load_policy
 from learning.vla.policy import VLAPolicy
 from robot.factory import make_robot
@@ -66,14 +62,6 @@ class RecordingRunner:
                           torch.stack(self.log_probs), reward=float(success))
 
 
-def register(store: TrajectoryStore, policy: VLAPolicy, name: str, parent_id: int, task: str, method: dict) -> int:
-    folder = checkpoints_dir(store) / name
-    save_checkpoint(folder, policy, {"kind": CHECKPOINT_KIND, "policy": policy.config.to_json(),
-                                     "bins": policy.bins.to_json(), "task": task, **method})
-    return store.register_policy_version(name, folder, parent_id=parent_id,
-                                         config={"task": task, "policy": policy.config.to_json(), **method}).id
-
-
 class SimGroups:
     """GRPO's ``sample_group`` on real rollouts: group i is G episodes of the current policy,
     all from the initial state of seed ``first_seed + i``, each stored (source "training") and
@@ -109,7 +97,7 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
     Group i starts from seed ``first_seed + i``: runs with the same first seed see the same
     initial states, so their difference is the method's."""
     policy = load_policy(store.verify_policy_checkpoint(version_id))
-    folder = checkpoints_dir(store) / "grpo-runs" / (run or name)
+    folder = grpo_run_dir(store, run or name)
     resumed = existing_checkpoint(folder) is not None
     first_seed = read_config(folder)["rollout_first_seed"] if resumed else first_seed
     runner = RecordingRunner(policy, config.temperature, generator(module_device(policy), seed))
@@ -127,34 +115,5 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
         stats = run_grpo(policy, sample_group, config, folder, meta, progress, episode_budget=budget)
     summary = {"rollouts": stats.trajectories, "groups": stats.groups_sampled, "groups_kept": stats.groups_kept,
                "updates": stats.updates, "rollout_success_rate": stats.success_rate}
-    return register(store, policy, name, version_id, task, {"method": "grpo-real", "grpo": config.to_json(),
-                                                             "stats": summary}), summary
-
-
-def stored_trajectory(store: TrajectoryStore, episode_id: int, policy: VLAPolicy) -> Trajectory:
-    """A stored episode as chunks: the frame at each chunk's start and the K actions sent."""
-    episode = store.episode(episode_id)
-    k = policy.config.chunk_size
-    frames = store.load_frames(episode_id, policy.config.camera)
-    actions = torch.from_numpy(store.load_steps(episode_id).actions.copy())
-    starts = list(range(0, episode.length, k))
-    padded = torch.cat([actions, actions[-1:].expand(starts[-1] + k - len(actions), -1)])  # hold the last action
-    bins, _ = policy.bins.encode(torch.stack([padded[s:s + k] for s in starts]))
-    return Trajectory(episode.instruction, torch.from_numpy(frames[starts]), torch.tensor(starts), bins,
-                      torch.zeros(len(starts)), reward=float(bool(episode.success)))
-
-
-def dpo_offline(store: TrajectoryStore, version_id: int, task: str, episode_ids: list[int], config: DPOConfig,
-                name: str, *, report: Callable[[str], None] = print) -> tuple[int, dict]:
-    reference = load_policy(store.verify_policy_checkpoint(version_id))
-    policy = copy.deepcopy(reference)
-    trajectories = [stored_trajectory(store, e, reference) for e in episode_ids]
-
-    def progress(step: int, steps: int, history: dict) -> None:
-        append_point(checkpoints_dir(store) / name, {"step": step, **history})  # beside the policy's checkpoint
-        if step % 10 == 0:
-            report(f"dpo {step}/{steps}: loss {history['loss']:.4f} margin {history['margin']:.2f}")
-
-    stats = train_dpo(policy, reference, trajectories, config, progress=progress)
-    return register(store, policy, name, version_id, task, {"method": "dpo", "dpo": config.to_json(),
-                                                             "stats": stats}), stats
+    return register_policy(store, policy, name, version_id, task, {"method": "grpo-real", "grpo": config.to_json(),
+                                                                    "stats": summary}), summary

@@ -1,10 +1,10 @@
-"""Training the world model on the store and measuring its fidelity: the app's side.
+"""The world model on the store: pretraining, policy behaviour alignment, and its fidelity.
 
-Episodes are split once by id: every ``HOLD_OUT_EVERY``-th of all episodes with frames of
-the world model's camera (the last one, in a store of fewer), and every evaluation episode,
-is held out for the fidelity and reward reports and never trained on. New episodes only append to that list, so an
-episode once held out stays held out.
-Checkpoints live in the store's checkpoints folder: ``world-models/<name>/model``.
+Training sees the training side of the store's split (``learning/splits.py``); fidelity
+replays the held-out side, so the fidelity and reward reports speak of episodes no
+learner saw. Checkpoints live at ``world-models/<name>/model`` (``learning/artifacts.py``).
+A config with arm-pose maps must already carry the robot's kinematics: the robot side
+knows them, and the app fills them in before training starts.
 """
 
 from __future__ import annotations
@@ -13,39 +13,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from app.policies import checkpoints_dir
+from learning.artifacts import world_model_dir
 from learning.reward_model.judge import judge as judge_trajectory
 from learning.reward_model.model import RewardModel
+from learning.splits import HOLD_OUT_EVERY, NoHeldOutEpisodesError, balanced, split_episodes
 from learning.trainer import TrainConfig, TrainProgress
-from learning.world_model.arm_pose import ArmKinematics
 from learning.world_model.config import WorldModelConfig
 from learning.world_model.fidelity import FidelityReport, Replay, fidelity_report, strip
 from learning.world_model.imagination import Imagination
 from learning.world_model.training import load_world_model, train_world_model
-from robot.sim.kinematics import arm_kinematics
 from storage import EpisodeFilter, TrajectoryStore
-
-HOLD_OUT_EVERY = 10
-
-
-def split_episodes(store: TrajectoryStore, camera: str, where: EpisodeFilter = EpisodeFilter()):
-    """(training ids, held-out ids) among episodes that recorded ``camera`` and match ``where``.
-
-    The split is made over all such episodes first and ``where`` picks from both parts, so a
-    filtered view never moves an episode from one side to the other. Evaluation episodes
-    (recorded with ``eval --record-frames``) are always held out: no learner may see the
-    fixed evaluation set."""
-    episodes = [e for e in store.episodes() if camera in store.cameras(e.id)]
-    ids = [e.id for e in episodes]
-    held_out = set(ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:])
-    held_out |= {e.id for e in episodes if e.source == "eval"}
-    matching = {e.id for e in store.episodes(where)}
-    return ([i for i in ids if i in matching and i not in held_out],
-            [i for i in ids if i in matching and i in held_out])
-
-
-def world_model_dir(store: TrajectoryStore, name: str) -> Path:
-    return checkpoints_dir(store) / "world-models" / name
 
 
 def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelConfig, train: TrainConfig, *,
@@ -53,6 +30,9 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
                          progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
     """The world model, from scratch (or on from the weights in ``init_from``), on every stored
     episode (of ``task``) but the held-out ones."""
+    if config.pose_maps and config.kinematics is None:
+        raise ValueError("the world model config has pose_maps but no arm kinematics; fill them in from the "
+                         "robot first (app/arm_kinematics.with_kinematics)")
     where = EpisodeFilter(task=task, camera=config.camera, image_size=tuple(config.image_size))
     training_ids, _ = split_episodes(store, config.camera, where)
     if not training_ids:
@@ -60,16 +40,9 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
         raise ValueError(f"no stored {task or ''} episodes with camera {config.camera!r} at {h}x{w}; record some "
                          f"first (wmpo-app demos --size {h}x{w})")
     folder = world_model_dir(store, name) / "model"
-    train_world_model(store, with_kinematics(config), train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
+    train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       init_from=init_from, batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
     return folder
-
-
-def with_kinematics(config: WorldModelConfig) -> WorldModelConfig:
-    """A config with arm-pose maps gets the robot's arm kinematics and its camera's pose."""
-    if not config.pose_maps or config.kinematics is not None:
-        return config
-    return replace(config, kinematics=ArmKinematics.from_json(arm_kinematics(config.camera)))
 
 
 def align_world_model(store: TrajectoryStore, name: str, base: str, where: EpisodeFilter, train: TrainConfig, *,
@@ -94,19 +67,6 @@ def check_strides(world_model: WorldModelConfig, reward_model) -> None:
     if reward_model.frame_stride != world_model.frame_stride:
         raise ValueError(f"the world model imagines a frame every {world_model.frame_stride} steps, the reward model "
                          f"judges frames {reward_model.frame_stride} steps apart; train them with the same profile")
-
-
-def balanced(store: TrajectoryStore, episode_ids: list[int], n: int) -> list[int]:
-    """Up to ``n`` episodes, successes up to half of them (in stored order), then the rest. A
-    policy that succeeds 1 time in 10 would otherwise give replays of failures alone, whose
-    agreement says nothing about whether imagination can show a success."""
-    successes = [i for i in episode_ids if store.episode(i).success][:n // 2]
-    others = [i for i in episode_ids if i not in successes][:n - len(successes)]
-    return sorted(successes + others)
-
-
-class NoHeldOutEpisodesError(ValueError):
-    """Too few matching episodes for any to be held out from training."""
 
 
 def held_out_replays(store: TrajectoryStore, camera: str, episodes: int,

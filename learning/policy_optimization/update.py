@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 
 from learning.device import module_device
-from learning.grpo.config import GRPOConfig
-from learning.grpo.objective import clipped_surrogate, group_advantages
-from learning.grpo.trajectories import Trajectory
+from learning.policy_optimization.config import GRPOConfig
+from learning.policy_optimization.objective import clipped_surrogate, group_advantages
+from learning.policy_optimization.trajectories import Trajectory
 from learning.vla.policy import VLAPolicy
 
 MICRO_BATCH = 128  # chunks per forward pass

@@ -1,8 +1,8 @@
 """A GRPO run: dynamic sampling fills each batch with mixed groups, then the policy updates.
 
 ``sample_group(i)`` returns the i-th group of G judged trajectories from the current
-policy -- imagined by the world model (WMPO) or run on the robot or the sim (the GRPO
-baseline, ``app/baselines.py``); this loop does not care which. Groups whose G outcomes
+policy -- imagined by the world model (WMPO, ``learning/wmpo.py``) or run on the robot or the sim (the GRPO
+baseline, ``app/grpo_on_real.py``); this loop does not care which. Groups whose G outcomes
 agree carry no signal and are dropped; sampling continues until the batch is full or a
 bound is reached: a number of groups per batch for imagination, which is free, or a budget
 of real episodes for real rollouts, which are not. Each update is saved (policy weights,
@@ -20,10 +20,10 @@ import torch
 
 from learning.checkpoints import existing_checkpoint, load_optimizer, load_weights, read_config, save_checkpoint
 from learning.curves import append_point
-from learning.grpo.config import GRPOConfig
-from learning.grpo.objective import is_mixed
-from learning.grpo.trajectories import Trajectory
-from learning.grpo.update import policy_update
+from learning.policy_optimization.config import GRPOConfig
+from learning.policy_optimization.objective import is_mixed
+from learning.policy_optimization.trajectories import Trajectory
+from learning.policy_optimization.update import policy_update
 from learning.vla.policy import VLAPolicy
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from learning.device import module_device
-from learning.grpo.trajectories import Trajectory
+from learning.policy_optimization.trajectories import Trajectory
 from learning.vla.policy import VLAPolicy
 
 MICRO_BATCH = 128

@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 import numpy as np
 import torch
 
-from learning.grpo.trajectories import Trajectory, judged
+from learning.policy_optimization.trajectories import Trajectory, judged
 from learning.vla.policy import VLAPolicy
 
 # frames uint8 (N, H, W, 3) -> (success, first success frame or None)

@@ -1,10 +1,11 @@
 """Training the success reward model on the store and reporting its held-out scores.
 
 Episodes of one task with frames of the model's camera and a label are split by id: the
-held-out ones are the world model's (every 10th, see ``split_episodes``), so fidelity and
-reward scores speak of the same episodes; of the rest, every ``VALIDATE_EVERY``-th
+held-out ones are the world model's (every 10th, see ``learning/splits.py``), so fidelity
+and reward scores speak of the same episodes; of the rest, every ``VALIDATE_EVERY``-th
 chooses the threshold and the others are trained on. Evaluation episodes recorded with
 frames (``eval --record-frames``) are never trained on and are scored as a second held-out set.
+Checkpoints live at ``reward-models/<name>`` (``learning/artifacts.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from app.policies import checkpoints_dir
-from app.world_models import balanced, check_strides, split_episodes, world_model_dir
+from learning.artifacts import reward_model_dir, world_model_dir
 from learning.reward_model.config import RewardModelConfig
 from learning.reward_model.judge import Scores
 from learning.reward_model.training import ImaginedReplay, score_episodes, train_reward_model
+from learning.splits import balanced, split_episodes
 from learning.trainer import TrainConfig, TrainProgress
 from learning.world_model.fidelity import Replay, replay_episodes
 from learning.world_model.imagination import Imagination
+from learning.world_model.on_store import check_strides
 from learning.world_model.training import load_world_model
 from storage import EpisodeFilter, TrajectoryStore
 
@@ -33,10 +35,6 @@ class RewardReport:
     validation: Scores  # where the threshold was chosen
     held_out: Scores | None  # held-out stored rollouts
     evaluation: Scores | None  # evaluation episodes with frames, if any
-
-
-def reward_model_dir(store: TrajectoryStore, name: str) -> Path:
-    return checkpoints_dir(store) / "reward-models" / name
 
 
 def reward_splits(store: TrajectoryStore, task: str, camera: str) -> tuple[list[int], list[int], list[int], list[int]]:
