@@ -29,7 +29,8 @@ OTHER_GROUPS = (schedule_commands, hardware_commands, config_commands, bundle_co
 
 # Commands that only read the store: they refuse a store that is not there instead of creating
 # one, and read a store that cannot be written (a read-only mount, an immutable file).
-READ_COMMANDS = ("status", "check", "episodes", "contact-sheet", "curves", "export-aloha", "export-lerobot")
+READ_COMMANDS = ("status", "check", "episodes", "contact-sheet", "curves", "export-aloha", "export-lerobot",
+                 "models")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,10 @@
 fidelity report -> GRPO in imagination -> evaluate -> redeploy gate, again and again.
 
 Each iteration is a job in the store whose steps are the stages above. A step's result
-(a small JSON) is committed when it finishes; killed at any moment and started again with
-``resume``, the cycle claims the job and continues at the first unfinished step. Within a
-step, everything committed stays: collected and evaluated episodes are counted, not
-re-run, and every trainer resumes from its last checkpoint.
+(a small JSON, typed in ``app/stage_results.py``) is committed when it finishes; killed at any
+moment and started again with ``resume``, the cycle claims the job and continues at the first
+unfinished step. Within a step, everything committed stays: collected and evaluated episodes
+are counted, not re-run, and every trainer resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +17,17 @@ from typing import Callable
 from app.arm_kinematics import with_kinematics
 from app.cycle_config import JOB_KIND, STAGES, CycleConfig, learner_configs
 from app.policies import collect_rollouts, evaluate_policy
+from app.stage_results import (
+    AlignResult,
+    CollectResult,
+    DeployResult,
+    EvaluateResult,
+    FidelityResult,
+    GrpoResult,
+    RewardResult,
+    StageResult,
+    stage_result,
+)
 from learning.artifacts import reward_model_dir, world_model_dir
 from learning.checkpoints import existing_checkpoint
 from learning.policy_optimization.grpo import NoLearningSignalError
@@ -41,7 +52,7 @@ class IterationContext:
     config: CycleConfig
     iteration_id: int
     number: int
-    results: dict  # stage -> result of the finished stages of this iteration
+    results: dict  # stage -> result (as stored, JSON) of the finished stages of this iteration
     report: Report
     step_id: int | None = None  # the running job step, whose progress the store shows
     stage: str | None = None  # its name
@@ -60,6 +71,10 @@ class IterationContext:
         if self.step_id is not None and (done >= total or now - self._progress_written >= 1.0):
             self.store.jobs.report_progress(self.step_id, min(1.0, max(0.0, done / total)), detail)
             self._progress_written = now
+
+    def result(self, stage: str) -> StageResult:
+        """A finished stage's result as its class."""
+        return stage_result(stage, self.results[stage])
 
     @property
     def task(self) -> str:
@@ -92,7 +107,7 @@ def previous_world_model(store: TrajectoryStore, config: CycleConfig) -> str:
     for job in reversed(store.jobs.finished(JOB_KIND)):
         align = next((s for s in job.steps if s.name == "align"), None)
         if job.config.get("cycle", {}).get("task") == config.task and align and align.result:
-            return align.result["world_model"]
+            return AlignResult.from_json(align.result).world_model
     return config.world_model
 
 
@@ -102,7 +117,7 @@ def collect(ctx: IterationContext) -> dict:
                                temperature=ctx.config.collect_temperature, iteration_id=ctx.iteration_id,
                                robot=ctx.robot, horizon=ctx.config.max_steps,
                                progress=lambda done, total, ok: ctx.progress(done, total, f"collect {done}/{total}"))
-    return {"policy_version_id": version, "episodes": summary.episodes, "successes": summary.successes}
+    return CollectResult(version, summary.episodes, summary.successes).to_json()
 
 
 def align(ctx: IterationContext) -> dict:
@@ -121,7 +136,7 @@ def align(ctx: IterationContext) -> dict:
                       batch_size=config.world_model_batch,
                       progress=lambda stage, p: ctx.progress(p.step, p.steps, f"align {p.step}/{p.steps} "
                                                                                 f"loss {p.loss:.4f}", p.loss))
-    return {"world_model": name, "from": base}
+    return AlignResult(name, base).to_json()
 
 
 def reward(ctx: IterationContext) -> dict:
@@ -131,24 +146,23 @@ def reward(ctx: IterationContext) -> dict:
                                  iteration_id=ctx.iteration_id,
                                  progress=lambda p: ctx.progress(p.step, p.steps, f"reward {p.step}/{p.steps} "
                                                                                   f"loss {p.loss:.4f}", p.loss))
-    scores = {split: getattr(result, split).to_json() if getattr(result, split) else None
-              for split in ("validation", "held_out", "evaluation")}
-    return {"reward_model": name, **scores}
+    scores = [getattr(result, split).to_json() if getattr(result, split) else None
+              for split in ("validation", "held_out", "evaluation")]
+    return RewardResult(name, *scores).to_json()
 
 
 def fidelity(ctx: IterationContext) -> dict:
     store = ctx.store
-    judge = load_reward_model(reward_model_dir(store, ctx.results["reward"]["reward_model"]))
+    judge = load_reward_model(reward_model_dir(store, ctx.result("reward").reward_model))
     try:
-        report = measure_fidelity(store, ctx.results["align"]["world_model"], episodes=ctx.config.fidelity_episodes,
+        report = measure_fidelity(store, ctx.result("align").world_model, episodes=ctx.config.fidelity_episodes,
                                   where=EpisodeFilter(task=ctx.task, source="policy"), reward_model=judge,
                                   iteration_id=ctx.iteration_id)
     except NoHeldOutEpisodesError as exc:  # a small budget: the diagnosis is missing, the iteration goes on
         ctx.report(f"fidelity: skipped -- {exc}")
-        return {"skipped": str(exc)}
-    return {"psnr_db_last": report.psnr_db[-1], "ssim_last": report.ssim[-1],
-            "outcome_agreement": report.outcome_agreement, "episodes": report.episodes,
-            "successes_replayed": report.successes_replayed, "successes_recognised": report.successes_recognised}
+        return FidelityResult(skipped=str(exc)).to_json()
+    return FidelityResult(report.psnr_db[-1], report.ssim[-1], report.outcome_agreement, report.episodes,
+                          report.successes_replayed, report.successes_recognised).to_json()
 
 
 def grpo(ctx: IterationContext) -> dict:
@@ -156,50 +170,50 @@ def grpo(ctx: IterationContext) -> dict:
     names = ctx.metric_names()
     try:
         result = improve_in_imagination(
-            ctx.store, ctx.results["collect"]["policy_version_id"], ctx.results["align"]["world_model"],
-            ctx.results["reward"]["reward_model"], ctx.task, config, names["policy"], iteration_id=ctx.iteration_id,
+            ctx.store, ctx.result("collect").policy_version_id, ctx.result("align").world_model,
+            ctx.result("reward").reward_model, ctx.task, config, names["policy"], iteration_id=ctx.iteration_id,
             seed=ctx.number,
             progress=lambda s: ctx.progress(s.updates, config.updates,
                                             f"grpo update {s.updates}/{config.updates}: kept {s.groups_kept}/"
                                             f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))
     except NoLearningSignalError as exc:  # the iteration still counts: its data and models are kept
         ctx.report(f"grpo: no update -- {exc}")
-        return {"updated": False, "reason": str(exc),
-                **{k: v for k, v in exc.stats.to_json().items() if k != "history"}}
-    return {"updated": True, "policy_version_id": result.version_id, **result.stats.to_json()}
+        return GrpoResult(False, reason=str(exc),
+                          stats={k: v for k, v in exc.stats.to_json().items() if k != "history"}).to_json()
+    return GrpoResult(True, result.version_id, stats=result.stats.to_json()).to_json()
 
 
 def evaluate(ctx: IterationContext) -> dict:
-    if not ctx.results["grpo"]["updated"]:
-        return {"skipped": "no new policy"}
+    if not ctx.result("grpo").updated:
+        return EvaluateResult(skipped="no new policy").to_json()
     rates = {}
-    for half, (role, version) in enumerate((("deployed", ctx.results["collect"]["policy_version_id"]),
-                                            ("candidate", ctx.results["grpo"]["policy_version_id"]))):
+    for half, (role, version) in enumerate((("deployed", ctx.result("collect").policy_version_id),
+                                            ("candidate", ctx.result("grpo").policy_version_id))):
         summary = evaluate_policy(
             ctx.store, version, ctx.task, ctx.config.eval_episodes, iteration_id=ctx.iteration_id, reuse_finished=True,
             robot=ctx.robot, horizon=ctx.config.max_steps,
             progress=lambda done, total, ok: ctx.progress(half * total + done, 2 * total,
                                                           f"evaluate {role} {done}/{total}"))
         rates[role] = summary.to_json() | {"policy_version_id": version}
-    return rates
+    return EvaluateResult(**rates).to_json()
 
 
 def deploy(ctx: IterationContext) -> dict:
-    evaluation = ctx.results["evaluate"]
-    if "skipped" in evaluation:
-        return {"deployed": False, "reason": evaluation["skipped"]}
+    evaluation = ctx.result("evaluate")
+    if evaluation.skipped is not None:
+        return DeployResult(False, reason=evaluation.skipped).to_json()
     unlabelled = ctx.store.count_episodes(EpisodeFilter(task=ctx.task, source="eval", iteration_id=ctx.iteration_id,
                                                         labelled=False))
     if unlabelled:  # a real robot cannot tell success: rates of unlabelled episodes say nothing
-        return {"deployed": False, "reason": f"{unlabelled} evaluation episodes have no success label; label them "
-                                             f"(wmpo-app relabel ID success|failure), then deploy by hand"}
-    new, old = evaluation["candidate"]["rate"], evaluation["deployed"]["rate"]
+        return DeployResult(False, reason=f"{unlabelled} evaluation episodes have no success label; label them "
+                                          f"(wmpo-app relabel ID success|failure), then deploy by hand").to_json()
+    new, old = evaluation.candidate["rate"], evaluation.deployed["rate"]
     if new >= old - ctx.config.deploy_margin:
         note = f"evaluation {100 * new:.1f}% vs deployed {100 * old:.1f}% (margin {100 * ctx.config.deploy_margin:.1f})"
-        ctx.store.deploy(ctx.task, evaluation["candidate"]["policy_version_id"], "gate",
+        ctx.store.deploy(ctx.task, evaluation.candidate["policy_version_id"], "gate",
                          iteration_id=ctx.iteration_id, note=note)
-        return {"deployed": True, "note": note}
-    return {"deployed": False, "reason": f"evaluation {100 * new:.1f}% is below the deployed {100 * old:.1f}%"}
+        return DeployResult(True, note=note).to_json()
+    return DeployResult(False, reason=f"evaluation {100 * new:.1f}% is below the deployed {100 * old:.1f}%").to_json()
 
 
 STAGE_FUNCTIONS = {"collect": collect, "align": align, "reward": reward, "fidelity": fidelity, "grpo": grpo,

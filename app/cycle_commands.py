@@ -12,6 +12,7 @@ from app.config_commands import add_config_option, assignments
 from app.cycle_config import PROFILES as CYCLE_PROFILES
 from app.cycle_config import cycle_config, cycle_sections
 from app.cycle_config import profile as cycle_profile
+from app.stage_results import stage_result
 
 
 def add_commands(commands) -> None:
@@ -62,10 +63,9 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
 
     for result in run_cycle(store, config, args.iterations, resume=args.resume, report=report,
                             operator=hardware_commands.terminal_operator()):
-        deploy = result.get("deploy", {})
-        evaluation = result.get("evaluate", {})
+        deploy = stage_result("deploy", result.get("deploy"))
+        evaluation = stage_result("evaluate", result.get("evaluate"))
         rates = ", ".join(f"{role} {100 * e['rate']:.1f}% [{100 * e['interval95'][0]:.1f}, "
-                          f"{100 * e['interval95'][1]:.1f}]" for role, e in evaluation.items() if role != "skipped")
-        print(f"iteration done: {rates or evaluation.get('skipped', '')}; "
-              f"{'deployed' if deploy.get('deployed') else 'not deployed'}: "
-              f"{deploy.get('note') or deploy.get('reason', '')}", flush=True)
+                          f"{100 * e['interval95'][1]:.1f}]" for role, e in evaluation.roles())
+        print(f"iteration done: {rates or evaluation.skipped or ''}; "
+              f"{'deployed' if deploy.deployed else 'not deployed'}: {deploy.note or deploy.reason or ''}", flush=True)

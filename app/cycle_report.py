@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.cycle_config import JOB_KIND, STAGES
+from app.stage_results import stage_result
 from storage import TrajectoryStore
 from storage.jobs import JobState
 from storage.schema import utcnow
@@ -41,34 +42,27 @@ def iteration_rows(store: TrajectoryStore) -> list[IterationRow]:
     versions = {v.id: v.name for v in store.policy_versions()}
     rows = []
     for iteration in store.iterations():
-        results = {s.name: s.result or {} for s in jobs[iteration.id].steps} if iteration.id in jobs else {}
-        collect, grpo = results.get("collect", {}), results.get("grpo", {})
-        evaluation, deploy = results.get("evaluate", {}), results.get("deploy", {})
-        candidate, deployed = evaluation.get("candidate"), evaluation.get("deployed")
-        reward = results.get("reward", {})
-        f1_split = reward.get("held_out") or reward.get("validation")
+        stored = {s.name: s.result for s in jobs[iteration.id].steps} if iteration.id in jobs else {}
+        collect, grpo, evaluation, deploy, reward, fidelity = (
+            stage_result(name, stored.get(name)) for name in ("collect", "grpo", "evaluate", "deploy", "reward",
+                                                              "fidelity"))
+        candidate, deployed = evaluation.candidate, evaluation.deployed
+        f1_split = reward.held_out or reward.validation
         rows.append(IterationRow(
             id=iteration.id, number=iteration.number, task=iteration.task, budget=iteration.budget,
             status=iteration.status,
-            collect_success=collect["successes"] / collect["episodes"] if collect.get("episodes") else None,
+            collect_success=collect.successes / collect.episodes if collect.episodes else None,
             eval_success=candidate["rate"] if candidate else None,
             eval_interval=tuple(candidate["interval95"]) if candidate else None,
             deployed_eval=deployed["rate"] if deployed else None,
-            imagined_success=grpo.get("success_rate"), kept_fraction=grpo.get("kept_fraction"),
-            outcome_agreement=results.get("fidelity", {}).get("outcome_agreement"),
-            successes_recognised=recognised(results.get("fidelity", {})),
-            psnr_db_last=results.get("fidelity", {}).get("psnr_db_last"),
+            imagined_success=grpo.success_rate, kept_fraction=grpo.kept_fraction,
+            outcome_agreement=fidelity.outcome_agreement, successes_recognised=fidelity.recognised(),
+            psnr_db_last=fidelity.psnr_db_last,
             reward_f1=f1_split["f1"] if f1_split else None,
-            deployed=bool(deploy.get("deployed")),
-            policy=versions.get(grpo.get("policy_version_id")),
-            note=deploy.get("note") or deploy.get("reason") or grpo.get("reason", "")))
+            deployed=deploy.deployed,
+            policy=versions.get(grpo.policy_version_id),
+            note=deploy.note or deploy.reason or grpo.reason or ""))
     return rows
-
-
-def recognised(fidelity: dict) -> str | None:
-    if "successes_replayed" not in fidelity:  # iterations measured before this was recorded
-        return None
-    return f"{fidelity['successes_recognised']}/{fidelity['successes_replayed']}"
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""Commands that train and measure the world model and the reward model."""
+"""Commands that train and measure the world model and the reward model, and list every model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from robot.sim.tasks import TASKS
-from storage import EpisodeFilter, TrajectoryStore
+from storage import EpisodeFilter, StoreError, TrajectoryStore
+from storage.model_registry import verify_entry
 from storage.schema import EPISODE_SOURCES
 
 # Configs only: torch loads inside the commands that need it (the CLI starts fast)
@@ -74,6 +75,12 @@ def add_commands(commands) -> None:
     fidelity.add_argument("--reward", help="reward model name: adds the outcome agreement")
     fidelity.set_defaults(run=run_fidelity)
 
+    models = commands.add_parser("models", help="list every model: policies, world models and reward models "
+                                                "(kind, name, parent, created, sha256)")
+    models.add_argument("--verify", action="store_true",
+                        help="check each registered checkpoint against its recorded sha256 (exit 1 if one differs)")
+    models.set_defaults(run=run_models)
+
 
 def run_train_world_model(store: TrajectoryStore, args) -> None:
     from app.arm_kinematics import with_kinematics
@@ -103,7 +110,7 @@ def run_train_world_model(store: TrajectoryStore, args) -> None:
                                   f"--name")
     folder = pretrain_world_model(store, args.name, with_kinematics(config),
                                   TrainConfig.scheduled(args.steps, args.lr, False), task=args.task,
-                                  batch_size=args.batch, progress=progress, init_from=start)
+                                  batch_size=args.batch, progress=progress, init_from=start, parent=args.base)
     print(f"world model {args.name!r}: {folder}")
 
 
@@ -152,3 +159,31 @@ def run_fidelity(store: TrajectoryStore, args) -> None:
                               steps=args.sampling_steps, strips_dir=args.strips, reward_model=reward,
                               where=EpisodeFilter(task=args.task, source=args.source))
     print(report.summary())
+
+
+def run_models(store: TrajectoryStore, args) -> int:
+    from learning.artifacts import model_entries
+
+    entries = model_entries(store)
+    if not entries:
+        print("no models yet: train a policy (wmpo-app train-policy) or a world model (wmpo-app train-world-model)")
+        return 0
+    print(f"{'kind':<13} {'name':<30} {'parent':<24} {'created (UTC)':<17} sha256")
+    failed = 0
+    for entry in entries:
+        created = entry.created_at.strftime("%Y-%m-%d %H:%M") if entry.created_at else "-"
+        line = (f"{entry.kind:<13} {entry.name:<30} {entry.parent or '-':<24} {created:<17} "
+                f"{entry.sha256[:12] if entry.registered else 'unregistered'}")
+        if args.verify and entry.registered:
+            try:
+                verify_entry(entry)
+                line += "  ok"
+            except StoreError:
+                failed += 1
+                line += "  CHANGED" if entry.checkpoint_path.exists() else "  MISSING"
+        print(line)
+    if args.verify:
+        checked = sum(e.registered for e in entries)
+        verdict = f"{failed} differ from their recorded sha256" if failed else "all match"
+        print(f"verified {checked} checkpoints: {verdict}")
+    return 1 if failed else 0

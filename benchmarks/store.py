@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/store.py            # full table (about 2 minutes on 2 cores)
     .venv/bin/python benchmarks/store.py --quick    # fewer steps
+    .venv/bin/python benchmarks/store.py --codecs qoi h264   # video: see benchmarks/video_store.py
 
 Frames are synthetic scenes (smooth shading, moving objects) in two flavours: "sim" (noise
 free, like MuJoCo renders) and "camera" (Gaussian sensor noise sigma=2, like a RealSense
@@ -66,9 +67,10 @@ def write_episode(store, spec, pools, steps, period_s=None):
 
 
 def stored_bytes(store, episode_id):
+    """Bytes of the episode's frame BLOBs and how many frames they hold (a video row holds a segment)."""
     with store.engine.connect() as conn:
-        return conn.exec_driver_sql(
-            "SELECT sum(length(data)), count(*) FROM frames WHERE episode_id=?", (episode_id,)).one()
+        total = conn.exec_driver_sql("SELECT sum(length(data)) FROM frames WHERE episode_id=?", (episode_id,)).scalar()
+    return total, store.episode(episode_id).length * len(store.cameras(episode_id))
 
 
 def run_case(root: Path, size: tuple[int, int], content: str, codec: str, steps: int) -> dict:

@@ -24,6 +24,7 @@ from storage.episode_filter import EpisodeFilter
 from storage.frame_codecs import get_codec
 from storage.schema import Episode, EpisodeCamera, Frame, Step
 from storage.step_checks import decode_vectors
+from storage.video_segments import read_segment_frames
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,12 @@ class ClipDataset(IterableDataset):
         stream = self._streams[episode_id]
         stop = start + self.clip_len
         wanted = [max(0, start + offset) for offset in self.frame_offsets]
-        blobs = dict(conn.execute(
-            select(Frame.t, Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
-                                              Frame.t.in_(wanted + [0] * self.first_frame))).all())
+        decoded = self._frames(conn, episode_id, stream, wanted + [0] * self.first_frame)
         steps = conn.execute(
             select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start,
                                                 Step.t < stop).order_by(Step.t)).all()
         steps = steps[:1] * max(0, -start) + steps  # a clip that starts before the episode (lead)
-        decode = get_codec(stream.codec).decode
-        frames = np.stack([decode(blobs[t]).reshape(stream.shape) for t in wanted])
+        frames = np.stack([decoded[t] for t in wanted])
         actions = decode_vectors([s.action for s in steps], stream.action_dim)
         qpos = decode_vectors([s.qpos for s in steps], stream.qpos_dim)
         return {
@@ -135,5 +133,16 @@ class ClipDataset(IterableDataset):
             "episode_id": episode_id,
             "start": start,
             "success": stream.success,
-            **({"first": torch.from_numpy(decode(blobs[0]).reshape(stream.shape))} if self.first_frame else {}),
+            **({"first": torch.from_numpy(decoded[0])} if self.first_frame else {}),
         }
+
+    def _frames(self, conn, episode_id: int, stream: _Stream, steps: list[int]) -> dict[int, np.ndarray]:
+        """{t: uint8 (H, W, C)} for the given steps: a video stream decodes only the segments
+        holding them (and within each only up to the last step wanted)."""
+        codec = get_codec(stream.codec)
+        if codec.segmented:
+            return read_segment_frames(conn, episode_id, self.camera, stream.shape, steps)
+        blobs = conn.execute(
+            select(Frame.t, Frame.data).where(Frame.episode_id == episode_id, Frame.camera == self.camera,
+                                              Frame.t.in_(steps))).all()
+        return {t: codec.decode(blob).reshape(stream.shape) for t, blob in blobs}

@@ -3,7 +3,9 @@
 The control loop calls ``add_step`` at 50 Hz; it only checks and copies the arrays and
 queues them. A background thread encodes frames (the codecs release the GIL, so this runs
 beside the loop) and writes them in short transactions. The episode row stays ``staged``
--- invisible to every query -- until ``commit`` flips it in one last transaction. ``abort``
+-- invisible to every query -- until ``commit`` flips it in one last transaction. A video
+codec (``h264``) encodes each camera in order on its own thread and stages a segment BLOB per
+keyframe interval; the last segment goes in with the commit (storage/video_segments.py). ``abort``
 (or leaving the ``with`` block without committing) deletes what was staged. If the
 process dies, the staged rows stay invisible and the next writable open deletes them.
 """
@@ -38,6 +40,7 @@ from storage.schema import (
     utcnow,
 )
 from storage.step_checks import checked_frame, checked_vector
+from storage.video_segments import SegmentEncoder
 
 _END, _ABORT = object(), object()
 
@@ -142,6 +145,13 @@ class StagedEpisodeWriter:
             h * w * c for h, w, c in spec.cameras.values()
         )
         self._queue: queue.Queue = queue.Queue(maxsize=max(8, self.max_pending_bytes // step_bytes))
+        # A video stream is encoded in step order, so each camera gets its own one-thread pool
+        # (FIFO); its futures return the segments a frame completed, not the frame's BLOB. The
+        # encoders open before the staged row is inserted, so one that refuses stages nothing.
+        self._segmenters = {cam: SegmentEncoder(shape) for cam, shape in spec.cameras.items()
+                            } if self._codec.segmented else {}
+        self._camera_pools = {cam: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wmpo-video-{cam}")
+                              for cam in self._segmenters}
         self.episode_id: int | None = None  # until the staged row is in
         self.episode_id = self._insert_episode_row()
         self._encoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wmpo-encode")
@@ -173,7 +183,11 @@ class StagedEpisodeWriter:
             raise StepValidationError(f"timestamp: got {timestamp}, expected finite seconds")
         t = self._t
         # Encoding starts now on the pool, so it overlaps the background thread's inserts.
-        encoded = [self._encoders.submit(self._codec.encode, checked[cam]) for cam in self.spec.cameras]
+        if self._segmenters:
+            encoded = [self._camera_pools[cam].submit(self._segmenters[cam].add, t, checked[cam])
+                       for cam in self.spec.cameras]
+        else:
+            encoded = [self._encoders.submit(self._codec.encode, checked[cam]) for cam in self.spec.cameras]
         self._queue.put((t, float(timestamp), action32.tobytes(), qpos32.tobytes(), encoded))
         self._timestamps.append(float(timestamp))
         self._t += 1
@@ -195,6 +209,8 @@ class StagedEpisodeWriter:
         try:
             self._raise_if_failed()
             stats = loop_statistics(np.asarray(self._timestamps)) if record_loop_stats else {}
+            last_segments = [(self.episode_id, cam, first, blob) for cam, encoder in self._segmenters.items()
+                             for first, blob in encoder.finish()]
             values = dict(
                 status="committed", length=self._t, ended_at=utcnow(), success=success,
                 label_source=label_source if success is not None else None,
@@ -210,6 +226,9 @@ class StagedEpisodeWriter:
                     raise StoreError(
                         f"episode {self.episode_id}: {self._t} steps staged but last stored step is {written}"
                     )
+                if last_segments:
+                    conn.exec_driver_sql("INSERT INTO frames (episode_id, camera, t, data) VALUES (?, ?, ?, ?)",
+                                         last_segments)
                 conn.execute(update(Episode).where(Episode.id == self.episode_id).values(**values))
         except BaseException as exc:
             self._delete_rows()
@@ -257,8 +276,12 @@ class StagedEpisodeWriter:
     def _write_batch(self, batch: list) -> None:
         cameras = list(self.spec.cameras)
         step_rows = [(self.episode_id, t, ts, a, q) for t, ts, a, q, _ in batch]
-        frame_rows = [(self.episode_id, cam, t, future.result())
-                      for t, _, _, _, futures in batch for cam, future in zip(cameras, futures)]
+        if self._segmenters:  # a future holds the segments its frame completed, usually none
+            frame_rows = [(self.episode_id, cam, first, blob) for _, _, _, _, futures in batch
+                          for cam, future in zip(cameras, futures) for first, blob in future.result()]
+        else:
+            frame_rows = [(self.episode_id, cam, t, future.result())
+                          for t, _, _, _, futures in batch for cam, future in zip(cameras, futures)]
         with self._engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO steps (episode_id, t, timestamp, action, qpos) VALUES (?, ?, ?, ?, ?)", step_rows)
@@ -329,6 +352,8 @@ class StagedEpisodeWriter:
         self._thread.join()
         self._thread = None
         self._encoders.shutdown(wait=True)
+        for pool in self._camera_pools.values():
+            pool.shutdown(wait=True)
 
     def _delete_rows(self) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from sqlalchemy import Connection
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 Migration = Callable[[Connection], None]
 
 
@@ -47,8 +47,17 @@ def add_schedule_site_and_overrides(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE schedules ADD COLUMN overrides TEXT NOT NULL DEFAULT '[]'")
 
 
+def add_model_registry(connection: Connection) -> None:
+    """v4 -> v5: the registry of world and reward models (their folders stay where they were;
+    older ones are listed as unregistered until trained again). ``checkfirst``: a store made
+    into an older version by dropping today's newer tables (as the migration tests do) has it."""
+    from storage.schema import RegisteredModel
+
+    RegisteredModel.__table__.create(connection, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress,
-                                    3: add_schedule_site_and_overrides}
+                                    3: add_schedule_site_and_overrides, 4: add_model_registry}
 
 
 def upgrade(connection: Connection, from_version: int, to_version: int,

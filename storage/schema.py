@@ -34,6 +34,7 @@ JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "done", "failed")
 DEPLOY_REASONS = ("initial", "gate", "operator", "rollback")
 SCHEDULE_RUN_STATUSES = ("running", "done", "failed", "missed", "skipped")
+MODEL_KINDS = ("world_model", "reward_model")  # the kinds in ``models``; policies are ``policy_versions``
 
 
 def utcnow() -> datetime:
@@ -68,6 +69,25 @@ class PolicyVersion(Base):
     iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
     config_json: Mapped[str] = mapped_column(Text, default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RegisteredModel(Base):
+    """A trained world or reward model: where its checkpoint is (relative to the store's folder
+    when inside it), the checkpoint's sha256, the model it started from, and how it was made.
+    (kind, name) is unique: training again under a name (a resumed run) updates its row."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # MODEL_KINDS
+    name: Mapped[str] = mapped_column(String(128))
+    checkpoint_path: Mapped[str] = mapped_column(Text)
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
+    iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"))
+    config_json: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_model_kind_name"),)
 
 
 class Deployment(Base):

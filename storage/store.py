@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from storage.checksums import checkpoint_sha256
 from storage.database import is_process_alive, open_database
 from storage.episode_filter import EpisodeFilter
 from storage.episode_writer import (
@@ -28,6 +28,7 @@ from storage.errors import EpisodeNotFoundError, StoreError
 from storage.frame_codecs import DEFAULT_CODEC, get_codec
 from storage.jobs import JobLedger
 from storage.migrations import SCHEMA_VERSION, Migration
+from storage.model_registry import ModelRegistry
 from storage.schedules import ScheduleBook
 from storage.schema import (
     DEPLOY_REASONS,
@@ -43,6 +44,7 @@ from storage.schema import (
 )
 from storage.step_checks import decode_vectors
 from storage.success_rates import SuccessRate, success_rates
+from storage.video_segments import encode_segments, read_segment_frames
 
 DEFAULT_STORE_PATH = Path("wmpo-data/wmpo.db")
 
@@ -54,29 +56,8 @@ class StepArrays:
     timestamps: np.ndarray  # float64 (T,), seconds since the episode started
 
 
-def checkpoint_sha256(path: Path) -> str:
-    """sha256 of a checkpoint file, or of a directory's files (relative names and bytes, sorted)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        if not files:
-            raise StoreError(f"checkpoint directory {path} is empty")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise StoreError(f"checkpoint {path} does not exist")
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with open(file, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 class TrajectoryStore:
-    """Episodes, labels, iterations, policy versions, jobs and metrics in one SQLite file.
+    """Episodes, labels, iterations, policy versions, models, jobs and metrics in one SQLite file.
 
     Opening a path that holds something else than a wmpo store raises StoreFileError and
     leaves the file as it was. A writable open also removes episodes staged by writers that
@@ -92,6 +73,7 @@ class TrajectoryStore:
                                     schema_version=schema_version, migrations=migrations)
         self.jobs = JobLedger(self.engine)
         self.schedules = ScheduleBook(self.engine)
+        self.models = ModelRegistry(self.engine, self.path.parent)  # world and reward models
         if not readonly:
             self.recover_abandoned_episodes()
 
@@ -198,11 +180,18 @@ class TrajectoryStore:
             raise StoreError(f"episode {episode_id} has no camera {camera!r}; it has {sorted(cams)}")
         stream = cams[camera]
         stop = episode.length if stop is None else stop
+        codec = get_codec(stream.codec)
+        if codec.segmented:  # video: decode only the segments that hold start..stop-1
+            shape = (stream.height, stream.width, stream.channels)
+            steps = range(max(0, start), min(stop, episode.length))
+            with self.engine.connect() as conn:
+                found = read_segment_frames(conn, episode_id, camera, shape, steps)
+            return np.stack([found[t] for t in steps]) if steps else np.empty((0, *shape), np.uint8)
         with self.engine.connect() as conn:
             blobs = conn.execute(
                 select(Frame.data).where(Frame.episode_id == episode_id, Frame.camera == camera,
                                          Frame.t >= start, Frame.t < stop).order_by(Frame.t)).scalars().all()
-        decode = get_codec(stream.codec).decode
+        decode = codec.decode
         frames = np.empty((len(blobs), stream.height, stream.width, stream.channels), np.uint8)
         for i, blob in enumerate(blobs):
             frames[i] = decode(blob).reshape(frames.shape[1:])
@@ -219,13 +208,14 @@ class TrajectoryStore:
                              f"({frames.dtype}); expected ({episode.length}, H, W, C) uint8, one per step")
         if camera in self.cameras(episode_id):
             raise StoreError(f"episode {episode_id} already has camera {camera!r}")
-        encode = get_codec(codec).encode
+        frame_codec = get_codec(codec)
         _, height, width, channels = frames.shape
+        rows = encode_segments(frames) if frame_codec.segmented else enumerate(map(frame_codec.encode, frames))
         with self.engine.begin() as conn:
             conn.execute(insert(EpisodeCamera).values(episode_id=episode_id, camera=camera, height=height,
                                                       width=width, channels=channels, codec=codec))
-            conn.execute(insert(Frame), [{"episode_id": episode_id, "camera": camera, "t": t, "data": encode(frame)}
-                                         for t, frame in enumerate(frames)])
+            conn.execute(insert(Frame), [{"episode_id": episode_id, "camera": camera, "t": t, "data": data}
+                                         for t, data in rows])
 
     def set_label(self, episode_id: int, success: bool | None, label_source: str | None,
                   reward_prob: float | None = None) -> None:

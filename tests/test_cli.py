@@ -145,6 +145,9 @@ def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
     longer = wmpo_app("train-world-model", "--steps", "6", "--batch", "2", "--name", "wm", db=db)
     assert longer.returncode == 0, longer.stderr
     assert "[world model 6/6]" in longer.stdout and "[world model 2/6]" not in longer.stdout
+    models = wmpo_app("models", "--verify", db=db)  # trained twice under one name: one entry, up to date
+    assert models.returncode == 0, models.stdout + models.stderr
+    assert [line.split()[:2] for line in models.stdout.splitlines()[1:]] == [["world_model", "wm"], ["verified", "1"]]
     changed = wmpo_app("train-world-model", "--steps", "8", "--set", "diffusion.context_noise_max=0.3", "--name", "wm",
                        db=db)
     assert changed.returncode == 2 and "started with another configuration" in changed.stderr

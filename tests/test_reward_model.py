@@ -150,6 +150,9 @@ def test_trained_model_finds_the_success_and_its_frame(labelled_store, tmp_path)
     assert report.held_out.positives == 2  # seeds 9 and 39
     assert report.validation.f1 == 1.0 and report.held_out.f1 == 1.0
     assert [m.name for m in store.metrics()][-2:] == ["reward/f1_validation", "reward/f1_held_out"]
+    registered = store.models.get("reward_model", "reward")  # registered beside policy versions
+    assert registered.checkpoint_path == report.folder.resolve() and registered.config["task"] == "transfer_cube"
+    assert store.models.verify("reward_model", "reward") == registered.checkpoint_path
 
     model = load_reward_model(report.folder)  # the checkpoint carries the chosen threshold
     assert model.config.threshold == pytest.approx(report.validation.threshold)

@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label, RichLog, Select
 from app.background_command import BackgroundCommand
 from app.cycle_config import JOB_KIND
 from app.cycle_config import PROFILES as CYCLE_PROFILES
+from app.stage_results import STAGE_RESULTS, stage_result
 from app.tui.site_field import SiteField
 from learning.curves import sparkline
 from robot.sim.tasks import TASKS
@@ -23,37 +24,9 @@ from robot.sim.tasks import TASKS
 
 def stage_summary(name: str, result: dict | None) -> str:
     """One line of the numbers that matter from a finished stage's stored result."""
-    if not result:
+    if not result or name not in STAGE_RESULTS:
         return ""
-    if "final_loss" in result:
-        rest = {k: v for k, v in result.items() if k != "final_loss"}
-        return f"{stage_summary(name, rest)}; final loss {result['final_loss']:.4f}"
-    if name == "collect":
-        return f"{result['successes']}/{result['episodes']} sampled rollouts succeeded"
-    if name == "align":
-        return f"{result['world_model']} from {result['from']}"
-    if name == "reward":
-        f1 = {split: result[split]["f1"] for split in ("validation", "held_out", "evaluation") if result.get(split)}
-        return "F1 " + ", ".join(f"{split} {value:.3f}" for split, value in f1.items())
-    if name == "fidelity":
-        agreement = result.get("outcome_agreement")
-        recognised = (f"; real successes recognised in imagination {result['successes_recognised']}/"
-                      f"{result['successes_replayed']}" if "successes_replayed" in result else "")
-        return (f"PSNR {result['psnr_db_last']:.1f} dB, SSIM {result['ssim_last']:.2f} at the end; outcome agreement "
-                + ("-" if agreement is None else f"{100 * agreement:.0f}%") + recognised)
-    if name == "grpo":
-        if not result.get("updated"):
-            return f"no update: {result.get('reason', '')}"
-        return (f"{result['updates']} updates, imagined success {100 * result['success_rate']:.0f}%, "
-                f"groups kept {100 * result['kept_fraction']:.0f}%")
-    if name == "evaluate":
-        if "skipped" in result:
-            return result["skipped"]
-        return ", ".join(f"{role} {100 * e['rate']:.1f}%" for role, e in result.items())
-    if name == "deploy":
-        return ("deployed: " if result.get("deployed") else "kept the deployed policy: ") + (
-            result.get("note") or result.get("reason", ""))
-    return ""
+    return stage_result(name, result).summary()
 
 
 class CyclePane(Vertical):

@@ -5,7 +5,8 @@ held-out ones are the world model's (every 10th, see ``learning/splits.py``), so
 and reward scores speak of the same episodes; of the rest, every ``VALIDATE_EVERY``-th
 chooses the threshold and the others are trained on. Evaluation episodes recorded with
 frames (``eval --record-frames``) are never trained on and are scored as a second held-out set.
-Checkpoints live at ``reward-models/<name>`` (``learning/artifacts.py``).
+Checkpoints live at ``reward-models/<name>`` (``learning/artifacts.py``), registered in the
+store's models when training finishes (updated when it is trained again).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from learning.artifacts import reward_model_dir, world_model_dir
+from learning.artifacts import register_reward_model, reward_model_dir, world_model_dir
 from learning.reward_model.config import RewardModelConfig
 from learning.reward_model.judge import Scores
 from learning.reward_model.training import ImaginedReplay, score_episodes, train_reward_model
@@ -90,6 +91,10 @@ def train_success_model(store: TrajectoryStore, name: str, task: str, config: Re
     report = RewardReport(folder, validation_scores,
                           score_episodes(store, model, held_out) if held_out else None,
                           score_episodes(store, model, evaluation) if evaluation else None)
+    register_reward_model(store, name, iteration_id=iteration_id, config={
+        "task": task, "world_model": world_model, "steps": train.steps, "reward_model": model.config.to_json(),
+        "f1": {split: getattr(report, split).f1 for split in ("validation", "held_out", "evaluation")
+               if getattr(report, split) is not None}})
     for split in ("validation", "held_out", "evaluation"):
         scores = getattr(report, split)
         if scores is not None:

@@ -2,18 +2,19 @@
 
 Training sees the training side of the store's split (``learning/splits.py``); fidelity
 replays the held-out side, so the fidelity and reward reports speak of episodes no
-learner saw. Checkpoints live at ``world-models/<name>/model`` (``learning/artifacts.py``).
+learner saw. Checkpoints live at ``world-models/<name>/model`` (``learning/artifacts.py``) and
+are registered in the store's models when their training finishes (again, updated, on a resume).
 A config with arm-pose maps must already carry the robot's kinematics: the robot side
 knows them, and the app fills them in before training starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
-from learning.artifacts import world_model_dir
+from learning.artifacts import register_world_model, world_model_dir
 from learning.reward_model.judge import judge as judge_trajectory
 from learning.reward_model.model import RewardModel
 from learning.splits import HOLD_OUT_EVERY, NoHeldOutEpisodesError, balanced, split_episodes
@@ -27,9 +28,10 @@ from storage import EpisodeFilter, TrajectoryStore
 
 def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelConfig, train: TrainConfig, *,
                          task: str | None = None, batch_size: int = 16, init_from: Path | None = None,
-                         progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
-    """The world model, from scratch (or on from the weights in ``init_from``), on every stored
-    episode (of ``task``) but the held-out ones."""
+                         progress: Callable[[str, TrainProgress], None] | None = None,
+                         parent: str | None = None) -> Path:
+    """The world model, from scratch (or on from the weights in ``init_from``: world model
+    ``parent``'s, when it is one), on every stored episode (of ``task``) but the held-out ones."""
     if config.pose_maps and config.kinematics is None:
         raise ValueError("the world model config has pose_maps but no arm kinematics; fill them in from the "
                          "robot first (app/arm_kinematics.with_kinematics)")
@@ -42,6 +44,8 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
     folder = world_model_dir(store, name) / "model"
     train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       init_from=init_from, batch_size=batch_size, progress=(lambda p: progress("world model", p)) if progress else None)
+    register_world_model(store, name, parent=parent, config={"task": task, "steps": train.steps,
+                                                              "world_model": config.to_json()})
     return folder
 
 
@@ -59,6 +63,9 @@ def align_world_model(store: TrajectoryStore, name: str, base: str, where: Episo
     train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       init_from=world_model_dir(store, base) / "model", batch_size=batch_size,
                       progress=(lambda p: progress("align", p)) if progress else None)
+    register_world_model(store, name, parent=base, config={
+        "aligned_on": {k: v for k, v in asdict(where).items() if v is not None}, "episodes": len(training_ids),
+        "steps": train.steps, "world_model": config.to_json()})
     return folder
 
 
