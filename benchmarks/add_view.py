@@ -38,8 +38,9 @@ def main() -> None:
             if done % 10 == 0 or done == total:
                 print(f"{done}/{total} episodes (last {episode_id}), {time.perf_counter() - start:.0f} s", flush=True)
 
-        rendered = add_view(store, [e.id for e in episodes], args.camera, tuple(args.size), progress)
-        print(f"rendered {args.camera} for {rendered} episodes; {len(episodes) - rendered} had it")
+        rendered, diverged = add_view(store, [e.id for e in episodes], args.camera, tuple(args.size), progress)
+        print(f"rendered {args.camera} for {rendered} episodes; {len(episodes) - rendered - len(diverged)} had it; "
+              f"{len(diverged)} diverged in replay and stay without it: {diverged}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def main() -> None:
         rollouts = [e.id for e in store.episodes(EpisodeFilter(task=args.task, source="policy",
                                                                policy_version_id=base))][:args.budget]
         name = (f"{args.task}-dpo-{args.scale}-b{args.beta:g}-lr{args.lr:g}"
-                + (f"-nll{args.nll_weight:g}" if args.nll_weight else "") + f"-P{len(rollouts)}")
+                + (f"-nll{args.nll_weight:g}" if args.nll_weight else "")
+                + (f"-steps{args.steps}" if args.steps != 200 else "") + f"-P{len(rollouts)}")
         started = time.perf_counter()
         version = existing(store, name) or dpo_offline(
             store, base, args.task, rollouts, DPOConfig(scale=args.scale, beta=args.beta, lr=args.lr, steps=args.steps,

@@ -50,6 +50,33 @@ def point_diagnostics(history: list[dict], since_trajectories: int) -> dict:
     return {"updates_in_segment": len(updates), **means}
 
 
+def write_results(args, config, points: list[dict]) -> None:
+    """JSON, markdown and PNG of the curve so far: rewritten after every point, so an interrupted
+    run leaves its curve."""
+    n = args.eval_episodes
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"grpo-ceiling-{args.task}-{args.run}"
+    command = (f"benchmarks/grpo_ceiling.py --task {args.task} --base {args.base} --episodes {args.episodes} "
+               f"--every {args.every} --eval-episodes {n} --profile {args.profile} --run {args.run}"
+               + "".join(f" --set {o}" for o in args.overrides))
+    stem.with_suffix(".json").write_text(json.dumps({"task": args.task, "grpo": config.to_json(), "points": points,
+                                                     "machine": machine(), "command": command}, indent=2))
+    lines = [f"GRPO in the sim ({args.task}, run {args.run}): greedy success on {n} evaluation seeds", "",
+             "| real episodes | updates | groups kept | sampled success since the last point | greedy success [95% CI] | grad norm "
+             "| clip fraction | token entropy |", "|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for p in points:
+        cell = lambda key, fmt: "-" if p.get(key) is None else format(p[key], fmt)  # noqa: E731
+        kept = f"{p['groups_kept']}/{p['groups']}" if "groups" in p else "-"
+        lines.append(f"| {p['real_episodes']} | {p['updates']} | {kept} | {cell('segment_sampled_success', '.1%')} "
+                     f"| {success_cell(p)} | {cell('grad_norm', '.3f')} | {cell('clip_fraction', '.3f')} "
+                     f"| {cell('token_entropy', '.3f')} |")
+    lines += ["", f"Command: `{command}`", f"Machine: {machine()}"]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    chart({"greedy success": [p["rate"] for p in points]}, [str(p["real_episodes"]) for p in points],
+          stem.with_suffix(".png"), f"GRPO ceiling, {args.task}: greedy success vs real episodes")
+    print("\n".join(lines), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, required=True)
@@ -89,29 +116,7 @@ def main() -> None:
                            "segment_sampled_success": (successes - earlier[0]) / max(1, stats["rollouts"] - earlier[1]),
                            **point_diagnostics(history, budget - args.every), **result})
             report(f"{budget} episodes, {stats['updates']} updates: {success_cell(result)}")
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"grpo-ceiling-{args.task}-{args.run}"
-    command = (f"benchmarks/grpo_ceiling.py --task {args.task} --base {args.base} --episodes {args.episodes} "
-               f"--every {args.every} --eval-episodes {n} --profile {args.profile} --run {args.run}"
-               + "".join(f" --set {o}" for o in args.overrides))
-    stem.with_suffix(".json").write_text(json.dumps({"task": args.task, "grpo": config.to_json(), "points": points,
-                                                     "machine": machine(), "command": command}, indent=2))
-    lines = [f"GRPO in the sim ({args.task}, run {args.run}): greedy success on {n} evaluation seeds", "",
-             "| real episodes | updates | groups kept | sampled success since the last point | greedy success [95% CI] | grad norm "
-             "| clip fraction | token entropy |", "|---:|---:|---:|---:|---|---:|---:|---:|"]
-    for p in points:
-        cell = lambda key, fmt: "-" if p.get(key) is None else format(p[key], fmt)  # noqa: E731
-        kept = f"{p['groups_kept']}/{p['groups']}" if "groups" in p else "-"
-        lines.append(f"| {p['real_episodes']} | {p['updates']} | {kept} | {cell('segment_sampled_success', '.1%')} "
-                     f"| {success_cell(p)} | {cell('grad_norm', '.3f')} | {cell('clip_fraction', '.3f')} "
-                     f"| {cell('token_entropy', '.3f')} |")
-    lines += ["", f"Command: `{command}`", f"Machine: {machine()}"]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    chart({"greedy success": [p["rate"] for p in points]}, [str(p["real_episodes"]) for p in points],
-          stem.with_suffix(".png"), f"GRPO ceiling, {args.task}: greedy success vs real episodes")
-    print("\n".join(lines))
-
+            write_results(args, config, points)
 
 if __name__ == "__main__":
     main()

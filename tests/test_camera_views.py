@@ -12,7 +12,7 @@ from robot.robot import RobotError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.aloha_sim import AlohaSim, SimConfig
 from robot.sim.kinematics import arm_kinematics
-from robot.sim.replay import add_view, replay_frames
+from robot.sim.replay import ReplayDivergedError, add_view, replay_frames
 from storage import EpisodeInfo, StoreError
 from tests.episode_data import write_episode
 
@@ -74,11 +74,11 @@ def test_a_stored_sim_episode_gets_a_view_by_replay(store):
                                 initial_state=5, config=RolloutConfig(horizon=12))
     episode_id = result.episode_id
     recorded = store.load_frames(episode_id, "cam_high")
-    assert add_view(store, [episode_id], "cam_high_task", size) == 1
+    assert add_view(store, [episode_id], "cam_high_task", size) == (1, [])
     view = store.load_frames(episode_id, "cam_high_task")
     top, left = round(VIEW.top * 48), round(VIEW.left * 64)
     np.testing.assert_array_equal(view, recorded[:, top:top + 24, left:left + 32])  # the replay is the episode
-    assert add_view(store, [episode_id], "cam_high_task", size) == 0  # resumed: nothing twice
+    assert add_view(store, [episode_id], "cam_high_task", size) == (0, [])  # resumed: nothing twice
 
     steps = store.load_steps(episode_id)
     wrong = steps.qpos.copy()
@@ -99,5 +99,8 @@ def test_adding_a_camera_to_an_episode_is_checked_and_whole(store):
     frames = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
     store.add_camera(episode_id, "cam_extra", frames)
     np.testing.assert_array_equal(store.load_frames(episode_id, "cam_extra"), frames)
+    made_up = write_episode(store, seed=7, length=4)  # joints no replay of seed 7 reaches
+    assert add_view(store, [made_up], "cam_high_task", (24, 32)) == (0, [made_up])
+    assert "cam_high_task" not in store.cameras(made_up)
     with pytest.raises(RobotError, match="not a seeded sim episode"):
         add_view(store, [write_episode(store, seed=None, length=4)], "cam_high_task", (24, 32))

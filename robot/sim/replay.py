@@ -28,24 +28,30 @@ def replay_frames(task: str, seed: int, commands: np.ndarray, qpos: np.ndarray,
         for t, command in enumerate(commands):
             drift = float(np.abs(observation.qpos - qpos[t]).max())
             if drift > QPOS_TOLERANCE:
-                raise RobotError(f"the replay of seed {seed} left the recorded episode at step {t} (joints "
+                raise ReplayDivergedError(f"the replay of seed {seed} left the recorded episode at step {t} (joints "
                                  f"{drift:.2g} apart, more than {QPOS_TOLERANCE}); it cannot be rendered again")
             for name in cameras:
                 frames[name][t] = observation.frames[name]
             sim.send_action(command)  # it passed the filter once, from the same joints: it passes unchanged
             observation = sim.observe()
     if success is not None and observation.success != success:
-        raise RobotError(f"the replay of seed {seed} ends with success={observation.success}, the recorded episode "
+        raise ReplayDivergedError(f"the replay of seed {seed} ends with success={observation.success}, the recorded episode "
                          f"with success={success}; it cannot be rendered again")
     return frames
 
 
+class ReplayDivergedError(RobotError):
+    """A replay that left its recorded episode: its frames would not show what was recorded."""
+
+
 def add_view(store, episode_ids: list[int], camera: str, size: tuple[int, int],
-             progress=lambda done, total, episode_id: None) -> int:
+             progress=lambda done, total, episode_id: None) -> tuple[int, list[int]]:
     """Render ``camera`` (a sim camera or view) at ``size`` for each stored sim episode that lacks
     it, by replaying the episode; each episode's stream is added whole, so an interrupted run
-    resumes where it stopped. Returns how many episodes were rendered."""
-    rendered = 0
+    resumes where it stopped. An episode whose replay diverges (contacts can amplify the float32
+    rounding of its commands until the outcome differs) is left without the view. Returns how
+    many episodes were rendered, and the ids of those that diverged."""
+    rendered, diverged = 0, []
     for done, episode_id in enumerate(episode_ids, 1):
         episode = store.episode(episode_id)
         if camera not in store.cameras(episode_id):
@@ -53,9 +59,13 @@ def add_view(store, episode_ids: list[int], camera: str, size: tuple[int, int],
                 raise RobotError(f"episode {episode_id} is not a seeded sim episode ({episode.robot_kind}); "
                                  f"only the sim can render it again")
             steps = store.load_steps(episode_id)
-            frames = replay_frames(episode.task, episode.seed, steps.actions, steps.qpos, {camera: size},
-                                   success=episode.success if episode.label_source == "env" else None)
-            store.add_camera(episode_id, camera, frames[camera])
-            rendered += 1
+            try:
+                frames = replay_frames(episode.task, episode.seed, steps.actions, steps.qpos, {camera: size},
+                                       success=episode.success if episode.label_source == "env" else None)
+            except ReplayDivergedError:
+                diverged.append(episode_id)
+            else:
+                store.add_camera(episode_id, camera, frames[camera])
+                rendered += 1
         progress(done, len(episode_ids), episode_id)
-    return rendered
+    return rendered, diverged
