@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--task", default="transfer_cube")
     parser.add_argument("--budget", type=int, default=128, help="P: the base policy's first P sampled rollouts")
     parser.add_argument("--scale", choices=("trajectory", "token"), default="token")
-    parser.add_argument("--beta", type=float, default=2.0)
+    parser.add_argument("--beta", type=float, default=DPOConfig.beta)
     parser.add_argument("--lr", type=float, default=5e-6)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--nll-weight", type=float, default=0.0, help="RPO's anchor: the chosen trajectory's NLL per token")

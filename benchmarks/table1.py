@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--world-model", help="pretrained world model WMPO starts from")
     parser.add_argument("--grpo-updates", type=int)
     parser.add_argument("--eval-episodes", type=int, default=128)
-    parser.add_argument("--dpo-steps", type=int, default=200)
+    parser.add_argument("--dpo-steps", type=int, help="DPO steps (default: one pass over the preference pairs)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     started = time.perf_counter()

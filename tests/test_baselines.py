@@ -55,15 +55,17 @@ def test_dpo_raises_the_preferred_trajectory_against_the_reference():
                     - trajectory_log_prob(policy, trajectories[1]) + trajectory_log_prob(reference, trajectories[1]))
 
     assert margin().item() == pytest.approx(0.0, abs=1e-3)
-    stats = train_dpo(policy, reference, trajectories, DPOConfig(lr=1e-3, steps=5, pairs_per_step=1))
+    stats = train_dpo(policy, reference, trajectories, DPOConfig(lr=1e-3, steps=5, pairs_per_step=1,
+                                                                        scale="trajectory", beta=0.05, nll_weight=0.0))
     assert stats["pairs"] == 1 and margin().item() > 1.0
 
 
 def test_dpo_per_token_scale_reports_the_margin_per_action_token():
     reference, policy = tiny_policy(), tiny_policy()
     trajectories = [trajectory(reference, 1, 1), trajectory(reference, 0, 2)]
-    whole = train_dpo(tiny_policy(), reference, trajectories, DPOConfig(lr=1e-3, steps=3, pairs_per_step=1))
-    token = train_dpo(policy, reference, trajectories, DPOConfig(lr=1e-3, steps=3, pairs_per_step=1, scale="token"))
+    plain = dict(lr=1e-3, steps=3, pairs_per_step=1, beta=0.05, nll_weight=0.0)
+    whole = train_dpo(tiny_policy(), reference, trajectories, DPOConfig(**plain, scale="trajectory"))
+    token = train_dpo(policy, reference, trajectories, DPOConfig(**plain, scale="token"))
     tokens = trajectories[0].bins.numel()
     assert token["final"]["margin"] > 0 and abs(token["final"]["margin"]) < abs(whole["final"]["margin"]) / tokens * 10
     with pytest.raises(ValueError, match="DPO scale"):
