@@ -11,22 +11,26 @@ stays their JSON: a reward model's scores (``Scores.to_json``), an evaluation's 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, kw_only=True)
-class StageResult:
+class StageResult(ABC):
     final_loss: float | None = None  # a trainer's last logged loss (added by run_iteration)
 
     @classmethod
+    @abstractmethod
     def from_json(cls, stored: dict) -> "StageResult":
-        raise NotImplementedError
+        """The result from what the ledger stored, whichever keys an older store lacks."""
 
+    @abstractmethod
     def fields_json(self) -> dict:
-        raise NotImplementedError
+        """The stage's own keys, as the ledger stores them."""
 
+    @abstractmethod
     def numbers(self) -> str:
-        raise NotImplementedError
+        """The line the Cycle screen shows, without the final loss."""
 
     def to_json(self) -> dict:
         stored = self.fields_json()

@@ -131,11 +131,16 @@ def main() -> None:
                 for codec in args.codecs:
                     rows.append(run_case(Path(tmp), size, content, codec, steps))
                     print(f"done {rows[-1]['size']} {content} {codec}", flush=True)
+    print_rows(rows, markdown, args.json, "3 cameras per step; need >= 150 frames/s at 480x640")
+
+
+def print_rows(rows: list[dict], as_markdown, json_path: Path | None, what: str) -> None:
+    """The machine, the table, and the rows as JSON where asked for."""
     print(f"\n{platform.node()}: {platform.processor() or platform.machine()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores; 3 cameras per step; need >= 150 frames/s at 480x640\n")
-    print(markdown(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+          f"{len(__import__('os').sched_getaffinity(0))} cores; {what}\n")
+    print(as_markdown(rows))
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,6 @@ model's 96x128.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +29,7 @@ from storage.frame_codecs import get_codec
 from storage.video import psnr
 from storage.video_segments import SegmentEncoder
 
-from store import CAMERAS, run_case, scene_frames  # benchmarks/, beside this script
+from store import CAMERAS, print_rows, run_case, scene_frames  # benchmarks/, beside this script
 
 
 def encode_ms_per_frame(frames: np.ndarray, codec: str) -> float:
@@ -102,11 +99,7 @@ def main() -> None:
             for codec in args.codecs:
                 rows.append(video_case(Path(tmp), size, codec, args.steps))
                 print(f"done {rows[-1]['size']} {codec}", flush=True)
-    print(f"\n{platform.node()}: {platform.processor() or platform.machine()}, "
-          f"{len(os.sched_getaffinity(0))} cores; camera-like frames, 3 cameras per step, {args.steps} steps\n")
-    print(markdown(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    print_rows(rows, markdown, args.json, f"camera-like frames, 3 cameras per step, {args.steps} steps")
 
 
 if __name__ == "__main__":
