@@ -7,6 +7,7 @@ from pathlib import Path
 
 from storage import TrajectoryStore
 from storage.bundle import bundle_store, unbundle
+from storage.model_registry import verify_entry
 
 COMMANDS = {"bundle", "unbundle"}
 
@@ -27,15 +28,19 @@ def run(args) -> int:
               f"{manifest['checkpoint_files']} checkpoint files ({manifest['checkpoint_bytes'] / 1e6:.1f} MB)")
         return 0
     db = unbundle(args.bundle, args.into)
-    failed = 0
+    failed = checked = 0
     with TrajectoryStore(db) as store:
-        versions = store.policy_versions()
-        for version in versions:
+        # every checkpoint the store names: policy versions, then world and reward models
+        checks = [(f"policy {v.name!r}", lambda v=v: store.verify_policy_checkpoint(v.id))
+                  for v in store.policy_versions()]
+        checks += [(f"{e.kind} {e.name!r}", lambda e=e: verify_entry(e)) for e in store.models.entries()]
+        for label, verify in checks:
+            checked += 1
             try:
-                store.verify_policy_checkpoint(version.id)
+                verify()
             except Exception as exc:  # report every one, then fail
                 failed += 1
-                print(f"policy {version.name!r}: {exc}")
-    print(f"extracted {db}; {len(versions) - failed}/{len(versions)} policy checkpoints verified"
+                print(f"{label}: {exc}")
+    print(f"extracted {db}; {checked - failed}/{checked} checkpoints verified (policies, world and reward models)"
           + (f" (use it with --db {db})" if not failed else ""))
     return 1 if failed else 0

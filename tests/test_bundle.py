@@ -32,13 +32,18 @@ def test_a_moved_store_still_finds_and_verifies_its_checkpoints(tiny_base_store,
 
 def test_bundle_and_unbundle_carry_a_store_to_another_folder(tiny_base_store, tmp_path, capsys):
     db = copy_store(tiny_base_store, tmp_path / "robot-pc")
+    world_model = db.parent / "checkpoints" / "world-models" / "wm"
+    world_model.mkdir(parents=True)
+    (world_model / "model.safetensors").write_bytes(b"weights")
+    with TrajectoryStore(db) as store:
+        store.models.register("world_model", "wm", world_model)
     bundle = tmp_path / "store.tar"
     assert main(["--db", str(db), "bundle", str(bundle)]) == 0
     assert "checkpoint files" in capsys.readouterr().out
     assert main(["--db", str(db), "bundle", str(bundle)]) == 2  # never overwritten
     assert "exists; expected a new file" in capsys.readouterr().err
     assert main(["unbundle", str(bundle), "--into", str(tmp_path / "gpu-server")]) == 0
-    assert "1/1 policy checkpoints verified" in capsys.readouterr().out
+    assert "2/2 checkpoints verified" in capsys.readouterr().out  # the policy and the world model
     with TrajectoryStore(db) as here, TrajectoryStore(tmp_path / "gpu-server" / db.name) as there:
         assert len(here.episodes()) == len(there.episodes()) > 0
         assert [v.name for v in there.policy_versions()] == ["base"]
