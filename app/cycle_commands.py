@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from robot.sim.tasks import TASKS
-from storage import TrajectoryStore
+from storage import StoreError, TrajectoryStore
 
 from app import hardware_commands
 from app.config_commands import add_config_option, assignments
@@ -56,6 +56,8 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
                           **{k: v for k, v in overrides.items() if v is not None})
     if args.policy and store.deployed(config.task) is None:
         store.deploy(config.task, store.find_policy_version(args.policy), "initial")
+    if not args.resume:
+        check_a_policy_is_deployed(store, config.task, args.profile)
     started = time.perf_counter()
 
     def report(message: str) -> None:
@@ -69,3 +71,19 @@ def run_cycle_command(store: TrajectoryStore, args) -> None:
                           f"{100 * e['interval95'][1]:.1f}]" for role, e in evaluation.roles())
         print(f"iteration done: {rates or evaluation.skipped or ''}; "
               f"{'deployed' if deploy.deployed else 'not deployed'}: {deploy.note or deploy.reason or ''}", flush=True)
+
+
+def check_a_policy_is_deployed(store: TrajectoryStore, task: str, profile: str) -> None:
+    """Before any work: an iteration improves the deployed policy, so one must be, and a newcomer's
+    fresh store has none -- say which step comes first."""
+    if store.deployed(task) is not None:
+        return
+    names = [v.name for v in store.policy_versions()]
+    if not names:
+        raise StoreError(f"this store has no policy yet; train the base policy first (it records the expert demos "
+                         f"it needs): wmpo-app train-policy --profile {profile} --task {task} --name base"
+                         + (" --demos 10 --steps 300" if profile == "tiny" else "")
+                         + f", then: wmpo-app cycle --profile {profile} --task {task} --policy base")
+    raise StoreError(f"no policy is deployed for {task}; start from one of this store's ({', '.join(names[-5:])}): "
+                     f"wmpo-app cycle --profile {profile} --task {task} --policy NAME")
+

@@ -4,7 +4,8 @@
 save, so it cannot live inside). Lines are appended as training goes: a crash loses at most
 the line being written, and a resumed run appends again from its checkpoint's step -- so a
 step can appear twice, and the reader keeps its last line. ``plot_curves`` draws any number
-of runs into one PNG, one panel per quantity (``wmpo-app curves``).
+of runs into one PNG, one panel per quantity (``wmpo-app curves``). Every number of a line
+also goes to a TensorBoard event file of the run (``events_dir``), tagged by its field's name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import math
 import time
 from pathlib import Path
 
+from learning.tensorboard_events import EventFile
+
 SUFFIX = ".curve.jsonl"
+CHECKPOINTS = "checkpoints"  # the store's folder of checkpoints (learning/artifacts.py)
+_event_files: dict[Path, EventFile] = {}  # one events file per run and process, as TensorBoard's writers do
 
 
 def curve_path(checkpoint_dir: Path) -> Path:
@@ -22,15 +27,36 @@ def curve_path(checkpoint_dir: Path) -> Path:
     return checkpoint_dir.with_name(checkpoint_dir.name + SUFFIX)
 
 
+def events_dir(checkpoint_dir: Path) -> Path:
+    """The run's TensorBoard folder: ``<checkpoints>/tensorboard/<the checkpoint's path below
+    it>``, or ``<checkpoint>.tb`` for a checkpoint outside a store. Not a folder beside every
+    checkpoint: one beside a reward model would be listed as another reward model
+    (``learning/artifacts.py``); not the curve file's folder: TensorBoard makes one run of a
+    folder, so the reward models sharing theirs would merge."""
+    checkpoint_dir = Path(checkpoint_dir).absolute()
+    for parent in checkpoint_dir.parents:
+        if parent.name == CHECKPOINTS:
+            return parent / "tensorboard" / checkpoint_dir.relative_to(parent)
+    return checkpoint_dir.with_name(checkpoint_dir.name + ".tb")
+
+
 def append_point(checkpoint_dir: Path, point: dict) -> None:
-    """One logged window (``step`` and numbers) at the end of the run's curve."""
+    """One logged window (``step`` and numbers) at the end of the run's curve and of its
+    TensorBoard events (every number but the step; other values only in the curve)."""
     if "step" not in point:
         raise ValueError(f"a curve point needs its step; got keys {sorted(point)}")
     path = curve_path(checkpoint_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({**point, "time": round(time.time(), 3)}, allow_nan=True)
+    now = time.time()
+    line = json.dumps({**point, "time": round(now, 3)}, allow_nan=True)
     with open(path, "a") as f:
         f.write(line + "\n")
+    folder = events_dir(checkpoint_dir)
+    if folder not in _event_files:
+        _event_files[folder] = EventFile(folder)
+    numbers = {k: v for k, v in point.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "time")}
+    _event_files[folder].add_scalars(int(point["step"]), numbers, wall_time=now)
 
 
 def read_curve(path: Path) -> list[dict]:

@@ -84,6 +84,11 @@ def test_errors_are_one_clear_line(tmp_path):
     folder = wmpo_app("import-aloha", str(tmp_path / "empty"), "--task", "transfer_cube", db=tmp_path / "wmpo.db")
     assert folder.returncode == 2 and "folder without episode_N.hdf5 files" in folder.stderr
     assert "Traceback" not in result.stderr
+    newcomer = wmpo_app("cycle", "--profile", "tiny", db=tmp_path / "wmpo.db")  # a fresh store: no policy yet
+    assert newcomer.returncode == 2 and ("no policy yet; train the base policy first" in newcomer.stderr
+                                         and "wmpo-app train-policy --profile tiny" in newcomer.stderr)
+    with TrajectoryStore(tmp_path / "wmpo.db") as store:
+        assert store.jobs.unfinished() == [] and store.jobs.finished() == []  # refused before any work
     missing = wmpo_app("relabel", "99999", "success", db=tmp_path / "wmpo.db")
     assert missing.stderr == "wmpo-app: error: no committed episode with id 99999\n"  # no Python quotes
     # a reader that has gone before the report is written (`| head`, here `| true`) is no error
