@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from storage import TrajectoryStore
 from storage.jobs import as_utc
 from storage.model_registry import ModelEntry
+from storage.store import CHECKPOINTS
 
 if TYPE_CHECKING:
     from learning.vla.policy import VLAPolicy
@@ -30,7 +31,7 @@ WORLD_MODEL, REWARD_MODEL = "world_model", "reward_model"  # the registry's kind
 
 
 def checkpoints_dir(store: TrajectoryStore) -> Path:
-    return store.path.parent / "checkpoints"
+    return store.path.parent / CHECKPOINTS
 
 
 def world_model_dir(store: TrajectoryStore, name: str) -> Path:

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from learning.tensorboard_events import EventFile
+from storage.store import CHECKPOINTS
 
 SUFFIX = ".curve.jsonl"
-CHECKPOINTS = "checkpoints"  # the store's folder of checkpoints (learning/artifacts.py)
 _event_files: dict[Path, EventFile] = {}  # one events file per run and process, as TensorBoard's writers do
 
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from storage.errors import StoreError
+from storage.store import CHECKPOINTS
 
 MANIFEST = "bundle.json"
-CHECKPOINTS = "checkpoints"
 
 
 def bundle_store(db: Path, out: Path) -> dict:

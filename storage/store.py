@@ -47,6 +47,7 @@ from storage.success_rates import SuccessRate, success_rates
 from storage.video_segments import encode_segments, read_segment_frames
 
 DEFAULT_STORE_PATH = Path("wmpo-data/wmpo.db")
+CHECKPOINTS = "checkpoints"  # the folder beside a store file that holds every model's checkpoint
 
 
 @dataclass(frozen=True)
@@ -281,10 +282,10 @@ class TrajectoryStore:
         folder = self.path.parent.resolve()
         if not recorded.is_absolute():
             located = folder / recorded
-        elif recorded.exists() or "checkpoints" not in recorded.parts:
+        elif recorded.exists() or CHECKPOINTS not in recorded.parts:
             located = recorded
         else:
-            index = len(recorded.parts) - 1 - recorded.parts[::-1].index("checkpoints")
+            index = len(recorded.parts) - 1 - recorded.parts[::-1].index(CHECKPOINTS)
             moved = folder.joinpath(*recorded.parts[index:])
             located = moved if moved.exists() else recorded
         version.checkpoint_path = str(located)
