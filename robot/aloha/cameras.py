@@ -138,6 +138,17 @@ class RealSenseCamera(Camera):
         self._pipeline, self._device = pipeline, device
 
     def _read(self) -> None:
+        # The reader owns the pipeline once it runs: it stops it itself on its way out, so no other
+        # thread ever stops a pipeline this one may be waiting on (librealsense crashes on that).
+        try:
+            self._read_frames()
+        finally:
+            if self._pipeline is not None:
+                with contextlib.suppress(RuntimeError):
+                    self._pipeline.stop()
+                self._pipeline = None
+
+    def _read_frames(self) -> None:
         timeouts = 0
         while self._running.is_set():
             if self._restart_requested.is_set():
@@ -209,11 +220,8 @@ class RealSenseCamera(Camera):
 
     def stop(self) -> None:
         if self._thread is not None:
-            self._running.clear()
-            self._thread.join(timeout=2)
-            if self._pipeline is not None:
-                self._pipeline.stop()
-                self._pipeline = None
+            self._running.clear()  # the reader stops its pipeline and ends (a restart in progress gives up)
+            self._thread.join(timeout=RESTART_TIMEOUT_S)
             self._thread = None
 
 
