@@ -280,6 +280,8 @@ def agreement(verdicts: list, labels: list[bool]) -> dict:
 def sampled_success(store, task, policy_id, model, reward, starts: int, group: int, temperature: float,
                     sampler: str | None, steps: int | None) -> dict:
     policy = load_policy(store.verify_policy_checkpoint(policy_id))
+    if policy.config.camera != model.config.camera:  # imagined frames would be a view the policy never saw
+        return {"skipped": f"the policy reads {policy.config.camera!r}, the world model imagines {model.config.camera!r}"}
     frames = initial_frames(store, task, model.config.camera, tuple(model.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, sampler=sampler, steps=steps, seed=0,
@@ -401,7 +403,7 @@ def row(r: dict) -> str:
                             f"{late[h]['imagined']['balanced_accuracy']:.2f} ({late[h]['held_start']['balanced_accuracy']:.2f})"
                             for h in ("2", "4", "8", "16")))
     sampled = r.get("sampled_success")
-    cells.append("-" if sampled is None else f"{100 * sampled['imagined']['rate']:.0f}% / "
+    cells.append("-" if sampled is None or "skipped" in sampled else f"{100 * sampled['imagined']['rate']:.0f}% / "
                  + ("-" if sampled["real"]["rate"] is None else f"{100 * sampled['real']['rate']:.0f}%"))
     cells.append(f"{r['speed']['imagined_frames_per_s']:.0f} ({r['speed']['control_steps_per_s']:.0f})")
     return "| " + " | ".join(cells) + " |"
