@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,11 +32,13 @@ def main() -> None:
     parser.add_argument("--demos", type=int, default=50)
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--episodes", type=int, default=128)
+    parser.add_argument("--camera", default="cam_high", help="the camera or view the policy sees (cam_high_task: "
+                        "the task region of cam_high at twice the size)")
     parser.add_argument("--name", help="policy version to train or reuse (default from demos and steps)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
-    config = profile("cpu")
+    config = profile("cpu", camera=args.camera)
     results = []
     with TrajectoryStore(args.db) as store:
         name = args.name or f"base-all-cpu-{args.demos}demos-{args.steps}steps"
@@ -48,7 +51,7 @@ def main() -> None:
             started = time.perf_counter()
             summary = evaluate_policy(store, version_id, task, args.episodes)
             print(summary, flush=True)
-            results.append({**summary.to_json(), "policy": name, "train_and_demos_s": trained,
+            results.append({**summary.to_json(), "policy": name, "camera": args.camera, "train_and_demos_s": trained,
                             "eval_s": time.perf_counter() - started})
     print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos} demos, {args.steps} steps\n")
     print("| task | success (greedy) | 95% interval | mean successful length | inference ms/chunk (median / p95) | chunk lasts |")
@@ -58,8 +61,13 @@ def main() -> None:
         length = f"{r['mean_success_length']:.0f}" if r["mean_success_length"] else "-"
         print(f"| {r['task']} | {r['successes']}/{r['episodes']} ({100 * r['rate']:.1f}%) | [{100 * low:.1f}, {100 * high:.1f}] "
               f"| {length} | {r['inference_ms_median']:.1f} / {r['inference_ms_p95']:.1f} | {r['chunk_ms']:.0f} ms |")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    if args.json:  # one entry per (policy, task): earlier policies' figures stay beside the new ones
+        report = json.loads(args.json.read_text()) if args.json.exists() else {"results": []}
+        new = {(r["policy"], r["task"]) for r in results}
+        report["results"] = [r for r in report["results"] if (r.get("policy"), r["task"]) not in new] + results
+        report.setdefault("commands", []).append("benchmarks/base_policy.py " + " ".join(sys.argv[1:]))
+        report["date"] = time.strftime("%Y-%m-%d")
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
