@@ -133,7 +133,7 @@ def align(ctx: IterationContext) -> dict:
     name = ctx.metric_names()["world_model"]
     where = EpisodeFilter(task=ctx.task, source="policy", iteration_id=ctx.iteration_id)
     align_world_model(store, name, base, where, TrainConfig.scheduled(config.align_steps, ALIGN_LR),
-                      batch_size=config.world_model_batch,
+                      batch_size=config.world_model_batch, demo_share=config.align_demo_share,
                       progress=lambda stage, p: ctx.progress(p.step, p.steps, f"align {p.step}/{p.steps} "
                                                                                 f"loss {p.loss:.4f}", p.loss))
     return AlignResult(name, base).to_json()

@@ -21,6 +21,7 @@ class CycleConfig(JsonConfig):
     world_model: str = "world-model"  # the pretrained world model the first alignment starts from
     world_model_steps: int = 20_000  # pretraining, only if that world model does not exist yet
     align_steps: int = 1000
+    align_demo_share: float = 0.3  # of every alignment batch from the task's expert demos (official code: 0.7/0.3)
     world_model_batch: int = 16
     reward_steps: int = 1500
     reward_batch: int = 32

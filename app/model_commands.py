@@ -48,6 +48,8 @@ def add_commands(commands) -> None:
     align.add_argument("--policy", help="only this policy version's rollouts (name or id; default: every policy's)")
     align.add_argument("--steps", type=int, default=1000)
     align.add_argument("--batch", type=int, default=16)
+    align.add_argument("--demo-share", type=float, default=0.3,
+                       help="share of every batch from the task's expert demos (0: the rollouts alone)")
     align.set_defaults(run=run_align_world_model)
 
     reward = commands.add_parser("train-reward", help="train the success reward model of a task (resumable)")
@@ -145,7 +147,8 @@ def run_align_world_model(store: TrajectoryStore, args) -> None:
     where = EpisodeFilter(task=args.task, source="policy",
                           policy_version_id=store.find_policy_version(args.policy) if args.policy else None)
     train = TrainConfig.scheduled(args.steps, ALIGN_LR)
-    folder = align_world_model(store, args.name, args.base, where, train, batch_size=args.batch, progress=progress)
+    folder = align_world_model(store, args.name, args.base, where, train, batch_size=args.batch,
+                               demo_share=args.demo_share, progress=progress)
     print(f"world model {args.name!r} (aligned from {args.base!r}): {folder}")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+import torch
+
 from learning.distributed import world_size
 from storage.clips import ClipDataset
 
@@ -26,5 +28,17 @@ def epoch_batches(dataset: ClipDataset, batch_size: int,
                     yield collate(items)
                     items = []
             epoch += 1
+
+    return batches
+
+
+def mixed_batches(first: Callable[[int], Iterator[dict]], second: Callable[[int], Iterator[dict]]
+                  ) -> Callable[[int], Iterator[dict]]:
+    """Each batch the concatenation of one batch from each stream (their sizes set the shares),
+    resumable as each stream is."""
+
+    def batches(start_step: int) -> Iterator[dict]:
+        for a, b in zip(first(start_step), second(start_step)):
+            yield {key: torch.cat([a[key], b[key]]) for key in a}
 
     return batches

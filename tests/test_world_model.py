@@ -318,3 +318,38 @@ def test_fidelity_scores_imagined_frames_at_the_stride_and_counts_recognised_suc
         assert f"in imagination {recognised}/2" in report.summary()
     assert imagined[0].shape == (2 * K // S + 1, *TINY.image_size, 3)
     assert report.steps == list(range(S, 2 * K + 1, S)) and len(report.frozen_psnr_db) == len(report.psnr_db)
+
+
+def test_mixed_batches_concatenate_one_batch_of_each_stream_and_resume_both():
+    from learning.batches import mixed_batches
+
+    def stream(tag):
+        return lambda start: ({"x": torch.full((2 if tag else 1,), float(tag * 100 + step))}
+                              for step in range(start, 10**6))
+
+    batches = mixed_batches(stream(0), stream(1))(5)
+    first, second = next(batches), next(batches)
+    assert first["x"].tolist() == [5.0, 105.0, 105.0] and second["x"].tolist() == [6.0, 106.0, 106.0]
+
+
+def test_alignment_mixes_the_tasks_expert_demos_into_every_batch(store, tmp_path):
+    from learning.artifacts import world_model_dir
+    from learning.checkpoints import read_config
+    from learning.world_model.on_store import align_world_model, pretrain_world_model
+    from storage import EpisodeSpec
+    from tests.episode_data import write_episode
+
+    spec = EpisodeSpec(cameras={"cam_high": (*TINY.image_size, 3)})
+    for seed in range(8):  # 4 rollouts and 4 demos, alternating; the last demo is the store's held-out one
+        write_episode(store, seed, 12, source="expert" if seed % 2 else "policy", spec=spec)
+    train = TrainConfig(steps=1, warmup_steps=1)
+    pretrain_world_model(store, "base", TINY, train, task="transfer_cube", batch_size=2)
+    rollouts = EpisodeFilter(task="transfer_cube", source="policy")
+    align_world_model(store, "mixed", "base", rollouts, train, batch_size=4, demo_share=0.5)
+    align_world_model(store, "alone", "base", rollouts, train, batch_size=4, demo_share=0.0)
+    mixed = read_config(world_model_dir(store, "mixed") / "model")
+    assert mixed["replay"] == {"episodes": 3, "share": 0.5} and mixed["episodes"] == 4
+    assert store.models.get("world_model", "mixed").config["demos"] == 3
+    assert read_config(world_model_dir(store, "alone") / "model")["replay"] is None
+    with pytest.raises(ValueError, match=r"replay_share 1.0; expected a fraction in \[0, 1\)"):
+        align_world_model(store, "all-demos", "base", rollouts, train, batch_size=4, demo_share=1.0)

@@ -50,21 +50,31 @@ def pretrain_world_model(store: TrajectoryStore, name: str, config: WorldModelCo
 
 
 def align_world_model(store: TrajectoryStore, name: str, base: str, where: EpisodeFilter, train: TrainConfig, *,
-                      batch_size: int = 16, progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
+                      batch_size: int = 16, demo_share: float = 0.3,
+                      progress: Callable[[str, TrainProgress], None] | None = None) -> Path:
     """Policy behaviour alignment: fine-tune world model ``base`` on the (training) rollouts
-    ``where`` selects -- successes and failures alike -- into world model ``name``."""
+    ``where`` selects -- successes and failures alike -- into world model ``name``.
+
+    ``demo_share`` of every batch comes from the task's expert demos (the official WMPO code mixes
+    two sources 0.7/0.3): an iteration's rollouts are mostly failures, and a model tuned on them
+    alone forgets what a grasp and a handover look like, the very frames a success is judged on."""
     config = load_world_model(world_model_dir(store, base) / "model").config
     where = replace(where, camera=config.camera, image_size=tuple(config.image_size))
     training_ids, _ = split_episodes(store, config.camera, where)
     if not training_ids:
         raise ValueError(f"no episodes with camera {config.camera!r} match {where} outside the held-out set; "
                          f"collect rollouts first (wmpo-app collect)")
+    demos = replace(where, source="expert", policy_version_id=None, iteration_id=None, success=True)
+    demo_ids = split_episodes(store, config.camera, demos)[0] if demo_share > 0 else []
+    replay = EpisodeFilter(ids=tuple(demo_ids)) if demo_ids else None  # none stored: the rollouts alone
     folder = world_model_dir(store, name) / "model"
     train_world_model(store, config, train, folder, where=EpisodeFilter(ids=tuple(training_ids)),
                       init_from=world_model_dir(store, base) / "model", batch_size=batch_size,
+                      replay=replay, replay_share=demo_share if replay else 0.0,
                       progress=(lambda p: progress("align", p)) if progress else None)
     register_world_model(store, name, parent=base, config={
         "aligned_on": {k: v for k, v in asdict(where).items() if v is not None}, "episodes": len(training_ids),
+        "demos": len(demo_ids), "demo_share": demo_share if replay else 0.0,
         "steps": train.steps, "world_model": config.to_json()})
     return folder
 

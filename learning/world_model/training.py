@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from learning.batches import epoch_batches
+from learning.batches import epoch_batches, mixed_batches
 from learning.checkpoints import CheckpointError, existing_checkpoint, load_weights, read_config, read_config_of_kind
 from learning.device import chosen_device
 from learning.trainer import TrainConfig, TrainProgress, train
@@ -71,8 +71,14 @@ def action_statistics(store: TrajectoryStore, where: EpisodeFilter, stride: int
 
 def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_config: TrainConfig, folder: Path, *,
                       where: EpisodeFilter = EpisodeFilter(), init_from: Path | None = None, batch_size: int = 16,
+                      replay: EpisodeFilter | None = None, replay_share: float = 0.0,
                       progress: Callable[[TrainProgress], None] | None = None) -> WorldModel:
-    """Pretrain from scratch, or fine-tune from ``init_from``; resumes from ``folder``."""
+    """Pretrain from scratch, or fine-tune from ``init_from``; resumes from ``folder``.
+
+    ``replay``: other episodes (expert demos, say) that make up ``replay_share`` of every batch,
+    so a fine-tune on a policy's rollouts keeps seeing what the rollouts rarely show."""
+    if not 0 <= replay_share < 1:
+        raise ValueError(f"replay_share {replay_share}; expected a fraction in [0, 1)")
     folder = Path(folder)
     if existing_checkpoint(folder) is not None:  # resuming: same configuration only
         if saved_config(read_config(folder)) != config:
@@ -94,9 +100,15 @@ def train_world_model(store: TrajectoryStore, config: WorldModelConfig, train_co
         model.set_action_statistics(*action_statistics(store, where, config.frame_stride))
     torch.manual_seed(train_config.seed)
     dataset = clip_dataset(store, config, where, train_config.seed)
-    batches = epoch_batches(dataset, batch_size, lambda items: clip_batch(items, config.action_window))
+    collate = lambda items: clip_batch(items, config.action_window)  # noqa: E731
+    replayed = round(batch_size * replay_share) if replay is not None else 0
+    batches = epoch_batches(dataset, batch_size - replayed, collate)
+    if replayed:
+        replay_set = clip_dataset(store, config, replay, train_config.seed + 1)
+        batches = mixed_batches(batches, epoch_batches(replay_set, replayed, collate))
     meta = {"kind": WORLD_MODEL_KIND, "world_model": config.to_json(), "train": asdict(train_config),
-            "episodes": store.count_episodes(where)}
+            "episodes": store.count_episodes(where),
+            "replay": {"episodes": store.count_episodes(replay), "share": replayed / batch_size} if replayed else None}
     return train(model, batches, train_config, folder, meta, progress)
 
 
