@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # wmpo: one script to set up and run everything.
 #   ./run.sh              set up, then start the main job (wmpo-app) on the embedded store
-#   ./run.sh test [ARGS]  set up, then run the whole test suite (ARGS go to pytest)
+#   ./run.sh test [ARGS]  set up, then run the whole test suite on 2 workers (ARGS go to pytest)
 #   ./run.sh ARGS...      set up, then run `wmpo-app ARGS...`
 # Set-up: system packages (apt, when root or sudo is available), .venv, the project itself.
 set -euo pipefail
@@ -98,9 +98,16 @@ install_ros_peer() {
     ) &
 }
 
+# The suite runs on WMPO_TEST_WORKERS pytest-xdist workers (default 2: this project's machines
+# have 2 cores; 1 runs it in one process). Each worker and its child processes use one torch
+# thread (tests/conftest.py); tests that share one fixed path form an xdist_group (loadgroup).
 if [ "${1:-}" = "test" ]; then
     shift
     install_ros_peer
+    workers=${WMPO_TEST_WORKERS:-2}
+    if [ "$workers" -gt 1 ]; then
+        exec "$VENV/bin/python" -m pytest -n "$workers" --dist loadgroup "$@"
+    fi
     exec "$VENV/bin/python" -m pytest "$@"
 fi
 exec "$VENV/bin/wmpo-app" "$@"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from learning.world_model.arm_pose import ArmKinematics
+from learning.world_model.kinematics import ArmKinematics
 from learning.world_model.config import WorldModelConfig
 from robot.sim.kinematics import arm_kinematics
 

@@ -68,9 +68,10 @@ class SimGroups:
     rewarded by the sim's own success check."""
 
     def __init__(self, store: TrajectoryStore, sim: Robot, runner: RecordingRunner, version_id: int, task: str,
-                 first_seed: int, group_size: int):
+                 first_seed: int, group_size: int, horizon: int | None = None):
         self.store, self.sim, self.runner, self.version_id = store, sim, runner, version_id
         self.task, self.first_seed, self.group_size = get_task(task), first_seed, group_size
+        self.horizon = horizon or self.task.horizon
 
     def __call__(self, i: int) -> list[Trajectory]:
         seed = self.first_seed + i
@@ -81,21 +82,22 @@ class SimGroups:
             info = EpisodeInfo(task=self.task.name, instruction=self.task.instruction, source="training", seed=seed,
                                policy_version_id=self.version_id, control_period_s=self.sim.features.control_period_s)
             result = record_rollout(self.store, self.sim, self.runner, info, initial_state=seed, record_frames=False,
-                                    config=RolloutConfig(horizon=self.task.horizon))
+                                    config=RolloutConfig(horizon=self.horizon))
             group.append(self.runner.trajectory(self.task.instruction, bool(result.success)))
         return group
 
 
 def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int, config: GRPOConfig, name: str,
                  *, run: str | None = None, seed: int = 0, first_seed: int = GRPO_SEED_BASE,
-                 report: Callable[[str], None] = print) -> tuple[int, dict]:
+                 horizon: int | None = None, report: Callable[[str], None] = print) -> tuple[int, dict]:
     """GRPO on sim rollouts through the same loop as WMPO's (``run_grpo``), updating whenever a
     batch of mixed groups is full, until ``budget`` episodes are spent; the result is registered
     as policy ``name``. The run itself (weights, optimizer, counters) lives in its own folder,
     ``grpo-runs/<run or name>``: an interrupted run resumes there with the seeds it would have
     used, and a call with the same ``run`` and a larger budget continues it (a learning curve).
     Group i starts from seed ``first_seed + i``: runs with the same first seed see the same
-    initial states, so their difference is the method's."""
+    initial states, so their difference is the method's. ``horizon``: control steps per episode
+    (default the task's; shorter for quick runs -- keep it when a run is continued)."""
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     folder = grpo_run_dir(store, run or name)
     resumed = existing_checkpoint(folder) is not None
@@ -111,7 +113,7 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
 
     # In the sim: a group's G episodes must start from one identical scene, which only a seed gives.
     with make_robot(None, task=task, cameras={policy.config.camera: policy.config.image_size}) as sim:
-        sample_group = SimGroups(store, sim, runner, version_id, task, first_seed, config.group_size)
+        sample_group = SimGroups(store, sim, runner, version_id, task, first_seed, config.group_size, horizon)
         stats = run_grpo(policy, sample_group, config, folder, meta, progress, episode_budget=budget)
     summary = {"rollouts": stats.trajectories, "groups": stats.groups_sampled, "groups_kept": stats.groups_kept,
                "updates": stats.updates, "rollout_success_rate": stats.success_rate}

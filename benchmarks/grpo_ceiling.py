@@ -58,6 +58,7 @@ def write_results(args, config, points: list[dict]) -> None:
     stem = args.out / f"grpo-ceiling-{args.task}-{args.run}"
     command = (f"benchmarks/grpo_ceiling.py --task {args.task} --base {args.base} --episodes {args.episodes} "
                f"--every {args.every} --eval-episodes {n} --profile {args.profile} --run {args.run}"
+               + (f" --max-steps {args.max_steps}" if args.max_steps else "")
                + "".join(f" --set {o}" for o in args.overrides))
     stem.with_suffix(".json").write_text(json.dumps({"task": args.task, "grpo": config.to_json(), "points": points,
                                                      "machine": machine(), "command": command}, indent=2))
@@ -88,6 +89,8 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--run", default="ceiling", help="the run's name; each configuration its own")
+    parser.add_argument("--max-steps", type=int, help="control steps per episode (default: the task's); shorter "
+                                                      "for quick runs, the same whenever a run is resumed")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     config = with_overrides(grpo_profile(args.profile), args.overrides)
@@ -98,16 +101,16 @@ def main() -> None:
     with TrajectoryStore(args.db) as store:
         base = store.find_policy_version(args.base)
         n = args.eval_episodes
-        points = [{"real_episodes": 0, "updates": 0, **evaluation(store, base, args.task, n, report)}]
+        points = [{"real_episodes": 0, "updates": 0, **evaluation(store, base, args.task, n, report, args.max_steps)}]
         report(f"base: {success_cell(points[0])}")
         for budget in range(args.every, args.episodes + 1, args.every):
             name = f"{args.task}-{args.run}-ep{budget}"
             version = existing(store, name)
             if version is None:
                 version, _ = grpo_on_real(store, base, args.task, budget, config, name, run=f"{args.task}-{args.run}",
-                                          report=report)
+                                          horizon=args.max_steps, report=report)
             stats = json.loads(store.policy_version(version).config_json)["stats"]
-            result = evaluation(store, version, args.task, n, report)
+            result = evaluation(store, version, args.task, n, report, args.max_steps)
             history = run_history(store, f"{args.task}-{args.run}")
             successes = round(stats["rollout_success_rate"] * stats["rollouts"])  # so far in the run
             earlier = points[-1].get("sampled", (0, 0))

@@ -40,7 +40,7 @@ def wmpo_iterations(store, args, report) -> list[IterationRow]:
         run_cycle(store, None, 0, resume=True, report=report)
     done = sum(mine(job) for job in store.jobs.finished(JOB_KIND))
     if done < args.iterations:
-        overrides = {"world_model": args.world_model, "grpo_updates": args.grpo_updates}
+        overrides = {"world_model": args.world_model, "grpo_updates": args.grpo_updates, "max_steps": args.max_steps}
         config = cycle_profile(args.profile, task=args.task, budget=args.budget, eval_episodes=args.eval_episodes,
                                **{k: v for k, v in overrides.items() if v is not None})
         run_cycle(store, config, args.iterations - done, report=report)
@@ -73,7 +73,8 @@ def imitation_arm(store, base_id, args, report) -> list[dict]:
                                     else None,
                                     progress=lambda p: report(f"{name}: step {p.step}/{p.steps} loss {p.loss:.3f}")
                                     if p.step % 500 == 0 else None)
-        summary = evaluate_policy(store, version, args.task, args.eval_episodes, reuse_finished=True)
+        summary = evaluate_policy(store, version, args.task, args.eval_episodes, reuse_finished=True,
+                                  horizon=args.max_steps)
         results.append(summary.to_json() | {"policy": name, "demos": demos})
     return results
 
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--grpo-updates", type=int)
     parser.add_argument("--eval-episodes", type=int, default=128)
     parser.add_argument("--imitation-steps", type=int, help="default: the base policy's own steps")
+    parser.add_argument("--max-steps", type=int, help="control steps per rollout and evaluation episode (default: "
+                                                      "the task's); shorter for quick runs, the same when resuming")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -101,7 +104,8 @@ def main() -> None:
         base = store.find_policy_version(args.base)
         if store.deployed(args.task) is None:
             store.deploy(args.task, base, "initial")
-        base_result = evaluate_policy(store, base, args.task, args.eval_episodes, reuse_finished=True).to_json()
+        base_result = evaluate_policy(store, base, args.task, args.eval_episodes, reuse_finished=True,
+                                      horizon=args.max_steps).to_json()
         rows = wmpo_iterations(store, args, report)
         minutes = stage_minutes(store, [row.id for row in rows])
         imitation = imitation_arm(store, base, args, report)

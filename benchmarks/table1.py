@@ -35,8 +35,8 @@ from storage import EpisodeFilter, TrajectoryStore
 from learning_report import chart, diagnosis_table, machine, success_cell, target_verdict
 
 
-def evaluation(store, version_id, task, n, report):
-    summary = evaluate_policy(store, version_id, task, n, reuse_finished=True,
+def evaluation(store, version_id, task, n, report, horizon=None):
+    summary = evaluate_policy(store, version_id, task, n, reuse_finished=True, horizon=horizon,
                               progress=lambda d, t, ok: report(f"eval {d}/{t}") if d % 32 == 0 else None)
     return summary.to_json() | {"policy_version_id": version_id}
 

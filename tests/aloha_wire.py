@@ -16,11 +16,18 @@ os.environ["CYCLONEDDS_URI"] = loopback_config()
 from robot.aloha.site import SITES_DIR, SiteConfig, load_site  # noqa: E402
 
 # Parallel test runs on one machine must not hear each other: a domain per process and site.
-_domains = itertools.count(100 + os.getpid() % 60 * 2)
+# The workers of one pytest-xdist run (PYTEST_XDIST_WORKER gwN of PYTEST_XDIST_WORKER_COUNT)
+# start from the run's offset and take every N-th domain, so two workers never share one; 232
+# domains (1..232; 0 is every robot's default) split evenly between 2, 4 or 8 workers.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # shared by the workers of one run
+_OFFSET = (int(_RUN[:8], 16) if _RUN else os.getpid()) % 60 * 2 * _WORKERS
+_domains = itertools.count(_OFFSET + _WORKER, _WORKERS)
 
 
 def next_domain() -> int:
-    return next(_domains) % 233
+    return 1 + next(_domains) % 232
 
 
 def sim_site(**changes) -> SiteConfig:

@@ -107,16 +107,19 @@ def test_grpo_on_real_spends_exactly_the_budget(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
     with TrajectoryStore(db) as store:
         config = grpo_profile("tiny")  # G=2
-        version, stats = grpo_on_real(store, 1, "transfer_cube", 5, config, "grpo-real", report=lambda m: None)
+        # 40-step episodes: the budget counts episodes, whatever their length
+        version, stats = grpo_on_real(store, 1, "transfer_cube", 5, config, "grpo-real", horizon=40,
+                                      report=lambda m: None)
         assert stats["rollouts"] == 4 and stats["groups"] == 2  # a third group would exceed P=5
         assert not store.episodes(EpisodeFilter(source="policy"))  # a changing policy's: not the base's rollouts
         rollouts = store.episodes(EpisodeFilter(source="training"))
         assert len(rollouts) == 4 and [e.seed for e in rollouts][::2] == [e.seed for e in rollouts][1::2]
         assert rollouts[0].seed == GRPO_SEED_BASE and all(e.policy_version_id == 1 for e in rollouts)
+        assert {e.length for e in rollouts} == {40}
         assert store.policy_version(version).parent_id == 1
         # the same run with a larger budget continues it: its counters, its next seeds, a new version
         longer, stats = grpo_on_real(store, 1, "transfer_cube", 8, config, "grpo-real-8", run="grpo-real",
-                                     report=lambda m: None)
+                                     horizon=40, report=lambda m: None)
         assert stats["rollouts"] == 8 and stats["groups"] == 4
         seeds = [e.seed for e in store.episodes(EpisodeFilter(source="training"))]
         assert len(seeds) == 8 and seeds[4:] == [seeds[0] + 2] * 2 + [seeds[0] + 3] * 2

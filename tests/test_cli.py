@@ -29,6 +29,15 @@ def test_demos_records_expert_episodes_in_the_sim(tmp_path):
     assert "3 expert" in wmpo_app("status", db=db).stdout
 
 
+def test_the_cli_starts_without_torch():
+    """Listing, status and refusals answer in a second or two: torch (seconds to import) loads
+    only inside the commands that train or run a model. The test suite calls the CLI often."""
+    imported = subprocess.run([sys.executable, "-c", "import sys, app.cli; print('torch' in sys.modules)"],
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "False"
+
+
 def test_status_reports_and_never_creates_a_store(tmp_path):
     db = tmp_path / "data" / "wmpo.db"
     missing = wmpo_app("status", db=db)

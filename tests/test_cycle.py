@@ -15,18 +15,22 @@ from test_cli import WMPO_APP, wmpo_app
 from storage import EpisodeFilter, TrajectoryStore
 
 
+# Episodes of a tenth of the task's 400 steps: every stage still runs on real rollouts.
+SHORT_EPISODES = ["--set", "cycle.max_steps=40"]
+
+
 @contextlib.contextmanager
-def cycle_running(db, rollouts: int):
+def cycle_running(db, rollouts: int, *options: str):
     """A tiny cycle in the background, handed over once it has committed ``rollouts`` rollouts
     (killed on the way out, whatever happened)."""
-    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base"],
+    process = subprocess.Popen([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--policy", "base", *options],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
         with TrajectoryStore(db, readonly=True) as store:
             while store.count_episodes(EpisodeFilter(source="policy")) < rollouts:
                 assert process.poll() is None and time.monotonic() < deadline, "the cycle stopped early"
-                time.sleep(0.2)
+                time.sleep(0.05)
         yield process
     finally:
         process.kill()
@@ -35,7 +39,7 @@ def cycle_running(db, rollouts: int):
 def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
     done = subprocess.run([WMPO_APP, "--db", str(db), "cycle", "--profile", "tiny", "--iterations", "2",
-                           "--policy", "base"], capture_output=True, text=True, timeout=600)
+                           "--policy", "base", *SHORT_EPISODES], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("iteration done") == 2
     with TrajectoryStore(db) as store:
@@ -44,6 +48,7 @@ def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
         for iteration in iterations:
             collected = store.episodes(EpisodeFilter(source="policy", iteration_id=iteration.id))
             assert len(collected) == 4 and all(store.cameras(e.id) for e in collected)
+            assert {e.length for e in collected} == {40}
             assert {m.name for m in store.metrics(iteration_id=iteration.id)} >= {
                 "collect/success_rate", "reward/f1_validation", "world_model/psnr_db_last",
                 "world_model/outcome_agreement"}
@@ -58,7 +63,8 @@ def test_two_tiny_iterations_end_to_end(tiny_base_store, tmp_path):
 
 def test_sigkill_mid_collection_resumes_without_redoing_or_losing(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
-    with cycle_running(db, rollouts=2) as process:
+    # 100-step episodes: short, and still long enough that the kill lands within the collection
+    with cycle_running(db, 2, "--set", "cycle.max_steps=100") as process:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     with TrajectoryStore(db, readonly=True) as store:

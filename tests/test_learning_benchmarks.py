@@ -14,7 +14,8 @@ LIFELONG = Path(__file__).parent.parent / "benchmarks" / "lifelong.py"
 def test_lifelong_tiny_writes_the_report_and_reuses_finished_work(tiny_base_store, tmp_path):
     db = copy_store(tiny_base_store, tmp_path)
     command = [sys.executable, str(LIFELONG), "--db", str(db), "--base", "base", "--iterations", "1", "--budget", "4",
-               "--profile", "tiny", "--eval-episodes", "4", "--imitation-steps", "10", "--out", str(tmp_path / "out")]
+               "--profile", "tiny", "--eval-episodes", "4", "--imitation-steps", "10", "--max-steps", "40",
+               "--out", str(tmp_path / "out")]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     stem = tmp_path / "out" / "lifelong-transfer_cube-P4-tiny"
@@ -46,7 +47,7 @@ def test_grpo_ceiling_tiny_draws_a_resumable_learning_curve(tiny_base_store, tmp
     db = copy_store(tiny_base_store, tmp_path)
     command = [sys.executable, str(LIFELONG.parent / "grpo_ceiling.py"), "--db", str(db), "--base", "base",
                "--episodes", "4", "--every", "2", "--eval-episodes", "2", "--profile", "tiny",
-               "--set", "temperature=0.8", "--run", "t08", "--out", str(tmp_path / "out")]
+               "--set", "temperature=0.8", "--run", "t08", "--max-steps", "40", "--out", str(tmp_path / "out")]
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     stem = tmp_path / "out" / "grpo-ceiling-transfer_cube-t08"
@@ -56,6 +57,7 @@ def test_grpo_ceiling_tiny_draws_a_resumable_learning_curve(tiny_base_store, tmp
     assert all(p["episodes"] == 2 for p in report["points"])  # greedy evaluation on 2 seeds each
     markdown = stem.with_suffix(".md").read_text()
     assert "| 4 |" in markdown and "--set temperature=0.8" in markdown and stem.with_suffix(".png").exists()
+    assert "--max-steps 40" in markdown  # the command that redraws this curve
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "grpo-real:" not in again.stdout  # every point is reused
 

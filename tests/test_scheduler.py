@@ -19,7 +19,7 @@ from conftest import copy_store
 from robot.cobot_magic.site import SITES_DIR, load_cobot_site
 from test_cli import wmpo_app
 
-from storage import StoreError, TrajectoryStore
+from storage import EpisodeFilter, StoreError, TrajectoryStore
 from storage.schedules import ScheduleSpec, parse_weekdays
 
 
@@ -83,7 +83,8 @@ def test_scheduled_run_executes_a_tiny_cycle_detached_and_finishes_its_row(tiny_
     with TrajectoryStore(db) as store:
         store.deploy("transfer_cube", 1, "initial")
         due = now - timedelta(minutes=1)
-        store.schedules.add(ScheduleSpec("tiny-nightly", "transfer_cube", f"{due:%H:%M}", profile="tiny"),
+        store.schedules.add(ScheduleSpec("tiny-nightly", "transfer_cube", f"{due:%H:%M}", profile="tiny",
+                                         overrides=("cycle.max_steps=40",)),  # short episodes: a quick cycle
                             now=due - timedelta(minutes=1))
         events = check_schedules(store, CONFIG, now=now)
         assert len(events) == 1 and "started run 1" in events[0]
@@ -96,6 +97,7 @@ def test_scheduled_run_executes_a_tiny_cycle_detached_and_finishes_its_row(tiny_
         assert run.status == "done", f"{run.note}\n{log[-3000:]}"
         assert "1 iteration(s) finished" in run.note and run.pid != os.getpid()
         assert [i.status for i in store.iterations()] == ["done"]
+        assert {e.length for e in store.episodes(EpisodeFilter(source="policy"))} == {40}  # the schedule's --set
 
 
 def test_a_run_whose_process_died_is_marked_failed(store):

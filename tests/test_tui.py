@@ -15,11 +15,13 @@ import pytest
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from app.tui.app import WmpoApp
+from learning.artifacts import register_reward_model, register_world_model, reward_model_dir, world_model_dir
 from app.tui.confirm import ConfirmScreen
 from robot.cobot_magic.site import SITES_DIR, load_cobot_site
 from conftest import copy_store
 from episode_data import write_episode
 from test_cli import WMPO_APP
+from test_model_registry import fake_checkpoint
 
 from storage import EpisodeFilter, TrajectoryStore
 
@@ -235,6 +237,49 @@ def test_dashboard_shows_a_running_iteration_with_stage_progress(tiny_base_store
             assert app.query_one("#stage-align").progress == 0.5
             assert "align 1/2" in str(app.query_one("#stage-detail-align").render())
             assert "transfer_cube  base (initial)" in str(app.query_one("#deployed-status").render())
+
+    asyncio.run(drive())
+
+
+def test_models_pane_lists_policies_world_and_reward_models(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    with TrajectoryStore(db) as store:
+        base = store.policy_version(store.find_policy_version("base"))
+        candidate = store.register_policy_version("transfer_cube-wmpo-1", base.checkpoint_path, parent_id=base.id)
+        store.deploy("transfer_cube", base.id, "initial")
+        fake_checkpoint(world_model_dir(store, "world-model") / "model", b"pretrained")
+        fake_checkpoint(world_model_dir(store, "wm-transfer_cube-1") / "model", b"aligned")
+        fake_checkpoint(reward_model_dir(store, "reward-transfer_cube-1"), b"reward")
+        pretrained = register_world_model(store, "world-model")
+        aligned = register_world_model(store, "wm-transfer_cube-1", parent="world-model")
+        reward = register_reward_model(store, "reward-transfer_cube-1")
+
+    def created(entry):
+        return entry.created_at.strftime("%Y-%m-%d %H:%M")
+
+    async def drive():
+        app = WmpoApp(db)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("7")
+            await pilot.pause()
+            assert app.query_one("TabbedContent").active == "models"
+            rows = cell_texts(app.query_one("#models-table", DataTable))
+            assert [row[:2] for row in rows] == [
+                ["base", "policy"], ["transfer_cube-wmpo-1", "policy"], ["world-model", "world_model"],
+                ["wm-transfer_cube-1", "world_model"], ["reward-transfer_cube-1", "reward_model"]]
+            assert rows[0][3:] == ["-", base.checkpoint_sha256[:12], "transfer_cube"]
+            assert rows[1][3:] == ["base", candidate.checkpoint_sha256[:12], "no"]
+            assert rows[2][2:] == [created(pretrained), "-", pretrained.sha256[:12], "-"]
+            assert rows[3][2:] == [created(aligned), "world-model", aligned.sha256[:12], "-"]
+            assert rows[4][2:] == [created(reward), "-", reward.sha256[:12], "-"]
+            assert len({row[4] for row in rows[2:]}) == 3  # three checkpoints, three hashes
+
+            with TrajectoryStore(db) as store:  # the gate deploys the candidate: shown when the pane is shown again
+                store.deploy("transfer_cube", candidate.id, "gate")
+            await pilot.press("1", "7")
+            await pilot.pause()
+            rows = cell_texts(app.query_one("#models-table", DataTable))
+            assert [row[5] for row in rows[:2]] == ["no", "transfer_cube"]
 
     asyncio.run(drive())
 

@@ -1,8 +1,9 @@
 """Snapshot tests of each pane (pytest-textual-snapshot), on a store with one finished iteration.
 
-The store is rebuilt at a fixed path so the screens are byte-for-byte repeatable; after an
-intended change of a screen, review it and run `./run.sh test tests/test_tui_snapshots.py
---snapshot-update`."""
+The store is rebuilt at a fixed path so the screens are byte-for-byte repeatable (the Schedule
+pane shows the path); so under pytest-xdist these tests form one group that a single worker runs
+(`--dist loadgroup`, as `./run.sh test` passes). After an intended change of a screen, review
+it and run `WMPO_TEST_WORKERS=1 ./run.sh test tests/test_tui_snapshots.py --snapshot-update`."""
 
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from storage import TrajectoryStore
 
 SNAPSHOT_DB = Path("/tmp/wmpo-snapshots/wmpo.db")
 SIZE = (170, 48)
+pytestmark = pytest.mark.xdist_group("snapshot-store")  # one fixed path: never two at once
 
 STAGE_RESULTS = {
     "collect": {"policy_version_id": 1, "episodes": 4, "successes": 1},

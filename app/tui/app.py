@@ -1,6 +1,6 @@
 """`wmpo-app` with no command: the operator's terminal UI.
 
-Six panes (keys 1-6): Dashboard, Collect, Cycle, Iterations, Episodes, Schedule. Domain
+Seven panes (keys 1-7): Dashboard, Collect, Cycle, Iterations, Episodes, Schedule, Models. Domain
 work lives outside the widgets (app.collect_session, app.background_command, app.scheduler,
 app.cycle_report); panes read the store on a timer and start long work in workers. Errors
 become notifications; their details go to ``<store folder>/logs/wmpo-app.log``.
@@ -19,12 +19,14 @@ from app.tui.cycle import CyclePane
 from app.tui.dashboard import DashboardPane
 from app.tui.episodes import EpisodesPane
 from app.tui.iterations import IterationsPane
+from app.tui.models import ModelsPane
 from app.tui.schedule import SchedulePane
 from storage import TrajectoryStore
 
 PANES = (("dashboard", "Dashboard", DashboardPane), ("collect", "Collect", CollectPane),
          ("cycle", "Cycle", CyclePane), ("iterations", "Iterations", IterationsPane),
-         ("episodes", "Episodes", EpisodesPane), ("schedule", "Schedule", SchedulePane))
+         ("episodes", "Episodes", EpisodesPane), ("schedule", "Schedule", SchedulePane),
+         ("models", "Models", ModelsPane))
 
 
 class WmpoApp(App):

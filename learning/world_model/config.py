@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from learning.configs import JsonConfig
 from learning.profiles import pick_profile
-from learning.world_model.arm_pose import ArmKinematics
+from learning.world_model.kinematics import ArmKinematics
 
 SAMPLERS = ("euler", "dpmsolver")  # diffusers' EDM schedulers (learning/world_model/edm.py)
 TARGETS = ("frame", "change")  # what is diffused: the next frame, or the next frame minus the last one
