@@ -16,6 +16,7 @@ from typing import Callable
 
 from app.arm_kinematics import with_kinematics
 from app.cycle_config import JOB_KIND, STAGES, CycleConfig, learner_configs
+from app.imagined_commands import safety_command_filter
 from app.policies import collect_rollouts, evaluate_policy
 from app.stage_results import (
     AlignResult,
@@ -172,7 +173,7 @@ def grpo(ctx: IterationContext) -> dict:
         result = improve_in_imagination(
             ctx.store, ctx.result("collect").policy_version_id, ctx.result("align").world_model,
             ctx.result("reward").reward_model, ctx.task, config, names["policy"], iteration_id=ctx.iteration_id,
-            seed=ctx.number,
+            seed=ctx.number, command_filter=safety_command_filter(),
             progress=lambda s: ctx.progress(s.updates, config.updates,
                                             f"grpo update {s.updates}/{config.updates}: kept {s.groups_kept}/"
                                             f"{s.groups_sampled} groups, imagined success {100 * s.success_rate:.0f}%"))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.imagined_commands import safety_command_filter
 from learning.artifacts import reward_model_dir, world_model_dir
 from learning.device import generator as device_generator
 from learning.device import module_device
@@ -41,7 +42,7 @@ from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.splits import split_episodes
 from learning.vla.imitation import load_policy
-from learning.wmpo import initial_frames, safety_command_filter
+from learning.wmpo import initial_frames
 from learning.world_model.config import SAMPLERS
 from learning.world_model.fidelity import Replay, psnr, replay_episodes, strip
 from learning.world_model.imagination import Imagination

@@ -35,8 +35,6 @@ from learning.vla.imitation import CHECKPOINT_KIND, load_policy
 from learning.world_model.imagination import CommandFilter, Imagination
 from learning.world_model.on_store import check_strides
 from learning.world_model.training import load_world_model
-from robot.features import start_pose
-from robot.safety import SafetyFilter, SafetyLimits
 from storage import EpisodeFilter, TrajectoryStore
 
 
@@ -44,28 +42,6 @@ from storage import EpisodeFilter, TrajectoryStore
 class GRPOResult:
     version_id: int
     stats: GRPOStats
-
-
-def safety_command_filter(limits: SafetyLimits = SafetyLimits()) -> CommandFilter:
-    """Imagination's commands as a robot would execute them: each action of a chunk through the
-    robot's safety filter (joint limits, the per-step cap), the previous command standing in for
-    the measured joints, which imagination does not have; the start pose before the first one.
-    The world model learned from filtered commands -- a sim episode of the base policy has
-    ~450 interventions -- and the raw actions would ask it for motions it never saw."""
-    start = start_pose()
-
-    def apply(actions: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
-        safety = SafetyFilter(limits)
-        raw = actions.double().cpu().numpy()
-        sent = np.empty_like(raw)
-        for b in range(len(raw)):
-            present = start if previous is None else previous[b].double().cpu().numpy()
-            for k in range(raw.shape[1]):
-                present = safety.filter(raw[b, k], present, present)
-                sent[b, k] = present
-        return torch.from_numpy(sent).to(actions.device, actions.dtype)
-
-    return apply
 
 
 def initial_frames(store: TrajectoryStore, task: str, camera: str, image_size: tuple[int, int],
@@ -81,10 +57,13 @@ def initial_frames(store: TrajectoryStore, task: str, camera: str, image_size: t
 
 def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world_model: str, reward_model: str,
                            task: str, config: GRPOConfig, name: str, *, iteration_id: int | None = None, seed: int = 0,
+                           command_filter: CommandFilter | None = None,
                            progress: Callable[[GRPOStats], None] | None = None) -> GRPOResult:
     """GRPO on policy ``policy_version_id`` in world model ``world_model``, judged by reward model
     ``reward_model``, from real first frames of ``task``; registered as policy ``name``. The same
-    call after a crash resumes from the last saved update."""
+    call after a crash resumes from the last saved update. ``command_filter``: what becomes of the
+    policy's actions before the world model sees them -- the robot's safety filter
+    (``app.imagined_commands``), as on the robot whose filtered commands it learned from."""
     # The three learners, which must agree on what they see.
     parent = store.policy_version(policy_version_id)
     policy = load_policy(store.verify_policy_checkpoint(policy_version_id))
@@ -101,7 +80,7 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
     # 1. Real initial states.
     starts = initial_frames(store, task, policy.config.camera, tuple(policy.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
-    imagination = Imagination(model, seed=seed, command_filter=safety_command_filter())
+    imagination = Imagination(model, seed=seed, command_filter=command_filter)
 
     # 3. The reward model's verdict on a whole imagined trajectory.
     def verdict(frames: np.ndarray) -> tuple[bool, int | None]:

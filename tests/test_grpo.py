@@ -193,7 +193,7 @@ def test_a_real_episode_budget_ends_the_run_instead_of_a_count(tmp_path):
 def test_imagination_commands_pass_the_robots_safety_filter():
     import math
 
-    from learning.wmpo import safety_command_filter
+    from app.imagined_commands import safety_command_filter
     from robot.features import start_pose
     from robot.safety import SafetyLimits
 
