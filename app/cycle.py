@@ -41,7 +41,7 @@ from learning.wmpo import improve_in_imagination
 from learning.world_model.config import ALIGN_LR, PRETRAIN_LR
 from learning.world_model.on_store import align_world_model, measure_fidelity, pretrain_world_model
 from robot.factory import Operator, RobotChoice
-from storage import EpisodeFilter, StoreError, TrajectoryStore
+from storage import STOCK_SCENE, EpisodeFilter, StoreError, TrajectoryStore
 
 
 Report = Callable[[str], None]
@@ -203,8 +203,8 @@ def deploy(ctx: IterationContext) -> dict:
     evaluation = ctx.result("evaluate")
     if evaluation.skipped is not None:
         return DeployResult(False, reason=evaluation.skipped).to_json()
-    unlabelled = ctx.store.count_episodes(EpisodeFilter(task=ctx.task, source="eval", iteration_id=ctx.iteration_id,
-                                                        labelled=False))
+    unlabelled = ctx.store.count_episodes(EpisodeFilter(task=ctx.task, source="eval", scene=STOCK_SCENE,
+                                                        iteration_id=ctx.iteration_id, labelled=False))
     if unlabelled:  # a real robot cannot tell success: rates of unlabelled episodes say nothing
         return DeployResult(False, reason=f"{unlabelled} evaluation episodes have no success label; label them "
                                           f"(wmpo-app relabel ID success|failure), then deploy by hand").to_json()

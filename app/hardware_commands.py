@@ -12,9 +12,10 @@ from contextlib import nullcontext
 
 from app.stop_key import HINT as STOP_HINT, StopKey
 from robot.aloha.site import SITES_DIR, SiteConfig, SiteConfigError
-from robot.factory import Operator, RobotChoice
+from robot.factory import Operator, RobotChoice, check_scene
 from robot.sites import diagnose_site, leader_policy, load_robot_site, open_robot
 from robot.robot import RobotError
+from storage import STOCK_SCENE
 
 COMMANDS = {"doctor", "teleop-record", "sim-node"}
 DEFAULT_SITE = SITES_DIR / "sim.json"
@@ -53,11 +54,13 @@ def add_site_option(parser: argparse.ArgumentParser) -> None:
                                        "operator resets the scene before each episode (prompted on a terminal)")
 
 
-def robot_choice(site: str | None) -> RobotChoice:
+def robot_choice(site: str | None, scene: str = STOCK_SCENE) -> RobotChoice:
     """The robot ``--site`` names, its file checked now (SiteConfigError names the bad field) and
-    kept as an absolute path, so a resumed cycle finds it from any folder."""
+    kept as an absolute path, so a resumed cycle finds it from any folder. ``scene``: the sim's
+    (``--scene``); with a site, anything but the stock scene is refused before the file is read."""
+    check_scene(site, scene)
     if site is None:
-        return RobotChoice()
+        return RobotChoice(scene=scene)
     load_robot_site(site)
     return RobotChoice(os.path.abspath(site), terminal_operator())
 

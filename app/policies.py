@@ -18,7 +18,7 @@ from robot.factory import RobotChoice, horizon_steps, initial_state, robot_kind
 from robot.robot import OperatorStopError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.tasks import TASKS, get_task
-from storage import EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
+from storage import STOCK_SCENE, EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
 
 
 def demo_count(store: TrajectoryStore, task: str, config: PolicyConfig) -> int:
@@ -66,14 +66,14 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
     In the sim each seed sets the episode's scene; on a real robot the operator sets it and the
     seed only numbers the episode (``robot.factory``). ``horizon``: control steps per episode
     (None: the task's duration). ``reuse_finished``: seeds this version already ran for the same
-    source and iteration are not run again, their stored outcomes count (a killed cycle resumes
-    where it stopped)."""
+    source, iteration and scene (``robot.scene``) are not run again, their stored outcomes count (a
+    killed cycle resumes where it stopped)."""
     version = store.policy_version(version_id)
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     task = task or store_config_task(version)
     sim_task = get_task(task)
     config = policy.config
-    done = finished_episodes(store, version_id, task, source, iteration_id) if reuse_finished else {}
+    done = finished_episodes(store, version_id, task, source, iteration_id, robot.scene) if reuse_finished else {}
     runner = PolicyRunner(policy, greedy=greedy, temperature=temperature)
     successes, lengths, stages = [], [], []
     with robot.make(task, {config.camera: config.image_size}) as bot:
@@ -88,7 +88,7 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
                 info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind=robot_kind(bot),
                                    source=source, seed=seed, policy_version_id=version_id, iteration_id=iteration_id,
                                    control_period_s=bot.features.control_period_s, unique_seed=source == "policy",
-                                   extra=site_extra(robot))
+                                   extra=site_extra(robot), scene=robot.scene)
                 with robot.operator.watching_stop() as stop:  # the operator's stop key, on a real robot
                     result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
                                             record_frames=record_frames, config=rollout, stop=stop)
@@ -124,9 +124,11 @@ def site_extra(robot: RobotChoice) -> dict:
 
 
 def finished_episodes(store: TrajectoryStore, version_id: int, task: str, source: str,
-                      iteration_id: int | None) -> dict[int, tuple[bool, int, int | None]]:
-    """seed -> (success, length, highest stage) of committed episodes of this run."""
-    where = EpisodeFilter(task=task, source=source, policy_version_id=version_id, iteration_id=iteration_id)
+                      iteration_id: int | None, scene: str = STOCK_SCENE) -> dict[int, tuple[bool, int, int | None]]:
+    """seed -> (success, length, highest stage) of committed episodes of this run; a seed run in
+    another scene is another episode (the same seed starts a disruption elsewhere)."""
+    where = EpisodeFilter(task=task, source=source, policy_version_id=version_id, iteration_id=iteration_id,
+                          scene=scene)
     episodes = [e for e in store.episodes(where) if iteration_id is not None or e.iteration_id is None]
     return {e.seed: (bool(e.success), e.length, json.loads(e.extra_json or "{}").get("best_stage"))
             for e in episodes}
@@ -138,13 +140,19 @@ def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = 
                     robot: RobotChoice = RobotChoice(), horizon: int | None = None,
                     progress: Callable[[int, int, bool], None] | None = None) -> EvalSummary:
     """The evaluation protocol: the fixed evaluation seeds (on a real robot: episode numbers),
-    greedy by default, logged as a metric."""
+    greedy by default, logged as a metric. In a disruption scene (``robot.scene``, the sim only) the
+    same seeds are run and logged as ``eval/<scene>/success_rate``: never the stock evaluation's."""
     summary = run_policy_episodes(store, version_id, task, evaluation_seeds(n), source="eval", greedy=greedy,
                                   temperature=temperature, record_frames=record_frames, iteration_id=iteration_id,
                                   reuse_finished=reuse_finished, robot=robot, horizon=horizon, progress=progress)
-    store.log_metric("eval/success_rate", summary.rate, iteration_id=iteration_id,
-                     payload={**summary.to_json(), "policy_version_id": version_id, "greedy": greedy})
+    store.log_metric(eval_metric(robot.scene), summary.rate, iteration_id=iteration_id,
+                     payload={**summary.to_json(), "policy_version_id": version_id, "greedy": greedy,
+                              "scene": robot.scene})
     return summary
+
+
+def eval_metric(scene: str) -> str:
+    return "eval/success_rate" if scene == STOCK_SCENE else f"eval/{scene}/success_rate"
 
 
 def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, n: int, *,
@@ -157,7 +165,8 @@ def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, 
     follow the task's earlier rollouts, never the evaluation set's. Within an iteration,
     episodes already collected count towards ``n`` (a killed collection resumes)."""
     task = task or store_config_task(store.policy_version(version_id))
-    done = finished_episodes(store, version_id, task, "policy", iteration_id) if iteration_id is not None else {}
+    done = (finished_episodes(store, version_id, task, "policy", iteration_id, robot.scene)
+            if iteration_id is not None else {})
     first = min(done) if done else next_rollout_seed(store, task)
     if first + n > EVAL_SEED_BASE:
         raise ValueError(f"rollout seeds {first}..{first + n - 1} would reach the evaluation seeds ({EVAL_SEED_BASE})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from robot.sim.aloha_sim import SIM_PICTURES
+from robot.sim.disruptions import SCENES
 from robot.sim.tasks import TASKS
 from storage import TrajectoryStore
 
@@ -53,6 +54,13 @@ def add_commands(commands) -> None:
     evaluate.add_argument("--sample", action="store_true", help="sample actions instead of greedy decoding")
     evaluate.add_argument("--temperature", type=float, default=1.0)
     evaluate.add_argument("--record-frames", action="store_true", help="also store the evaluation images")
+    evaluate.add_argument("--scene", default="stock", choices=SCENES,
+                          help="the sim's scene: stock (default), or a disruption the demos never showed "
+                               "(robot/sim/disruptions.py); its episodes and metric are kept apart from the stock "
+                               "evaluation's. Sim only")
+    evaluate.add_argument("--reuse", action="store_true",
+                          help="count this version's stored evaluation episodes of the same scene and seeds instead "
+                               "of running them again (an interrupted evaluation resumes)")
     hardware_commands.add_site_option(evaluate)
     evaluate.set_defaults(run=run_eval)
 
@@ -115,11 +123,12 @@ def every_eighth(stage: str):
 def run_eval(store: TrajectoryStore, args) -> None:
     from app.policies import evaluate_policy
 
+    robot = hardware_commands.robot_choice(args.site, args.scene)  # a --scene with --site: refused before any work
     summary = evaluate_policy(store, store.find_policy_version(args.policy), args.task, args.n,
                               greedy=not args.sample, temperature=args.temperature,
-                              record_frames=args.record_frames,
-                              robot=hardware_commands.robot_choice(args.site), progress=every_eighth("eval"))
-    print(summary)
+                              record_frames=args.record_frames, reuse_finished=args.reuse,
+                              robot=robot, progress=every_eighth("eval"))
+    print(summary if args.scene == "stock" else f"scene {args.scene}: {summary}")
 
 
 def run_collect(store: TrajectoryStore, args) -> None:

@@ -40,6 +40,7 @@ def add_commands(commands) -> None:
     episodes.add_argument("--task")
     episodes.add_argument("--source", choices=EPISODE_SOURCES)
     episodes.add_argument("--iteration", type=int, help="iteration id")
+    episodes.add_argument("--scene", help="the sim scene: stock, or a disruption (e.g. wider_start)")
     episodes.add_argument("--label", choices=[*LABELS, "any"], default="any")
     episodes.add_argument("--limit", type=int, default=50)
     episodes.set_defaults(run=run_episodes)
@@ -133,7 +134,7 @@ def run_check(store: TrajectoryStore, args) -> int:
 
 
 def run_episodes(store: TrajectoryStore, args) -> None:
-    where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
+    where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration, scene=args.scene,
                           success=LABELS.get(args.label), labelled=False if args.label == "none" else None)
     print(episode_table(store, where, args.limit))
 

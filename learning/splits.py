@@ -3,12 +3,14 @@
 Episodes are split once by id: every ``HOLD_OUT_EVERY``-th of all episodes with frames of
 a camera (the last one, in a store of fewer), and every evaluation episode, is held out
 for the fidelity and reward reports and never trained on. New episodes only append to that
-list, so an episode once held out stays held out.
+list, so an episode once held out stays held out. Episodes of a disruption scene (the sim's
+generalisation tests, ``robot/sim/disruptions.py``) are on neither side: never trained on, and
+never in a report on the stock scene.
 """
 
 from __future__ import annotations
 
-from storage import EpisodeFilter, TrajectoryStore
+from storage import STOCK_SCENE, EpisodeFilter, TrajectoryStore
 
 HOLD_OUT_EVERY = 10
 
@@ -24,7 +26,7 @@ def split_episodes(store: TrajectoryStore, camera: str, where: EpisodeFilter = E
     filtered view never moves an episode from one side to the other. Evaluation episodes
     (recorded with ``eval --record-frames``) are always held out: no learner may see the
     fixed evaluation set."""
-    episodes = [e for e in store.episodes() if camera in store.cameras(e.id)]
+    episodes = [e for e in store.episodes(EpisodeFilter(scene=STOCK_SCENE)) if camera in store.cameras(e.id)]
     ids = [e.id for e in episodes]
     held_out = set(ids[HOLD_OUT_EVERY - 1::HOLD_OUT_EVERY] or ids[1:][-1:])
     held_out |= {e.id for e in episodes if e.source == "eval"}

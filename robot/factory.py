@@ -14,7 +14,9 @@ What differs between the two, and is decided here so callers need not know which
 - camera sizes: the Cobot Magic resizes its frames to what the policy asks for; the Interbotix
   backend streams at the site's size, which must then already be the policy's;
 - views (``cam_high_task``): the sim renders them; a real robot cuts them from its camera's
-  picture at the size it streams, then resizes (``Robot.cut_views``).
+  picture at the size it streams, then resizes (``Robot.cut_views``);
+- the scene: the sim can run a named disruption of its stock scene (``robot.sim.disruptions``);
+  a real robot's scene is whatever the operator set up, so asking it for a disruption is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from robot.camera_views import view_of
 from robot.cobot_magic.site import CobotCamera
 from robot.robot import Robot
 from robot.sites import load_robot_site, open_robot
+from storage import STOCK_SCENE
 
 SIM_CONTROL_PERIOD_S = 0.02  # the period task horizons are counted in
 
@@ -55,22 +58,43 @@ class RobotChoice:
 
     site: str | None = None
     operator: Operator = Operator()
+    scene: str = STOCK_SCENE  # the sim's scene: "stock" or a named disruption (robot.sim.disruptions)
+
+    def __post_init__(self):
+        check_scene(self.site, self.scene)
 
     def make(self, task: str, cameras: dict[str, tuple[int, int]]) -> Robot:
-        return make_robot(self.site, task=task, cameras=cameras, scene_ready=self.operator.scene_ready)
+        return make_robot(self.site, task=task, cameras=cameras, scene_ready=self.operator.scene_ready,
+                          scene=self.scene)
+
+
+def check_scene(site: str | Path | None, scene: str) -> None:
+    """A clear error for a disruption asked of a real robot, or a scene the sim does not know."""
+    if scene == STOCK_SCENE:
+        return
+    if site is not None:
+        raise ValueError(f"scene {scene!r} on the real robot of site {site}: disruption scenes exist only in "
+                         f"the sim; expected no --scene with --site (the operator sets a real robot's scene)")
+    from robot.sim.disruptions import SCENES
+
+    if scene not in SCENES:
+        raise ValueError(f"unknown scene {scene!r}; expected one of {SCENES}")
 
 
 def make_robot(site: str | Path | None, *, task: str, cameras: dict[str, tuple[int, int]],
-               scene_ready: Callable[[], None] | None = None) -> Robot:
+               scene_ready: Callable[[], None] | None = None, scene: str = STOCK_SCENE) -> Robot:
     """The robot (not yet connected) with exactly ``cameras`` (name -> (height, width)).
 
     ``site``: None for the sim, else a site file. ``scene_ready``: on a real robot, called at every
     reset once the arms are at the start pose, before the episode's first observation (the operator
-    resets the scene); None starts at once (an unattended robot, or a scene that needs no reset)."""
+    resets the scene); None starts at once (an unattended robot, or a scene that needs no reset).
+    ``scene``: the sim's scene (``robot.sim.disruptions.SCENES``); a real robot takes "stock" only."""
+    check_scene(site, scene)
     if site is None:
         from robot.sim.aloha_sim import AlohaSim, SimConfig
+        from robot.sim.disruptions import disruption_scene
 
-        return AlohaSim(SimConfig(task=task, cameras=cameras))
+        return AlohaSim(SimConfig(task=task, cameras=cameras, scene=disruption_scene(task, scene)))
     views = {name: (view_of(name), tuple(size)) for name, size in cameras.items() if view_of(name) is not None}
     plain = {name: size for name, size in cameras.items() if name not in views}
     # a view's camera at the size the site streams it (None), unless the policy asks for it too

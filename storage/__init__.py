@@ -13,12 +13,13 @@ from storage.errors import (
     StoreFullError,
     StoreReadOnlyError,
 )
+from storage.schema import STOCK_SCENE
 from storage.store import DEFAULT_STORE_PATH, StepArrays, TrajectoryStore
 from storage.success_rates import SuccessRate, wilson_interval
 
 __all__ = [
     "DEFAULT_STORE_PATH", "EpisodeFilter", "EpisodeInfo", "EpisodeNotFoundError", "EpisodeSpec",
-    "ImportFormatError", "SchemaVersionError", "SeedTakenError", "StagedEpisodeWriter", "StepArrays",
+    "ImportFormatError", "STOCK_SCENE", "SchemaVersionError", "SeedTakenError", "StagedEpisodeWriter", "StepArrays",
     "StepValidationError", "StoreError", "StoreFileError", "StoreFullError", "StoreReadOnlyError", "SuccessRate",
     "TrajectoryStore", "wilson_interval",
 ]

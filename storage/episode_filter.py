@@ -15,6 +15,7 @@ class EpisodeFilter:
 
     task: str | None = None
     source: str | None = None
+    scene: str | None = None  # STOCK_SCENE: the stock sim scene (and every real episode); else a disruption
     robot_kind: str | None = None
     iteration_id: int | None = None
     policy_version_id: int | None = None
@@ -35,6 +36,7 @@ class EpisodeFilter:
         for column, value in (
             (Episode.task, self.task),
             (Episode.source, self.source),
+            (Episode.scene, self.scene),
             (Episode.robot_kind, self.robot_kind),
             (Episode.iteration_id, self.iteration_id),
             (Episode.policy_version_id, self.policy_version_id),

@@ -33,6 +33,7 @@ from storage.schema import (
     EPISODE_SOURCES,
     LABEL_SOURCES,
     ROBOT_KINDS,
+    STOCK_SCENE,
     Episode,
     EpisodeCamera,
     Frame,
@@ -80,6 +81,7 @@ class EpisodeInfo:
     initial_state_ref: str | None = None
     control_period_s: float | None = None
     extra: dict = field(default_factory=dict)
+    scene: str = STOCK_SCENE  # the sim's scene: stock, or a named disruption (robot/sim/disruptions.py)
     # The seed is this episode's alone among the task's episodes of this source, committed or
     # being recorded: the writer claims it in the transaction that stages the episode, so two
     # processes recording into one store never record the same initial state twice.
@@ -90,6 +92,8 @@ class EpisodeInfo:
             raise ValueError(f"robot_kind {self.robot_kind!r}; expected one of {ROBOT_KINDS}")
         if self.source not in EPISODE_SOURCES:
             raise ValueError(f"source {self.source!r}; expected one of {EPISODE_SOURCES}")
+        if not self.scene or len(self.scene) > 32:
+            raise ValueError(f"scene {self.scene!r}; expected a scene name of 1 to 32 characters")
 
 
 def check_label(success: bool | None, label_source: str | None, reward_prob: float | None) -> None:
@@ -300,7 +304,7 @@ class StagedEpisodeWriter:
                 episode_id = conn.execute(
                     insert(Episode).values(
                         status="staged", task=info.task, instruction=info.instruction,
-                        robot_kind=info.robot_kind, source=info.source,
+                        robot_kind=info.robot_kind, source=info.source, scene=info.scene,
                         policy_version_id=info.policy_version_id, iteration_id=info.iteration_id,
                         seed=info.seed, initial_state_ref=info.initial_state_ref,
                         action_dim=spec.action_dim, qpos_dim=spec.qpos_dim,

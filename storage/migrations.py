@@ -16,7 +16,7 @@ from typing import Callable
 
 from sqlalchemy import Connection
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 Migration = Callable[[Connection], None]
 
 
@@ -56,8 +56,17 @@ def add_model_registry(connection: Connection) -> None:
     RegisteredModel.__table__.create(connection, checkfirst=True)
 
 
+def add_episode_scene(connection: Connection) -> None:
+    """v5 -> v6: the scene each episode ran in; every earlier episode ran in the stock one. The
+    default lives in the table, so a process still running v5 code keeps inserting stock rows."""
+    present = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(episodes)")}
+    if "scene" not in present:
+        connection.exec_driver_sql("ALTER TABLE episodes ADD COLUMN scene VARCHAR(32) NOT NULL DEFAULT 'stock'")
+
+
 MIGRATIONS: dict[int, Migration] = {1: add_deployments, 2: add_schedules_and_step_progress,
-                                    3: add_schedule_site_and_overrides, 4: add_model_registry}
+                                    3: add_schedule_site_and_overrides, 4: add_model_registry,
+                                    5: add_episode_scene}
 
 
 def upgrade(connection: Connection, from_version: int, to_version: int,

@@ -28,6 +28,9 @@ ROBOT_KINDS = ("sim", "real")
 # "training": sampled by a policy while a learner (GRPO on real rollouts) changed it; its
 # policy_version_id is the version the run started from, so these never count as that version's rollouts.
 EPISODE_SOURCES = ("expert", "policy", "eval", "imagined", "training")
+# The scene of every demo, rollout and stock evaluation; the sim's disruption scenes have other
+# names (robot/sim/disruptions.py), and a real robot's episodes are all "stock".
+STOCK_SCENE = "stock"
 LABEL_SOURCES = ("env", "operator", "reward_model")
 EPISODE_STATUSES = ("staged", "committed")
 JOB_STATUSES = ("pending", "running", "done", "failed", "cancelled")
@@ -114,6 +117,9 @@ class Episode(Base):
     instruction: Mapped[str] = mapped_column(Text, default="")
     robot_kind: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(16), index=True)
+    # The sim scene the episode ran in: "stock", or a named disruption (robot/sim/disruptions.py)
+    # that no stock query may count. A server default, so writers older than v6 still insert rows.
+    scene: Mapped[str] = mapped_column(String(32), default=STOCK_SCENE, server_default=STOCK_SCENE)
     policy_version_id: Mapped[int | None] = mapped_column(ForeignKey("policy_versions.id"))
     iteration_id: Mapped[int | None] = mapped_column(ForeignKey("iterations.id"), index=True)
     seed: Mapped[int | None] = mapped_column(Integer)

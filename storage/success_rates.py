@@ -1,14 +1,15 @@
-"""Success rates with 95% Wilson score intervals, grouped per iteration or per source."""
+"""Success rates with 95% Wilson score intervals, grouped per iteration or per source (episodes
+of a disruption scene apart from the stock ones: "eval/wider_start" beside "eval")."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, case, func, literal, select
 
 from storage.episode_filter import EpisodeFilter
-from storage.schema import Episode, Iteration
+from storage.schema import STOCK_SCENE, Episode, Iteration
 
 Z_95 = 1.959963984540054
 
@@ -26,7 +27,7 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
 
 @dataclass(frozen=True)
 class SuccessRate:
-    group: str | int | None  # iteration number, or source name
+    group: str | int | None  # iteration number, or source name (source/scene outside the stock scene)
     labelled: int  # episodes with a success label
     successes: int
     unlabelled: int
@@ -51,11 +52,13 @@ class SuccessRate:
 
 
 def success_rates(engine: Engine, by: str, where: EpisodeFilter | None = None) -> list[SuccessRate]:
-    """Success per ``by`` = "iteration" (iteration number; None for outside any) or "source"."""
+    """Success per ``by`` = "iteration" (iteration number; None for outside any) or "source"
+    ("eval"; "eval/object_colour" for the evaluations in a disruption scene)."""
     if by == "iteration":
         key = Iteration.number
     elif by == "source":
-        key = Episode.source
+        key = case((Episode.scene == STOCK_SCENE, Episode.source),
+                   else_=Episode.source + literal("/") + Episode.scene)
     else:
         raise ValueError(f"by={by!r}; expected 'iteration' or 'source'")
     labelled = func.sum(case((Episode.success.is_not(None), 1), else_=0))

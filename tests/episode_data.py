@@ -21,10 +21,11 @@ def episode_arrays(seed: int, length: int, spec: EpisodeSpec = SPEC):
 
 def write_episode(store: TrajectoryStore, seed: int, length: int = 10, *, success: bool | None = True,
                   source: str = "policy", task: str = "transfer_cube", iteration_id: int | None = None,
-                  spec: EpisodeSpec = SPEC) -> int:
+                  spec: EpisodeSpec = SPEC, scene: str = "stock", policy_version_id: int | None = None) -> int:
     actions, qpos, frames = episode_arrays(seed, length, spec)
     info = EpisodeInfo(task=task, instruction="pick up the cube", source=source, seed=seed,
-                       iteration_id=iteration_id, control_period_s=0.02)
+                       iteration_id=iteration_id, control_period_s=0.02, scene=scene,
+                       policy_version_id=policy_version_id)
     with store.episode_writer(info, spec) as writer:
         for t in range(length):
             writer.add_step(actions[t], qpos[t], {c: f[t] for c, f in frames.items()}, timestamp=0.02 * t)

@@ -76,6 +76,9 @@ def build_model(task: SimTask, scene: SceneConfig, *, mocap: bool = False,
         material = spec.add_material(name="table_material")
         material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "table_texture"
         material.texrepeat = [6, 6]
+        # The table mesh has no texture coordinates: without texuniform MuJoCo draws the texture's
+        # mean colour, flat. With it the pattern shows, as bands across the table (one texture axis).
+        material.texuniform = True
         table.material = "table_material"
         table.rgba = [1.0, 1.0, 1.0, 1.0]
     if scene.background_rgb is not None:
