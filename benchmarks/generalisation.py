@@ -18,7 +18,6 @@ and scene, with the commands that reproduce each cell) to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from robot.sim.tasks import TASKS
 from storage import TrajectoryStore
 
 # benchmarks/, beside this script
-from learning_report import machine, success_cell
+from learning_report import machine, success_cell, write_report
 
 
 def eval_command(policy: str, task: str, scene: str, n: int) -> str:
@@ -99,12 +98,7 @@ def main() -> None:
     payload = {"task": args.task, "episodes": args.episodes, "scenes": scenes, "policies": args.policies,
                "results": results, "command": command, "machine": machine(),
                "commands": [eval_command(p, args.task, s, args.episodes) for p in args.policies for s in scenes]}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"generalisation-{args.task}"
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
-    text = markdown(payload)
-    stem.with_suffix(".md").write_text(text)
-    print(text)
+    write_report(args.out / f"generalisation-{args.task}", payload, markdown(payload))
 
 
 if __name__ == "__main__":

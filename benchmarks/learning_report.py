@@ -3,6 +3,7 @@ per-iteration diagnosis of the WMPO loop read back from the store (app.cycle_rep
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
@@ -11,6 +12,14 @@ from PIL import Image, ImageDraw
 from app.cycle_report import IterationRow
 
 COLOURS = [(70, 110, 180), (220, 140, 50), (90, 160, 90), (170, 80, 160)]
+
+
+def write_report(stem: Path, payload: dict, text: str) -> None:
+    """``stem``.json (the figures) and ``stem``.md (the table a person reads), and the table printed."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    stem.with_suffix(".md").write_text(text if text.endswith("\n") else text + "\n")
+    print(text)
 
 
 def machine() -> str:

@@ -18,7 +18,6 @@ steps: base on top, improved below. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -34,6 +33,9 @@ from robot.sim.replay import ReplayDivergedError, replay_frames
 from robot.sim.tasks import TASKS
 from storage import STOCK_SCENE, EpisodeFilter, TrajectoryStore
 from storage.schema import Episode
+
+# benchmarks/, beside this script
+from learning_report import write_report
 
 LABEL_H = 14  # pixels above each row and each pair for their labels
 
@@ -190,13 +192,9 @@ def main() -> None:
                "policy_version_ids": {"base": ids[0], "improved": ids[1]}, "table": table, "command": command,
                "strips": {"shown": shown, "diverged": diverged, "camera": args.camera, "every": args.every,
                           "file": stem.with_suffix(".png").name if sheet is not None else None}}
-    args.out.mkdir(parents=True, exist_ok=True)
+    write_report(stem, payload, markdown(payload))
     if sheet is not None:
         sheet.save(stem.with_suffix(".png"))
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
-    text = markdown(payload)
-    stem.with_suffix(".md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,8 @@ def test_collect_records_demos_with_operator_label_discard_and_stop(tmp_path):
             app.query_one("#collect-start", Button).press()
             await pilot.pause()  # the Pressed message is handled
             # the new session's episode (seed 2): under load the worker may not have replaced the last session yet
-            await wait_until(pilot, lambda: pane.session.status.seed == 2 and pane.session.status.step > 20, 60,
-                             "a running episode")
+            await wait_until(pilot, lambda: pane.session.status.seed == 2 and pane.session.status.step > 20, 120,
+                             "a running episode")  # 60 s was missed twice beside the other xdist worker
             await pilot.press("x")  # stop: hold position, keep the episode unlabelled, end the session
             await wait_until(pilot, lambda: pane.session.status.finished, 60, "the stop")
             with TrajectoryStore(db) as store:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable
 
 from app.cycle_report import IterationRow, iteration_rows
+from app.tui.table_pane import TablePane
 
 
 def percent(value: float | None) -> str:
@@ -23,28 +22,15 @@ def iteration_cells(row: IterationRow) -> tuple[str, ...]:
             "yes" if row.deployed else "no", row.note)
 
 
-class IterationsPane(Vertical):
+class IterationsPane(TablePane):
+    CAPTION = ("success = the candidate's greedy evaluation; deployed's = the deployed policy in the same "
+               "evaluation; sampled = the P collected rollouts; Enter: the iteration's episodes")
     COLUMNS = ("#", "task", "P", "status", "success [95% CI]", "deployed's", "sampled", "imagined", "kept",
                "WM agreement", "reward F1", "deployed", "note")
+    TABLE_ID = "iterations-table"
 
-    def compose(self) -> ComposeResult:
-        yield Label("success = the candidate's greedy evaluation; deployed's = the deployed policy in the same "
-                    "evaluation; sampled = the P collected rollouts; Enter: the iteration's episodes")
-        yield DataTable(id="iterations-table", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*self.COLUMNS)
-        self.refresh_view()
-
-    def on_show(self) -> None:
-        self.refresh_view()
-        self.query_one(DataTable).focus()
-
-    def refresh_view(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        for row in iteration_rows(self.app.store):
-            table.add_row(*iteration_cells(row), key=str(row.id))
+    def rows(self):
+        return ((iteration_cells(row), str(row.id)) for row in iteration_rows(self.app.store))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         episodes = self.app.query_one("#episodes-pane")

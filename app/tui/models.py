@@ -3,10 +3,7 @@ models and reward models -- with where each came from and which policies drive a
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable, Label
-
+from app.tui.table_pane import TablePane
 from learning.artifacts import model_entries
 from storage import TrajectoryStore
 from storage.model_registry import ModelEntry
@@ -30,25 +27,12 @@ def model_cells(entry: ModelEntry, deployed: dict[str, list[str]]) -> tuple[str,
     return entry.name, entry.kind, created, entry.parent or "-", sha, deployment
 
 
-class ModelsPane(Vertical):
+class ModelsPane(TablePane):
+    CAPTION = ("every model of the store, oldest first per kind; `wmpo-app models --verify` checks each "
+               "checkpoint against its sha256")
     COLUMNS = ("name", "kind", "created (UTC)", "parent", "sha256", "deployed for")
+    TABLE_ID = "models-table"
 
-    def compose(self) -> ComposeResult:
-        yield Label("every model of the store, oldest first per kind; `wmpo-app models --verify` checks each "
-                    "checkpoint against its sha256")
-        yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*self.COLUMNS)
-        self.refresh_view()
-
-    def on_show(self) -> None:
-        self.refresh_view()
-        self.query_one(DataTable).focus()
-
-    def refresh_view(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
+    def rows(self):
         deployed = deployed_tasks(self.app.store)
-        for entry in model_entries(self.app.store):
-            table.add_row(*model_cells(entry, deployed))
+        return ((model_cells(entry, deployed), None) for entry in model_entries(self.app.store))
