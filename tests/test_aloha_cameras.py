@@ -35,7 +35,8 @@ def test_realsense_frames_round_trip_by_serial(recording):
     try:
         time.sleep(0.3)
         frame, age = camera.latest()
-        assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and age < 0.5  # fresh (the software device is fed every 33 ms); 0.31 s was seen beside the other xdist worker
+        # fresh: the software device is fed every 33 ms (0.31 s was seen beside the other xdist worker)
+        assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8 and age < 0.5
         assert frame[0, 0, 0] in frames[:, 0, 0, 0] and (frame[:, 32:, 2] == 200).all()
         assert camera.rate_hz() > 10
     finally:

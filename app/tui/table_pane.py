@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -10,15 +10,14 @@ from textual.widgets import DataTable, Label
 
 
 class TablePane(Vertical):
-    """Subclasses name the caption, the columns and the table's id, and give ``rows()``:
-    (cells, key) pairs, key None where a row needs none."""
+    """Subclasses name the caption, the columns and the table's id, and define ``rows()``, which
+    ``refresh_view`` reads: (cells, key) pairs, key None where a row needs none."""
+
+    rows: Callable[[], Iterable[tuple[tuple[str, ...], str | None]]]  # defined by each subclass
 
     CAPTION = ""
     COLUMNS: tuple[str, ...] = ()
     TABLE_ID = "table"
-
-    def rows(self) -> Iterable[tuple[tuple[str, ...], str | None]]:
-        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
         yield Label(self.CAPTION)
