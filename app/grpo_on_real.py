@@ -25,6 +25,7 @@ from learning.policy_optimization.grpo import GRPOStats, run_grpo
 from learning.policy_optimization.trajectories import Trajectory
 from learning.vla.imitation import CHECKPOINT_KIND, load_policy
 from learning.vla.policy import VLAPolicy
+from learning.vla.runner import CommandInForce
 from robot.factory import make_robot
 from robot.robot import Robot
 from robot.rollout import RolloutConfig, record_rollout
@@ -40,26 +41,32 @@ class RecordingRunner:
         self.reset()
 
     def reset(self) -> None:
-        self.images, self.steps, self.bins, self.log_probs = [], [], [], []
+        self.images, self.steps, self.bins, self.log_probs, self.commands = [], [], [], [], []
+        self.command = CommandInForce()
 
     def __call__(self, observation, instruction: str) -> np.ndarray:
         image = torch.from_numpy(np.ascontiguousarray(observation.frames[self.policy.config.camera]))
         step = torch.tensor([observation.t])
+        commands = self.command.at(observation) if self.policy.config.command_input else None
         bins, log_prob = self.policy.sample(image[None], [instruction], step, temperature=self.temperature,
-                                            generator=self.generator)
+                                            generator=self.generator, commands=commands)
         bins, log_prob = bins[0].cpu(), log_prob[0].cpu()  # kept for the update, which moves them back
         self.images.append(image)
         self.steps.append(step[0])
         self.bins.append(bins)
         self.log_probs.append(log_prob)
+        if commands is not None:
+            self.commands.append(commands[0])
         chunk = self.policy.actions(bins).numpy().astype(np.float64)
         if self.policy.config.action_mode == "delta":  # as PolicyRunner: targets relative to the joints now
             chunk = chunk + np.asarray(observation.qpos, dtype=np.float64)[None, :]
+        self.command.sent(chunk)
         return chunk
 
     def trajectory(self, instruction: str, success: bool) -> Trajectory:
         return Trajectory(instruction, torch.stack(self.images), torch.stack(self.steps), torch.stack(self.bins),
-                          torch.stack(self.log_probs), reward=float(success))
+                          torch.stack(self.log_probs), reward=float(success),
+                          commands=torch.stack(self.commands) if self.commands else None)
 
 
 class SimGroups:

@@ -67,13 +67,15 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
     seed only numbers the episode (``robot.factory``). ``horizon``: control steps per episode
     (None: the task's duration). ``reuse_finished``: seeds this version already ran for the same
     source, iteration and scene (``robot.scene``) are not run again, their stored outcomes count (a
-    killed cycle resumes where it stopped)."""
+    killed cycle resumes where it stopped) -- if they were decoded the same way (greedy, or sampled
+    at the same temperature)."""
     version = store.policy_version(version_id)
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     task = task or store_config_task(version)
     sim_task = get_task(task)
     config = policy.config
-    done = finished_episodes(store, version_id, task, source, iteration_id, robot.scene) if reuse_finished else {}
+    how = decoding(greedy, temperature)
+    done = finished_episodes(store, version_id, task, source, iteration_id, robot.scene, how) if reuse_finished else {}
     runner = PolicyRunner(policy, greedy=greedy, temperature=temperature)
     successes, lengths, stages = [], [], []
     with robot.make(task, {config.camera: config.image_size}) as bot:
@@ -88,7 +90,7 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
                 info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind=robot_kind(bot),
                                    source=source, seed=seed, policy_version_id=version_id, iteration_id=iteration_id,
                                    control_period_s=bot.features.control_period_s, unique_seed=source == "policy",
-                                   extra=site_extra(robot), scene=robot.scene)
+                                   extra={**site_extra(robot), **how}, scene=robot.scene)
                 with robot.operator.watching_stop() as stop:  # the operator's stop key, on a real robot
                     result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
                                             record_frames=record_frames, config=rollout, stop=stop)
@@ -123,15 +125,29 @@ def site_extra(robot: RobotChoice) -> dict:
     return {} if robot.site is None else {"site": str(robot.site), "initial_state": "operator"}
 
 
+def decoding(greedy: bool, temperature: float) -> dict:
+    """How an episode's actions were chosen, as its ``extra`` records it."""
+    return {"decoding": "greedy"} if greedy else {"decoding": "sampled", "temperature": temperature}
+
+
 def finished_episodes(store: TrajectoryStore, version_id: int, task: str, source: str,
-                      iteration_id: int | None, scene: str = STOCK_SCENE) -> dict[int, tuple[bool, int, int | None]]:
+                      iteration_id: int | None, scene: str = STOCK_SCENE,
+                      how: dict | None = None) -> dict[int, tuple[bool, int, int | None]]:
     """seed -> (success, length, highest stage) of committed episodes of this run; a seed run in
-    another scene is another episode (the same seed starts a disruption elsewhere)."""
+    another scene, or decoded another way (``how``: ``decoding(...)``), is another episode: a
+    greedy success rate must not count sampled episodes. Episodes stored before the decoding was
+    recorded match any (a cycle killed across the upgrade still resumes)."""
     where = EpisodeFilter(task=task, source=source, policy_version_id=version_id, iteration_id=iteration_id,
                           scene=scene)
-    episodes = [e for e in store.episodes(where) if iteration_id is not None or e.iteration_id is None]
-    return {e.seed: (bool(e.success), e.length, json.loads(e.extra_json or "{}").get("best_stage"))
-            for e in episodes}
+    finished = {}
+    for e in store.episodes(where):
+        extra = json.loads(e.extra_json or "{}")
+        if iteration_id is None and e.iteration_id is not None:
+            continue
+        if how is not None and "decoding" in extra and {k: extra.get(k) for k in how} != how:
+            continue
+        finished[e.seed] = (bool(e.success), e.length, extra.get("best_stage"))
+    return finished
 
 
 def evaluate_policy(store: TrajectoryStore, version_id: int, task: str | None = None, n: int = 128, *,

@@ -43,6 +43,9 @@ def add_commands(commands) -> None:
     trainer.add_argument("--camera", choices=SIM_PICTURES, help="the camera the policy sees (default cam_high)")
     trainer.add_argument("--action-mode", choices=["absolute", "delta"],
                          help="joint targets as they are, or relative to the joints when a chunk starts")
+    trainer.add_argument("--command-input", action="store_true",
+                         help="the policy also reads the joint command in force at each chunk's start (the last "
+                              "action sent): where the arms are, which a task-region view may not show")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
                                         "run with the same name resumes")
     trainer.set_defaults(run=run_train_policy)
@@ -92,7 +95,7 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
     from learning.trainer import TrainConfig
 
     name = args.name or f"base-{args.task}-{args.profile}"
-    overrides = {"camera": args.camera, "action_mode": args.action_mode}
+    overrides = {"camera": args.camera, "action_mode": args.action_mode, "command_input": args.command_input}
     config = profile(args.profile, **{k: v for k, v in overrides.items() if v})
     train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
                                checkpoint_every=max(1, min(500, args.steps // 4)))

@@ -75,6 +75,7 @@ def add_commands(commands) -> None:
     lerobot_out.add_argument("--iteration", type=int, help="iteration id")
     lerobot_out.add_argument("--label", choices=[*LABELS, "any"], default="any")
     lerobot_out.add_argument("--ids", type=int, nargs="+", help="only these episode ids")
+    lerobot_out.add_argument("--scene", help="only episodes of this scene (stock, or a sim disruption's name)")
     lerobot_out.add_argument("--lossless", action="store_true",
                              help="bit-exact H.264 (libx264rgb, qp 0) instead of yuv420p at --crf")
     lerobot_out.add_argument("--crf", type=int,
@@ -179,7 +180,7 @@ def run_export_lerobot(store: TrajectoryStore, args) -> None:
 
     where = EpisodeFilter(task=args.task, source=args.source, iteration_id=args.iteration,
                           success=LABELS.get(args.label), labelled=False if args.label == "none" else None,
-                          ids=tuple(args.ids) if args.ids else None)
+                          ids=tuple(args.ids) if args.ids else None, scene=args.scene)
     codec = H264_LOSSLESS if args.lossless else h264() if args.crf is None else h264(args.crf)
     report = export_lerobot(store, where, args.out, codec=codec, keyframe_interval=args.keyframe_interval)
     skipped = f"; {len(report.skipped)} already there" if report.skipped else ""

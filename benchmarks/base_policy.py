@@ -34,11 +34,13 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=128)
     parser.add_argument("--camera", default="cam_high", help="the camera or view the policy sees (cam_high_task: "
                         "the task region of cam_high at twice the size)")
+    parser.add_argument("--command-input", action="store_true", help="the policy also reads the joint command in "
+                        "force at each chunk's start (PolicyConfig.command_input)")
     parser.add_argument("--name", help="policy version to train or reuse (default from demos and steps)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
-    config = profile("cpu", camera=args.camera)
+    config = profile("cpu", camera=args.camera, command_input=args.command_input)
     results = []
     with TrajectoryStore(args.db) as store:
         name = args.name or f"base-all-cpu-{args.demos}demos-{args.steps}steps"
@@ -51,7 +53,8 @@ def main() -> None:
             started = time.perf_counter()
             summary = evaluate_policy(store, version_id, task, args.episodes)
             print(summary, flush=True)
-            results.append({**summary.to_json(), "policy": name, "camera": args.camera, "train_and_demos_s": trained,
+            results.append({**summary.to_json(), "policy": name, "camera": args.camera,
+                            "command_input": args.command_input, "train_and_demos_s": trained,
                             "eval_s": time.perf_counter() - started})
     print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos} demos, {args.steps} steps\n")
     print("| task | success (greedy) | 95% interval | mean successful length | inference ms/chunk (median / p95) | chunk lasts |")

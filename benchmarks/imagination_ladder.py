@@ -42,7 +42,7 @@ from learning.reward_model.judge import judge
 from learning.reward_model.training import load_reward_model
 from learning.splits import split_episodes
 from learning.vla.imitation import load_policy
-from learning.wmpo import initial_frames
+from learning.wmpo import initial_states
 from learning.world_model.config import SAMPLERS
 from learning.world_model.fidelity import Replay, psnr, replay_episodes, strip
 from learning.world_model.imagination import Imagination
@@ -283,15 +283,16 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
     policy = load_policy(store.verify_policy_checkpoint(policy_id))
     if policy.config.camera != model.config.camera:  # imagined frames would be a view the policy never saw
         return {"skipped": f"the policy reads {policy.config.camera!r}, the world model imagines {model.config.camera!r}"}
-    frames = initial_frames(store, task, model.config.camera, tuple(model.config.image_size))
+    states = initial_states(store, task, model.config.camera, tuple(model.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, sampler=sampler, steps=steps, seed=0,
                               command_filter=safety_command_filter())  # as GRPO imagines
     generator = device_generator(module_device(policy), 0)
     successes = total = 0
-    for i in np.linspace(0, len(frames) - 1, starts).astype(int):
+    for i in np.linspace(0, len(states) - 1, starts).astype(int):
         group_result = imagine_group(policy, imagination, lambda f: (lambda v: (v.success, v.success_frame))(
-            judge(reward, f)), torch.from_numpy(frames[i]), instruction, group, 400, temperature, generator)
+            judge(reward, f)), torch.from_numpy(states[i].frame), instruction, group, 400, temperature, generator,
+            initial_joints=torch.from_numpy(states[i].joints))
         successes += sum(t.reward for t in group_result)
         total += group
     real = [e.success for e in store.episodes(EpisodeFilter(task=task, source="policy", policy_version_id=policy_id))

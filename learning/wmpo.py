@@ -44,15 +44,23 @@ class GRPOResult:
     stats: GRPOStats
 
 
-def initial_frames(store: TrajectoryStore, task: str, camera: str, image_size: tuple[int, int],
-                   limit: int = 256) -> list[np.ndarray]:
-    """First frames of stored training episodes, of the size the world model imagines."""
+@dataclass(frozen=True)
+class InitialState:
+    """A real start for imagination: a stored episode's first frame and the joints measured with it."""
+    frame: np.ndarray  # uint8 (H, W, 3)
+    joints: np.ndarray  # float (D,)
+
+
+def initial_states(store: TrajectoryStore, task: str, camera: str, image_size: tuple[int, int],
+                   limit: int = 256) -> list[InitialState]:
+    """First frames (and joints) of stored training episodes, of the size the world model imagines."""
     where = EpisodeFilter(task=task, camera=camera, image_size=tuple(image_size))
     training, _ = split_episodes(store, camera, where)
     if not training:
         raise ValueError(f"no stored {task} episodes with {camera!r} frames at {image_size[0]}x{image_size[1]} "
                          f"to start imagination from")
-    return [store.load_frames(e, camera, 0, 1)[0] for e in training[-limit:]]
+    return [InitialState(store.load_frames(e, camera, 0, 1)[0], store.load_steps(e).qpos[0].copy())
+            for e in training[-limit:]]
 
 
 def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world_model: str, reward_model: str,
@@ -78,7 +86,7 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
     check_strides(model.config, reward.config)
 
     # 1. Real initial states.
-    starts = initial_frames(store, task, policy.config.camera, tuple(policy.config.image_size))
+    starts = initial_states(store, task, policy.config.camera, tuple(policy.config.image_size))
     instruction = store.episodes(EpisodeFilter(task=task), limit=1)[0].instruction
     imagination = Imagination(model, seed=seed, command_filter=command_filter)
 
@@ -92,8 +100,9 @@ def improve_in_imagination(store: TrajectoryStore, policy_version_id: int, world
         generator = device_generator(module_device(policy), seed * 1_000_003 + i)  # where the policy samples
         start = starts[int(torch.randint(len(starts), (1,), generator=generator, device=generator.device))]
         imagination.generator.manual_seed(seed * 1_000_003 + i)
-        return imagine_group(policy, imagination, verdict, torch.from_numpy(start), instruction, config.group_size,
-                             config.horizon, config.temperature, generator)
+        return imagine_group(policy, imagination, verdict, torch.from_numpy(start.frame), instruction,
+                             config.group_size, config.horizon, config.temperature, generator,
+                             initial_joints=torch.from_numpy(start.joints))
 
     # 4. GRPO's updates, saved (and resumed) in the policy's own folder.
     folder = checkpoints_dir(store) / name

@@ -45,15 +45,17 @@ class ClipDataset(IterableDataset):
     clip's start for history; before the episode's first frame, that frame stands in (a
     video world model's context at the start of an episode). ``lead`` lets clips start up to
     that many steps before the episode, the first step's action and qpos standing in for the
-    steps before it. ``first_frame`` adds the episode's first frame as "first"."""
+    steps before it. ``first_frame`` adds the episode's first frame as "first".
+    ``previous_action`` adds "previous_action" (A,): the command in force at the clip's start --
+    the action sent the step before, or at the episode's start its first measured qpos."""
 
     def __init__(self, store_path: Path | str, camera: str, clip_len: int, *,
                  where: EpisodeFilter | None = None, stride: int = 1, shuffle: bool = True,
                  seed: int = 0, frame_offsets: tuple[int, ...] | None = None, lead: int = 0,
-                 first_frame: bool = False):
+                 first_frame: bool = False, previous_action: bool = False):
         if clip_len < 1 or stride < 1 or lead < 0:
             raise ValueError(f"clip_len and stride must be >= 1 and lead >= 0, got {clip_len}, {stride}, {lead}")
-        self.lead, self.first_frame = lead, first_frame
+        self.lead, self.first_frame, self.previous_action = lead, first_frame, previous_action
         offsets = tuple(range(clip_len)) if frame_offsets is None else tuple(frame_offsets)
         if not offsets or max(offsets) >= clip_len:
             raise ValueError(f"frame_offsets {frame_offsets} must be below clip_len {clip_len}")
@@ -119,9 +121,11 @@ class ClipDataset(IterableDataset):
         stop = start + self.clip_len
         wanted = [max(0, start + offset) for offset in self.frame_offsets]
         decoded = self._frames(conn, episode_id, stream, wanted + [0] * self.first_frame)
+        before = int(self.previous_action and start > 0)  # one step more: the action sent before the clip
         steps = conn.execute(
-            select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start,
+            select(Step.action, Step.qpos).where(Step.episode_id == episode_id, Step.t >= start - before,
                                                 Step.t < stop).order_by(Step.t)).all()
+        previous, steps = steps[:before], steps[before:]
         steps = steps[:1] * max(0, -start) + steps  # a clip that starts before the episode (lead)
         frames = np.stack([decoded[t] for t in wanted])
         actions = decode_vectors([s.action for s in steps], stream.action_dim)
@@ -134,7 +138,17 @@ class ClipDataset(IterableDataset):
             "start": start,
             "success": stream.success,
             **({"first": torch.from_numpy(decoded[0])} if self.first_frame else {}),
+            **({"previous_action": self._previous_action(previous, qpos, stream)} if self.previous_action else {}),
         }
+
+    @staticmethod
+    def _previous_action(previous: list, qpos: np.ndarray, stream: _Stream) -> torch.Tensor:
+        if previous:
+            return torch.from_numpy(decode_vectors([previous[0].action], stream.action_dim)[0].copy())
+        if stream.qpos_dim != stream.action_dim:
+            raise ValueError(f"an episode's first command stands in for its measured qpos, but qpos has "
+                             f"{stream.qpos_dim} values and actions {stream.action_dim}")
+        return torch.from_numpy(qpos[0].copy())
 
     def _frames(self, conn, episode_id: int, stream: _Stream, steps: list[int]) -> dict[int, np.ndarray]:
         """{t: uint8 (H, W, C)} for the given steps: a video stream decodes only the segments

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from storage.aloha_export import FRAMES_PER_READ
 from storage.episode_filter import EpisodeFilter
+from storage.schema import STOCK_SCENE
 from storage.errors import StoreError
 from storage.lerobot_format import (
     ACTION, DATA_PATH, EPISODES_PATH, INFO_PATH, STATE, STATS_PATH, TASKS_PATH, VIDEO_PATH, as_json, camera_key,
@@ -65,6 +66,7 @@ def export_lerobot(store, where: EpisodeFilter, folder: Path | str, *, codec: Vi
     _check_alike(store, episodes, features, fps, info)
     if info is not None:
         features = info["features"]  # keep what the folder already says (its first export's codec)
+        _check_scenes(episodes, features, folder)
     location = file_location(previous["files"])
     tasks = read_tasks(folder)
     for episode in episodes:
@@ -101,7 +103,8 @@ def export_lerobot(store, where: EpisodeFilter, folder: Path | str, *, codec: Vi
         report.psnr_db[cam], report.worst_frame_psnr_db[cam] = _video_psnr(store, episodes, cam, path, fps)
 
     # meta/episodes is written last but info.json: its file is what makes this export's files count
-    write_parquet(folder / DATA_PATH.format(**location), pa.table(dict(columns), schema=frame_schema(features)))
+    columns = {name: values for name, values in columns.items() if name in features or not name.startswith("wmpo.")}
+    write_parquet(folder / DATA_PATH.format(**location), pa.table(columns, schema=frame_schema(features)))
     write_parquet(folder / TASKS_PATH, tasks_table(tasks))
     new_stats = _frame_stats(columns) | {camera_key(cam): _channel_stats(s) for cam, s in image_stats.items()}
     write_json(folder / STATS_PATH, as_json(_merge_with_folder(folder, new_stats)))
@@ -182,8 +185,20 @@ def _add_rows(columns: dict, store, episode, episode_index: int, first_frame: in
                         ("wmpo.robot_kind", episode.robot_kind), ("wmpo.success", success),
                         ("wmpo.label_source", episode.label_source or ""),
                         ("wmpo.iteration_id", _or_minus_one(episode.iteration_id)),
-                        ("wmpo.policy_version_id", _or_minus_one(episode.policy_version_id))):
+                        ("wmpo.policy_version_id", _or_minus_one(episode.policy_version_id)),
+                        ("wmpo.scene", episode.scene)):
         columns[name] += [value] * length
+
+
+def _check_scenes(episodes, features: dict, folder: Path) -> None:
+    """A folder first written before episodes carried their scene has no wmpo.scene column: its
+    episodes are all stock, and a disrupted one must not join them looking stock."""
+    if "wmpo.scene" in features:
+        return
+    disrupted = [e.id for e in episodes if e.scene != STOCK_SCENE]
+    if disrupted:
+        raise StoreError(f"{folder} was written without a wmpo.scene column, and episodes {disrupted[:5]} were run "
+                         f"in a disruption scene; export them into a new folder (or narrow the filter: --scene stock)")
 
 
 def _or_minus_one(value: int | None) -> int:

@@ -56,6 +56,7 @@ WMPO_FEATURES = {
     "wmpo.label_source": {"dtype": "string", "shape": [1], "names": None},  # env, operator, reward_model, ""
     "wmpo.iteration_id": {"dtype": "int64", "shape": [1], "names": None},  # -1: none
     "wmpo.policy_version_id": {"dtype": "int64", "shape": [1], "names": None},  # -1: none
+    "wmpo.scene": {"dtype": "string", "shape": [1], "names": None},  # stock, or a sim disruption
 }
 ARROW_TYPES = {"float32": pa.float32(), "int64": pa.int64(), "int8": pa.int8(), "string": pa.string()}
 ALOHA_ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")

@@ -27,7 +27,7 @@ from storage.errors import ImportFormatError, StepValidationError
 from storage.lerobot_format import (
     ACTION, DATA_PATH, STATE, VIDEO_PATH, camera_key, read_info, read_tables, video_features,
 )
-from storage.schema import LABEL_SOURCES
+from storage.schema import LABEL_SOURCES, STOCK_SCENE
 from storage.video import iter_frames, video_info
 
 EPISODE_COLUMNS = ("episode_index", "length", "tasks", "data/chunk_index", "data/file_index")
@@ -188,6 +188,7 @@ def _import_one(store, dataset: LeRobotFolder, episode: LeRobotEpisode, task: st
         task=task, instruction=episode.task_text, control_period_s=1.0 / dataset.fps,
         robot_kind=robot_kind or wmpo.get("wmpo.robot_kind") or "real",
         source=source or wmpo.get("wmpo.source") or "expert",
+        scene=wmpo.get("wmpo.scene") or STOCK_SCENE,  # a folder from before scenes were exported: all stock
         extra={"imported_from": str(dataset.path), "format": "lerobot-v3.0", "lerobot_episode_index": episode.index,
                **{name: value for name, value in wmpo.items() if name.endswith("_id")}})
     spec = EpisodeSpec(cameras=dataset.cameras, action_dim=episode.actions.shape[1],

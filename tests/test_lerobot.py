@@ -32,12 +32,13 @@ def moving_frames(seed: int, camera: int) -> np.ndarray:
     return np.stack(frames).astype(np.uint8)
 
 
-def write_episode(store, seed: int, *, success: bool | None = True, source: str = "policy") -> int:
+def write_episode(store, seed: int, *, success: bool | None = True, source: str = "policy",
+                  scene: str = "stock") -> int:
     rng = np.random.default_rng(seed)
     actions, qpos = rng.normal(size=(2, STEPS, 14)).astype(np.float32)
     frames = {cam: moving_frames(seed, i) for i, cam in enumerate(SPEC.cameras)}
     info = EpisodeInfo(task="transfer_cube", instruction="pick up the cube", source=source, robot_kind="sim",
-                       control_period_s=0.02, seed=seed)
+                       control_period_s=0.02, seed=seed, scene=scene)
     with store.episode_writer(info, SPEC) as writer:
         for t in range(STEPS):
             writer.add_step(actions[t], qpos[t], {cam: f[t] for cam, f in frames.items()}, timestamp=0.02 * t)
@@ -128,6 +129,31 @@ def test_export_again_adds_only_new_episodes(source_store, tmp_path):
         assert len(ids) == 4 and {store.episode(i).source for i in ids} == {"eval"}
         np.testing.assert_array_equal(store.load_frames(ids[-1], "cam_high"),
                                       source_store.load_frames(newer, "cam_high"))
+
+
+def test_the_scene_travels_and_an_older_folder_takes_no_disrupted_episode(source_store, tmp_path):
+    disrupted = write_episode(source_store, 5, scene="object_colour")
+    folder = tmp_path / "dataset"
+    export_lerobot(source_store, EpisodeFilter(), folder, codec=H264_LOSSLESS)
+    store, ids = imported_store(tmp_path, folder)
+    with store:
+        assert [store.episode(i).scene for i in ids] == ["stock"] * 3 + ["object_colour"]
+    # a folder written before the scene column: stock episodes still join it, a disrupted one is refused
+    older = tmp_path / "older"
+    export_lerobot(source_store, EpisodeFilter(ids=(1,)), older, codec=H264_LOSSLESS)
+    info = json.loads((older / "meta/info.json").read_text())
+    del info["features"]["wmpo.scene"]
+    (older / "meta/info.json").write_text(json.dumps(info))
+    data = older / "data/chunk-000/file-000.parquet"
+    pq.write_table(pq.read_table(data).drop(["wmpo.scene"]), data)
+    with pytest.raises(StoreError, match=rf"without a wmpo.scene column, and episodes \[{disrupted}\] were run in a "
+                                         r"disruption scene"):
+        export_lerobot(source_store, EpisodeFilter(), older, codec=H264_LOSSLESS)
+    assert export_lerobot(source_store, EpisodeFilter(scene="stock"), older, codec=H264_LOSSLESS).added == [2, 3]
+    assert "wmpo.scene" not in pq.read_table(older / "data/chunk-000/file-001.parquet").column_names
+    again = TrajectoryStore(tmp_path / "again.db")
+    with again:
+        assert {again.episode(i).scene for i in import_lerobot(again, older, task="transfer_cube")} == {"stock"}
 
 
 def test_malformed_folders_are_refused_with_what_was_expected(source_store, tmp_path):

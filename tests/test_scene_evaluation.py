@@ -54,3 +54,21 @@ def test_eval_scene_on_the_cli_and_refused_on_a_real_robot(tiny_base_store, tmp_
     with TrajectoryStore(db) as store:
         assert [(e.seed, e.scene) for e in store.episodes(EpisodeFilter(source="eval"))] == [(1_000_000,
                                                                                                "table_texture")]
+
+
+def test_a_sampled_evaluation_never_reuses_greedy_episodes(tiny_base_store, tmp_path):
+    db = copy_store(tiny_base_store, tmp_path)
+    with TrajectoryStore(db) as store:
+        base = store.find_policy_version("base")
+        evaluate_policy(store, base, "transfer_cube", 2, reuse_finished=True, horizon=8)
+        sampled = evaluate_policy(store, base, "transfer_cube", 2, reuse_finished=True, horizon=8, greedy=False,
+                                  temperature=0.7)
+        assert sampled.inference_ms_median is not None  # it ran: the greedy episodes did not stand in
+        hotter = evaluate_policy(store, base, "transfer_cube", 2, reuse_finished=True, horizon=8, greedy=False,
+                                 temperature=1.0)
+        assert hotter.inference_ms_median is not None  # nor do episodes sampled at another temperature
+        again = evaluate_policy(store, base, "transfer_cube", 2, reuse_finished=True, horizon=8, greedy=False,
+                                temperature=0.7)
+        assert again.inference_ms_median is None and again.successes == sampled.successes
+        decodings = sorted(e.extra_json for e in store.episodes(EpisodeFilter(source="eval")))
+        assert len(decodings) == 6 and sum('"decoding": "greedy"' in d for d in decodings) == 2

@@ -170,7 +170,7 @@ def test_two_collections_at_once_never_record_a_seed_twice(tiny_base_store, tmp_
 
 
 def test_a_store_with_frames_of_two_sizes_trains_on_the_size_each_model_reads(tmp_path):
-    from learning.wmpo import initial_frames
+    from learning.wmpo import initial_states
 
     from storage import EpisodeSpec
 
@@ -186,5 +186,5 @@ def test_a_store_with_frames_of_two_sizes_trains_on_the_size_each_model_reads(tm
     with TrajectoryStore(db) as store:
         small = [e.id for e in store.episodes(EpisodeFilter(camera="cam_high", image_size=(32, 48)))]
         assert len(small) == 2 and store.count_episodes() == 4
-        starts = initial_frames(store, "transfer_cube", "cam_high", (96, 128))
-        assert starts and all(f.shape == (96, 128, 3) for f in starts)  # the world model's size only
+        starts = initial_states(store, "transfer_cube", "cam_high", (96, 128))
+        assert starts and all(s.frame.shape == (96, 128, 3) for s in starts)  # the world model's size only

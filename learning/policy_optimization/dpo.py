@@ -61,8 +61,9 @@ def trajectory_log_prob(policy: VLAPolicy, trajectory: Trajectory) -> torch.Tens
     for i in range(0, len(trajectory.steps), MICRO_BATCH):
         part = slice(i, i + MICRO_BATCH)
         n = len(trajectory.steps[part])
+        commands = None if trajectory.commands is None else trajectory.commands[part]
         total = total + policy.log_prob(trajectory.images[part], [trajectory.instruction] * n,
-                                        trajectory.steps[part], trajectory.bins[part]).sum()
+                                        trajectory.steps[part], trajectory.bins[part], commands=commands).sum()
     return total
 
 

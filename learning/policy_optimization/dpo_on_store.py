@@ -12,7 +12,7 @@ import torch
 from learning.artifacts import checkpoints_dir, register_policy
 from learning.curves import append_point
 from learning.policy_optimization.dpo import DPOConfig, train_dpo
-from learning.policy_optimization.trajectories import Trajectory
+from learning.policy_optimization.trajectories import Trajectory, previous_commands
 from learning.vla.imitation import load_policy
 from learning.vla.policy import VLAPolicy
 from storage import TrajectoryStore
@@ -23,12 +23,16 @@ def stored_trajectory(store: TrajectoryStore, episode_id: int, policy: VLAPolicy
     episode = store.episode(episode_id)
     k = policy.config.chunk_size
     frames = store.load_frames(episode_id, policy.config.camera)
-    actions = torch.from_numpy(store.load_steps(episode_id).actions.copy())
+    steps = store.load_steps(episode_id)
+    actions = torch.from_numpy(steps.actions.copy())
     starts = list(range(0, episode.length, k))
     padded = torch.cat([actions, actions[-1:].expand(starts[-1] + k - len(actions), -1)])  # hold the last action
-    bins, _ = policy.bins.encode(torch.stack([padded[s:s + k] for s in starts]))
+    chunks = torch.stack([padded[s:s + k] for s in starts])
+    bins, _ = policy.bins.encode(chunks)
+    commands = (previous_commands(torch.from_numpy(steps.qpos[0].copy()), chunks)
+                if policy.config.command_input else None)
     return Trajectory(episode.instruction, torch.from_numpy(frames[starts]), torch.tensor(starts), bins,
-                      torch.zeros(len(starts)), reward=float(bool(episode.success)))
+                      torch.zeros(len(starts)), reward=float(bool(episode.success)), commands=commands)
 
 
 def dpo_offline(store: TrajectoryStore, version_id: int, task: str, episode_ids: list[int], config: DPOConfig,

@@ -51,12 +51,22 @@ def chunk_weights(trajectories: list[Trajectory], aggregation: str) -> torch.Ten
     return weight / weight.sum().clamp(min=1e-12)
 
 
+def stacked_commands(trajectories: list[Trajectory], device: torch.device) -> torch.Tensor | None:
+    """The trajectories' commands, chunk after chunk, if they carry them (all or none do)."""
+    if all(t.commands is None for t in trajectories):
+        return None
+    if any(t.commands is None for t in trajectories):
+        raise ValueError("some trajectories carry the commands in force at their chunks' starts and some do not")
+    return torch.cat([t.commands for t in trajectories]).to(device)
+
+
 def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajectories: list[Trajectory],
                    advantages: torch.Tensor, config: GRPOConfig) -> dict:
     device = module_device(policy)  # trajectories wait on the CPU; the minibatch moves to the policy
     images = torch.cat([t.images for t in trajectories]).to(device)
     steps = torch.cat([t.steps for t in trajectories]).to(device)
     bins = torch.cat([t.bins for t in trajectories]).to(device)
+    commands = stacked_commands(trajectories, device)
     old = torch.cat([t.old_log_prob for t in trajectories]).to(device)
     valid = torch.cat([t.valid for t in trajectories]).to(device)
     advantage = torch.cat([a.expand(len(t.steps)) for a, t in zip(advantages, trajectories)]).to(device)
@@ -69,7 +79,8 @@ def minibatch_step(policy: VLAPolicy, optimizer: torch.optim.Optimizer, trajecto
     for i in range(0, len(images), MICRO_BATCH):
         part = slice(i, i + MICRO_BATCH)
         log_prob, entropy = policy.log_prob_and_entropy(images[part], instructions[part], steps[part], bins[part],
-                                                        config.temperature)
+                                                        config.temperature,
+                                                        None if commands is None else commands[part])
         loss, stats = clipped_surrogate(log_prob * scale, old[part] * scale, advantage[part], weight[part],
                                         config.clip_low, config.clip_high)
         share = weight[part].sum()  # the micro-batch's part of the block's weighted mean

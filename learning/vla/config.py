@@ -12,7 +12,7 @@ BACKBONES = ("small", "pretrained")
 
 @dataclass(frozen=True)
 class PolicyConfig(JsonConfig):
-    camera: str = "cam_high"  # WMPO's policy sees the top camera only, no proprioception
+    camera: str = "cam_high"  # WMPO's policy sees the top camera only, no measured joints
     image_size: tuple[int, int] = (96, 128)  # (height, width) the policy is fed
     chunk_size: int = 8  # K actions per forward pass
     action_dim: int = 14  # D
@@ -36,6 +36,12 @@ class PolicyConfig(JsonConfig):
     # the most common answer, "stay", freezes an image-only policy for good. The step is
     # known exactly on the robot and inside the world model alike.
     time_input: bool = True
+    # The joint command in force when the chunk starts (the last action of the previous chunk;
+    # at an episode's first chunk, the measured joints) joins the image features. A view of
+    # the task region hides the arms' bases, and a handover needs to know where both arms
+    # are. Measured joints cannot be imagined (the world model gives pixels only); the last
+    # command is known exactly on the robot and inside the world model alike.
+    command_input: bool = False
     horizon: int = 400  # control steps of an episode (8 s at 50 Hz)
 
     def __post_init__(self):
@@ -45,6 +51,9 @@ class PolicyConfig(JsonConfig):
             raise ValueError("backbone 'pretrained' needs pretrained_path: a local folder (no hub downloads)")
         if self.action_mode not in ("delta", "absolute"):
             raise ValueError(f"action_mode {self.action_mode!r}; expected 'delta' or 'absolute'")
+        if self.command_input and self.action_mode != "absolute":
+            raise ValueError("command_input needs action_mode 'absolute': the command is scaled by the bins of "
+                             "absolute joint targets")
         if self.horizon < 1:
             raise ValueError(f"horizon {self.horizon}; expected at least 1 control step")
         if min(self.image_size) < 16:

@@ -57,7 +57,8 @@ def fit_bins(store: TrajectoryStore, where: EpisodeFilter, config: PolicyConfig)
 
 def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: EpisodeFilter, batch_size: int,
                       seed: int) -> Callable[[int], Iterator[dict]]:
-    dataset = ClipDataset(store.path, config.camera, config.chunk_size, where=where, seed=seed, frame_offsets=(0,))
+    dataset = ClipDataset(store.path, config.camera, config.chunk_size, where=where, seed=seed, frame_offsets=(0,),
+                          previous_action=config.command_input)
     if len(dataset) == 0:
         raise ValueError(f"no {config.chunk_size}-step windows of camera {config.camera!r} in episodes matching {where}")
     instructions = {e.id: e.instruction for e in store.episodes(where)}
@@ -72,7 +73,8 @@ def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: Episo
         return {"images": torch.stack([c["frames"][0] for c in items]),
                 "actions": chunk_targets(actions, qpos, config),
                 "steps": torch.tensor([c["start"] for c in items]),
-                "instructions": [instructions[c["episode_id"]] for c in items]}
+                "instructions": [instructions[c["episode_id"]] for c in items],
+                **({"commands": torch.stack([c["previous_action"] for c in items])} if config.command_input else {})}
 
     return epoch_batches(dataset, batch_size, collate)
 

@@ -35,6 +35,7 @@ class VLAPolicy(nn.Module):
         self.from_context = nn.Linear(config.embed_dim, config.head_hidden)
         self.from_query = nn.Linear(config.query_dim, config.head_hidden, bias=False)
         self.time = TimeEmbedding(config.embed_dim) if config.time_input else None
+        self.command = CommandEmbedding(bins, config.embed_dim) if config.command_input else None
         self.head = nn.Sequential(nn.GELU(), nn.Linear(config.head_hidden, config.head_hidden), nn.GELU(),
                                   nn.Linear(config.head_hidden, config.n_bins))
 
@@ -50,21 +51,37 @@ class VLAPolicy(nn.Module):
             got = "none" if steps is None else tuple(steps.shape)
             raise ValueError(f"steps: got {got}, expected the control step of each chunk's start, shape ({batch},)")
 
+    def check_commands(self, commands: torch.Tensor | None, batch: int) -> None:
+        if self.command is None:
+            return
+        expected = (batch, self.config.action_dim)
+        if commands is None or tuple(commands.shape) != expected:
+            got = "none" if commands is None else tuple(commands.shape)
+            raise ValueError(f"commands: got {got}, expected the joint command in force at each chunk's start, "
+                             f"shape {expected}")
+        if not torch.isfinite(commands).all():
+            raise ValueError("commands: not finite (NaN or inf); expected the joint command in force at each "
+                             "chunk's start")
+
     def logits(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,
-               augment: bool = False) -> torch.Tensor:
-        """(B, K, D, n_bins) for uint8 images (B, H, W, 3) seen at control steps (B,).
+               augment: bool = False, commands: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, K, D, n_bins) for uint8 images (B, H, W, 3) seen at control steps (B,), with the
+        joint commands (B, D) in force then (read only when ``config.command_input``).
 
         Augmentation only when asked (imitation): sampling and log_prob must see the same
         input, or GRPO's probability ratios would be noise. Inputs may come from the CPU (the
         store, the robot); they move to the policy's device here."""
         self.check_images(images)
         self.check_steps(steps, len(images))
+        self.check_commands(commands, len(images))
         images = images.to(self.queries.device)
         if augment and self.config.augment_shift:
             images = random_shift(images, self.config.augment_shift)
         context = self.backbone(images, instructions)
         if self.time is not None:
             context = context + self.time(steps.to(context.device).float() / self.config.horizon)
+        if self.command is not None:
+            context = context + self.command(commands.to(context.device).float())
         hidden = self.from_context(context)[:, None, :] + self.from_query(self.queries)[None]
         c = self.config
         return self.head(hidden).view(len(images), c.chunk_size, c.action_dim, c.n_bins)
@@ -76,16 +93,17 @@ class VLAPolicy(nn.Module):
         return log_p.gather(-1, bins.to(logits.device).unsqueeze(-1)).squeeze(-1)
 
     def log_prob(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
-                 bins: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+                 bins: torch.Tensor, temperature: float = 1.0, commands: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log-probability (B,) of the chunks given as bin indices (B, K, D)."""
-        logits = self.logits(images, instructions, steps)
+        logits = self.logits(images, instructions, steps, commands=commands)
         return self.token_log_probs(logits, bins, temperature).sum(dim=(1, 2))
 
     def log_prob_and_entropy(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None,
-                             bins: torch.Tensor, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                             bins: torch.Tensor, temperature: float = 1.0,
+                             commands: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``log_prob`` and, from the same forward pass, the mean entropy (B,) of a chunk's action
         tokens at ``temperature`` (nats; no gradient): how much the policy still explores."""
-        logits = self.logits(images, instructions, steps)
+        logits = self.logits(images, instructions, steps, commands=commands)
         with torch.no_grad():
             log_p = F.log_softmax(logits.detach().float() / temperature, dim=-1)
             entropy = -(log_p.exp() * log_p).sum(-1).mean(dim=(1, 2))
@@ -93,12 +111,12 @@ class VLAPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(self, images: torch.Tensor, instructions: list[str], steps: torch.Tensor | None = None,
-               temperature: float = 1.0, greedy: bool = False,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               temperature: float = 1.0, greedy: bool = False, generator: torch.Generator | None = None,
+               commands: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Chunks as bin indices (B, K, D) and their log-probabilities (B,) under ``temperature``,
         on the policy's device (a ``generator`` must be on it too: ``learning.device.generator``)."""
         check_temperature(temperature)
-        logits = self.logits(images, instructions, steps)
+        logits = self.logits(images, instructions, steps, commands=commands)
         if greedy:
             bins = logits.argmax(dim=-1)
         else:
@@ -112,7 +130,8 @@ class VLAPolicy(nn.Module):
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Imitation: cross-entropy of the expert's binned chunk (the learner protocol)."""
         targets, clipped = self.bins.encode(batch["actions"])
-        logits = self.logits(batch["images"], batch["instructions"], batch.get("steps"), augment=True)
+        logits = self.logits(batch["images"], batch["instructions"], batch.get("steps"), augment=True,
+                             commands=batch.get("commands"))
         loss = F.cross_entropy(logits.reshape(-1, self.config.n_bins), targets.reshape(-1))
         accuracy = (logits.argmax(-1) == targets).float().mean()
         return loss, {"token_accuracy": accuracy.item(), "clipped": float(clipped)}
@@ -129,6 +148,20 @@ class TimeEmbedding(nn.Module):
     def forward(self, progress: torch.Tensor) -> torch.Tensor:
         angles = progress[:, None] * self.frequencies
         return self.project(torch.cat([progress[:, None], angles.sin(), angles.cos()], dim=1))
+
+
+class CommandEmbedding(nn.Module):
+    """A joint command (B, D), scaled to [-1, 1] by the action bins' range, projected to ``dim``."""
+
+    def __init__(self, bins: ActionBins, dim: int):
+        super().__init__()
+        low, high = torch.tensor(bins.low), torch.tensor(bins.high)
+        self.register_buffer("low", low.float(), persistent=False)
+        self.register_buffer("span", (high - low).float(), persistent=False)
+        self.project = nn.Sequential(nn.Linear(bins.dim, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, commands: torch.Tensor) -> torch.Tensor:
+        return self.project(2.0 * (commands - self.low) / self.span - 1.0)
 
 
 def check_temperature(temperature: float) -> None:

@@ -32,6 +32,26 @@ def check_policy_fits(policy: VLAPolicy, cameras: dict[str, tuple[int, int, int]
         raise PolicyMismatchError("policy does not fit the robot: " + "; ".join(problems))
 
 
+class CommandInForce:
+    """The joint command the robot holds when a chunk starts, as a policy with
+    ``command_input`` reads it: the measured joints before an episode's first chunk, then the
+    last action of the chunk before (what the rollout loop interpolates from, too)."""
+
+    def __init__(self):
+        self.last: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.last = None
+
+    def at(self, observation) -> torch.Tensor:
+        """(1, D) float32 for the chunk about to start at ``observation``."""
+        held = observation.qpos if observation.t == 0 or self.last is None else self.last
+        return torch.as_tensor(np.asarray(held, dtype=np.float32))[None]
+
+    def sent(self, chunk: np.ndarray) -> None:
+        self.last = np.asarray(chunk[-1], dtype=np.float32)
+
+
 class PolicyRunner:
     """Chunked-policy adapter: ``__call__(observation, instruction) -> (K, D)`` actions."""
 
@@ -42,16 +62,20 @@ class PolicyRunner:
 
     def reset(self) -> None:
         self.last_bins = None  # the chunk the robot is executing, as bin indices
+        self.command = CommandInForce()
 
     def __call__(self, observation, instruction: str) -> np.ndarray:
         image = torch.from_numpy(np.ascontiguousarray(observation.frames[self.policy.config.camera]))[None]
+        commands = self.command.at(observation) if self.policy.config.command_input else None
         started = time.perf_counter()
         with torch.no_grad():
             bins, _ = self.policy.sample(image, [instruction], torch.tensor([observation.t]),
-                                         temperature=self.temperature, greedy=self.greedy, generator=self.generator)
+                                         temperature=self.temperature, greedy=self.greedy, generator=self.generator,
+                                         commands=commands)
         self.inference_s.append(time.perf_counter() - started)
         self.last_bins = bins[0].cpu()
         chunk = self.policy.actions(self.last_bins).numpy().astype(np.float64)
         if self.policy.config.action_mode == "delta":
             chunk = chunk + np.asarray(observation.qpos, dtype=np.float64)[None, :]
+        self.command.sent(chunk)
         return chunk
