@@ -34,21 +34,23 @@ def ensure_demos(store: TrajectoryStore, task: str, n: int, config: PolicyConfig
 
 
 def train_base_policy(store: TrajectoryStore, task: str | None, name: str, config: PolicyConfig,
-                      train: TrainConfig, demos: int, *, batch_size: int = 64, demo_progress: Callable | None = None,
+                      train: TrainConfig, demos: int | None, *, batch_size: int = 64, demo_progress: Callable | None = None,
                       progress: Callable[[TrainProgress], None] | None = None) -> int | None:
-    """Demos (if missing) -> imitation (resumable) -> registered policy version; returns its id
-    (None on the other ranks of a multi-process run).
+    """Demos (if missing) -> imitation (resumable) on the first ``demos`` of each task ->
+    registered policy version; returns its id (None on the other ranks of a multi-process run).
+    ``demos=None``: every demo the store holds, none recorded.
 
     ``task=None`` trains one instruction-conditioned policy on every sim task's demos."""
     existing = {v.name: v for v in store.policy_versions()}
     if name in existing:
         return existing[name].id
-    if distributed.is_main():  # under torchrun, rank 0 alone writes to the store
+    if distributed.is_main() and demos is not None:  # under torchrun, rank 0 alone writes to the store
         for each in ([task] if task else sorted(TASKS)):
             ensure_demos(store, each, demos, config, demo_progress)
     distributed.barrier()
     folder = checkpoints_dir(store) / name
-    train_policy(store, config, train, folder, task=task, batch_size=batch_size, progress=progress)
+    train_policy(store, config, train, folder, task=task, batch_size=batch_size, demos_per_task=demos,
+                 progress=progress)
     if not distributed.is_main():
         return None
     version = store.register_policy_version(name, folder, config={"task": task, "policy": config.to_json(),

@@ -37,7 +37,9 @@ def add_commands(commands) -> None:
     trainer.add_argument("--task", choices=[*sorted(TASKS), "all"], default="transfer_cube",
                          help="'all': one instruction-conditioned policy for every task")
     trainer.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    trainer.add_argument("--demos", type=int, default=50, help="expert demos to train on; missing ones are recorded")
+    trainer.add_argument("--demos", type=demos_arg, default=50,
+                         help="expert demos per task to train on, the first recorded; missing ones are recorded "
+                              "('all': every stored demo, none recorded)")
     trainer.add_argument("--steps", type=int, default=3000)
     trainer.add_argument("--batch", type=int, default=64)
     trainer.add_argument("--camera", choices=SIM_PICTURES, help="the camera the policy sees (default cam_high)")
@@ -74,6 +76,19 @@ def add_commands(commands) -> None:
     collect.add_argument("--temperature", type=float, default=1.0)
     hardware_commands.add_site_option(collect)
     collect.set_defaults(run=run_collect)
+
+
+def demos_arg(text: str) -> int | None:
+    """``--demos``: a count per task, or 'all' (None)."""
+    if text == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of demos per task, or 'all'") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{count}: expected at least 1 demo per task, or 'all'")
+    return count
 
 
 def run_demos(store: TrajectoryStore, args) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.policies import evaluate_policy, train_base_policy
+from app.policy_commands import demos_arg
 from learning.trainer import TrainConfig
 from learning.vla.config import profile
 from storage import TrajectoryStore
@@ -29,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, default=Path("wmpo-data/bench.db"))
     parser.add_argument("--tasks", nargs="+", default=["transfer_cube", "insertion"])
-    parser.add_argument("--demos", type=int, default=50)
+    parser.add_argument("--demos", type=demos_arg, default=50, help="demos per task, the first recorded ('all': every "
+                        "stored demo -- what base-all and base-view were trained on)")
     parser.add_argument("--steps", type=int, default=6000)
     parser.add_argument("--episodes", type=int, default=128)
     parser.add_argument("--camera", default="cam_high", help="the camera or view the policy sees (cam_high_task: "
@@ -43,7 +45,7 @@ def main() -> None:
     config = profile("cpu", camera=args.camera, command_input=args.command_input)
     results = []
     with TrajectoryStore(args.db) as store:
-        name = args.name or f"base-all-cpu-{args.demos}demos-{args.steps}steps"
+        name = args.name or f"base-all-cpu-{args.demos or 'all'}demos-{args.steps}steps"
         started = time.perf_counter()
         version_id = train_base_policy(
             store, None, name, config, TrainConfig(steps=args.steps, log_every=100, checkpoint_every=500),
@@ -54,9 +56,9 @@ def main() -> None:
             summary = evaluate_policy(store, version_id, task, args.episodes)
             print(summary, flush=True)
             results.append({**summary.to_json(), "policy": name, "camera": args.camera,
-                            "command_input": args.command_input, "train_and_demos_s": trained,
+                            "command_input": args.command_input, "demos_per_task": args.demos or "all", "train_and_demos_s": trained,
                             "eval_s": time.perf_counter() - started})
-    print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos} demos, {args.steps} steps\n")
+    print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos or 'all'} demos per task, {args.steps} steps\n")
     print("| task | success (greedy) | 95% interval | mean successful length | inference ms/chunk (median / p95) | chunk lasts |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in results:

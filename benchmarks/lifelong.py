@@ -22,7 +22,7 @@ import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.cycle import JOB_KIND, run_cycle
 from app.cycle_config import profile as cycle_profile
 from app.cycle_report import IterationRow, iteration_rows
-from app.policies import evaluate_policy, train_base_policy
+from app.policies import demo_count, evaluate_policy, train_base_policy
 from learning.trainer import TrainConfig
 from learning.vla.config import PolicyConfig
 from storage import TrajectoryStore
@@ -64,8 +64,11 @@ def imitation_arm(store, base_id, args, report) -> list[dict]:
     recipe = json.loads(base.config_json)
     config = PolicyConfig.from_json(recipe["policy"])
     results = []
+    # a base trained on every stored demo ('all') counts the task's demos stored now (those recorded
+    # since it was trained would count as the base's: record none in between)
+    base_demos = recipe["demos"] or demo_count(store, args.task, config)
     for k in range(1, args.iterations + 1):
-        demos = recipe["demos"] + k * args.budget
+        demos = base_demos + k * args.budget
         name = f"{args.task}-imitation-{demos}demos"
         train = TrainConfig(steps=args.imitation_steps or recipe["steps"])
         version = train_base_policy(store, args.task, name, config, train, demos,

@@ -12,13 +12,14 @@ from learning.policy_optimization.imagine import imagine_group
 from learning.policy_optimization.trajectories import previous_commands
 from learning.policy_optimization.update import policy_update
 from learning.vla.config import profile
+from learning.vla.imitation import imitation_batches
 from learning.vla.policy import VLAPolicy
 from learning.vla.runner import PolicyRunner
 from learning.world_model.config import profile as world_model_profile
 from learning.world_model.imagination import Imagination
 from learning.world_model.world_model import WorldModel
 from robot.robot import Observation
-from storage import EpisodeInfo, EpisodeSpec, TrajectoryStore
+from storage import EpisodeFilter, EpisodeInfo, EpisodeSpec, TrajectoryStore
 from storage.clips import ClipDataset
 
 CONFIG = profile("tiny", command_input=True)
@@ -64,6 +65,13 @@ def test_clips_carry_the_command_sent_before_their_start(tmp_path):
     assert torch.equal(clips[0]["previous_action"], torch.from_numpy(qpos[0]))  # before any command: the joints
     assert torch.equal(clips[3]["previous_action"], torch.from_numpy(actions[2]))
     assert torch.equal(clips[3]["actions"], torch.from_numpy(actions[3:11]))  # the window itself is unchanged
+    with TrajectoryStore(tmp_path / "wmpo.db") as store:  # imitation batches carry them to the policy
+        batch = next(imitation_batches(store, CONFIG, EpisodeFilter(), 4, seed=0)(0))
+    assert batch["commands"].shape == (4, 14)
+    assert all(torch.equal(c, torch.from_numpy(qpos[0] if s == 0 else actions[s - 1]))
+               for c, s in zip(batch["commands"], batch["steps"].tolist()))
+    loss, _ = command_policy().loss(batch)
+    assert torch.isfinite(loss)
     with TrajectoryStore(tmp_path / "wmpo.db") as store:  # DPO's stored episodes read the same commands
         trajectory = stored_trajectory(store, store.episodes()[0].id, command_policy())
     assert torch.equal(trajectory.commands[0], torch.from_numpy(qpos[0]))

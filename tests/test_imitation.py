@@ -35,3 +35,28 @@ def test_bins_cover_every_target_and_batches_match_the_policy(store):
     assert np.abs(batch["actions"].numpy()[..., arm_joints]).max() < 0.5  # 8-step deltas are small
     with pytest.raises(ValueError, match="record demos with --size 96x128"):
         imitation_batches(store, profile("cpu"), expert_filter("transfer_cube"), 16, 0)
+
+
+def test_a_policy_trained_on_n_demos_reads_the_first_n_of_each_task(store, tmp_path):
+    import argparse
+
+    from episode_data import write_episode
+
+    from app.policy_commands import demos_arg
+    from learning.trainer import TrainConfig
+    from learning.vla.imitation import first_demos, train_policy
+    from storage import EpisodeSpec
+
+    spec = EpisodeSpec(cameras={"cam_high": (*TINY.image_size, 3)})
+    ids = {task: [write_episode(store, seed, 12, source="expert", task=task, spec=spec) for seed in range(3)]
+           for task in ("transfer_cube", "insertion")}
+    write_episode(store, 9, 12, source="expert", success=False, spec=spec)  # a failed demo never counts
+    assert set(first_demos(store, None, TINY, 2).ids) == {*ids["transfer_cube"][:2], *ids["insertion"][:2]}
+    assert first_demos(store, "insertion", TINY, 5).ids == tuple(ids["insertion"])
+    train_policy(store, TINY, TrainConfig(steps=1), tmp_path / "policy", task=None, batch_size=4, demos_per_task=1)
+    saved = __import__("json").loads((tmp_path / "policy" / "config.json").read_text())
+    assert (saved["episodes"], saved["demos_per_task"]) == (2, 1)
+    assert demos_arg("all") is None and demos_arg("25") == 25
+    for bad in ("0", "many"):
+        with pytest.raises(argparse.ArgumentTypeError, match="per task, or 'all'"):
+            demos_arg(bad)

@@ -7,7 +7,7 @@ with the checkpoint; a resumed run reuses them.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,6 +33,17 @@ def expert_filter(task: str | None, config: PolicyConfig | None = None) -> Episo
         return EpisodeFilter(task=task, source="expert", success=True)
     return EpisodeFilter(task=task, source="expert", success=True, camera=config.camera,
                          image_size=tuple(config.image_size))
+
+
+def first_demos(store: TrajectoryStore, task: str | None, config: PolicyConfig, per_task: int) -> EpisodeFilter:
+    """The first ``per_task`` successful expert demos of each task (of ``task``; None: of every
+    task with demos), in recording order: a policy trained on N demos is trained on N, however
+    many the store has gathered since (the demo curve, the imitation arm)."""
+    every = store.episodes(expert_filter(task, config))
+    ids: list[int] = []
+    for name in sorted({e.task for e in every}):
+        ids += [e.id for e in every if e.task == name][:per_task]
+    return replace(expert_filter(task, config), ids=tuple(ids))
 
 
 def chunk_targets(actions: torch.Tensor, qpos: torch.Tensor, config: PolicyConfig) -> torch.Tensor:
@@ -80,10 +91,11 @@ def imitation_batches(store: TrajectoryStore, config: PolicyConfig, where: Episo
 
 
 def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: TrainConfig, checkpoint_dir: Path, *,
-                 task: str | None, batch_size: int = 64,
+                 task: str | None, batch_size: int = 64, demos_per_task: int | None = None,
                  progress: Callable[[TrainProgress], None] | None = None) -> VLAPolicy:
-    """Train (or resume training) a policy on the expert episodes of ``task`` (None: all)."""
-    where = expert_filter(task, config)
+    """Train (or resume training) a policy on the expert episodes of ``task`` (None: all tasks):
+    the first ``demos_per_task`` of each task, or every one (None)."""
+    where = expert_filter(task, config) if demos_per_task is None else first_demos(store, task, config, demos_per_task)
     if store.count_episodes(where) == 0:
         h, w = config.image_size
         raise ValueError(f"no successful expert {task or ''} episodes with camera {config.camera!r} at {h}x{w}; "
@@ -100,7 +112,8 @@ def train_policy(store: TrajectoryStore, config: PolicyConfig, train_config: Tra
     torch.manual_seed(train_config.seed)
     policy = VLAPolicy(config, bins)
     meta = {"kind": CHECKPOINT_KIND, "policy": config.to_json(), "bins": bins.to_json(),
-            "train": asdict(train_config), "task": task, "episodes": store.count_episodes(where)}
+            "train": asdict(train_config), "task": task, "episodes": store.count_episodes(where),
+            "demos_per_task": demos_per_task}
     batches = imitation_batches(store, config, where, batch_size, train_config.seed)
     return train(policy, batches, train_config, checkpoint_dir, meta, progress)
 
