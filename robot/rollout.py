@@ -5,10 +5,14 @@ Each policy call returns a chunk of K actions. One action may cover several cont
 from the previous one. Every command goes through the robot's safety filter, and the
 command actually sent is what is recorded, with the observation it answered.
 
-Watchdog: a policy call that takes longer than its deadline (by default the chunk's own
-duration) has left the arms without a fresh command; the loop holds position for the
-control periods it overran, and counts it. The first call has no deadline: until its
-chunk arrives the arms rest at the reset pose. Operator stop: setting ``stop`` holds position
+Watchdog: on a robot whose world moves on its own (``features.realtime``: a real robot, or the
+sim paced to the wall clock), a policy call that takes longer than its deadline (by default the
+chunk's own duration) has left the arms without a fresh command; the loop holds position for the
+control periods it overran, and counts it. The first call has no deadline: until its chunk
+arrives the arms rest at the reset pose. A sim that is not paced waits for the policy: its time
+is the control steps, so a slow call (a loaded machine, a paused process) costs wall time only.
+Holding there would write the machine's load into the episode -- and did: on a busy 2-core
+machine, evaluations and GRPO rollouts got up to ~200 held steps of 400, and failed. Operator stop: setting ``stop`` holds position
 and ends the episode at the next step. The episode ends on success, horizon or stop, and
 is committed to the store -- or discarded, if the caller says so or something fails.
 """
@@ -151,7 +155,7 @@ def run_rollout(robot: Robot, policy: ChunkPolicy, *, initial_state=None, instru
             expanded = expand_chunk(chunk, previous, config)
             previous = chunk[-1]
             deadline = config.deadline_s if config.deadline_s is not None else len(expanded) * period
-            late = policy_s > deadline and len(policy_times) > 1
+            late = robot.features.realtime and policy_s > deadline and len(policy_times) > 1
             missed = math.ceil((policy_s - deadline) / period) if late else 0
             held = time.perf_counter()
             for _ in range(min(missed, config.horizon - t)):

@@ -79,7 +79,7 @@ def test_held_and_interpolated_targets_between_slow_policy_actions():
 
 
 def test_watchdog_holds_when_the_policy_misses_its_deadline(store):
-    with AlohaSim(SimConfig(cameras=CAMERA)) as sim:
+    with AlohaSim(SimConfig(cameras=CAMERA, realtime=True)) as sim:  # a world that moves on its own
         slow = StillPolicy(chunk=2, delay_s=0.05)  # deadline 2 x 20 ms; late by ~10 ms
         result = record_rollout(store, sim, slow, info(), initial_state=0, config=RolloutConfig(horizon=20))
     assert result.safety["watchdog"] >= 3
@@ -87,6 +87,15 @@ def test_watchdog_holds_when_the_policy_misses_its_deadline(store):
     assert episode.safety_interventions == sum(result.safety.values())
     assert '"watchdog"' in episode.extra_json
     assert episode.length == 20  # held steps are recorded like any other
+
+
+def test_a_sim_that_is_not_paced_waits_for_a_slow_policy(store):
+    # its time is the control steps: a loaded machine must not turn into held steps (it did, and
+    # evaluations on a busy machine failed more often than the same policy on an idle one)
+    with AlohaSim(SimConfig(cameras=CAMERA)) as sim:
+        slow = StillPolicy(chunk=2, delay_s=0.05)
+        result = record_rollout(store, sim, slow, info(), initial_state=0, config=RolloutConfig(horizon=20))
+    assert "watchdog" not in result.safety and slow.calls == 10
 
 
 def test_nan_chunk_is_refused_and_counted(store):
