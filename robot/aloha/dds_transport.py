@@ -50,6 +50,31 @@ def dds_topic_name(ros_name: str, prefix: str = "rt") -> str:
     return prefix + ros_name
 
 
+_gc_pause_lock = threading.Lock()
+_gc_pauses = 0
+
+
+class _GarbageCollectionPaused:
+    """No cyclic garbage collection while inside Cyclone: the collector may finalize an unreachable
+    DDS entity on whatever thread allocates, and deleting an entity from inside a listener callback
+    (or while listeners are being detached) waits for that very callback -- a deadlock, seen
+    in the suite: write -> local delivery -> take -> GC -> Entity.__del__ -> dds_writer_close.
+    Nested and cross-thread uses count; the last one out re-enables the collector."""
+
+    def __enter__(self):
+        global _gc_pauses
+        with _gc_pause_lock:
+            _gc_pauses += 1
+            gc.disable()
+
+    def __exit__(self, *exc):
+        global _gc_pauses
+        with _gc_pause_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0:
+                gc.enable()
+
+
 class _Delivering(Listener):
     def __init__(self, deliver: Callable[[Any], None]):
         super().__init__()
@@ -58,7 +83,9 @@ class _Delivering(Listener):
     def on_data_available(self, reader) -> None:
         if reader is None:  # a reader being deleted at close
             return
-        for sample in reader.take(N=32):
+        with _GarbageCollectionPaused():
+            samples = reader.take(N=32)
+        for sample in samples:
             if type(sample) is reader.topic.data_type:  # skip invalid samples (disposals)
                 self._deliver(sample)
 
@@ -93,7 +120,12 @@ class DdsTransport(Transport):
                             qos=SENSOR_DATA_QOS if sensor_data else ROS_DEFAULT_QOS)
         self._entities.append(writer)
         self._writers[topic] = writer
-        return writer.write
+
+        def publish(message: Any) -> None:  # a write may deliver to a local reader on this thread
+            with _GarbageCollectionPaused():
+                writer.write(message)
+
+        return publish
 
     def subscriber_count(self, topic: str) -> int:
         """Readers matched by our writer on ``topic`` (0 when we do not publish it)."""
@@ -125,7 +157,8 @@ class DdsTransport(Transport):
             if not _wait_matched(writer, reader, timeout_s):
                 raise TransportError(f"service {service} ({service_type.name}) is not available: no server "
                                      f"matched within {timeout_s:.1f}s")
-            writer.write(service_type.request(client_id=self._client_id, sequence_number=sequence, **fields))
+            with _GarbageCollectionPaused():
+                writer.write(service_type.request(client_id=self._client_id, sequence_number=sequence, **fields))
             if not done.wait(timeout_s):
                 raise TransportError(f"service {service} ({service_type.name}) did not reply within {timeout_s:.1f}s")
             return answer[0]
@@ -173,7 +206,9 @@ class DdsTransport(Transport):
                 while pending:
                     request = pending.pop(0)
                     answer = handler(request) or {}
-                    writer.write(service_type.response(**{k: getattr(request, k) for k in REQUEST_HEADER}, **answer))
+                    with _GarbageCollectionPaused():
+                        writer.write(service_type.response(**{k: getattr(request, k) for k in REQUEST_HEADER},
+                                                           **answer))
 
         def on_request(request) -> None:
             pending.append(request)
@@ -191,8 +226,9 @@ class DdsTransport(Transport):
         # when a writer in this same process delivers to the reader on its own thread.
         readers = [e for e in self._entities if isinstance(e, DataReader)]
         readers += [reader for _, reader, _ in self._clients.values()]
-        for reader in readers:
-            reader.set_listener(None)
+        with _GarbageCollectionPaused():
+            for reader in readers:
+                reader.set_listener(None)
         del readers
         self._entities.clear()
         self._clients.clear()
