@@ -37,11 +37,8 @@ class CommandInForce:
     ``command_input`` reads it: the measured joints before an episode's first chunk, then the
     last action of the chunk before (what the rollout loop interpolates from, too)."""
 
-    def __init__(self):
+    def __init__(self):  # one per episode: the runners make a new one at reset
         self.last: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self.last = None
 
     def at(self, observation) -> torch.Tensor:
         """(1, D) float32 for the chunk about to start at ``observation``."""
