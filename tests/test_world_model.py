@@ -248,6 +248,21 @@ def test_the_motion_weight_falls_on_pixels_that_move_and_next_to_them():
         with_overrides(TINY, ["diffusion.motion_weight=-1"])
 
 
+@pytest.mark.parametrize("target", ["frame", "change"])
+def test_the_salience_weight_shifts_the_loss_whatever_the_target(target):
+    config = profile("tiny", target=target)
+    model = tiny_model(config=with_overrides(config, ["diffusion.salience_weight=3"]))
+    clip = frames(2, C + 1, seed=3)
+    clip[0, -1, 4:8, 8:12] = torch.tensor([200, 30, 30], dtype=torch.uint8)  # one frame's object, unlike the other
+    batch = {"frames": clip, "first": frames(2), "actions": torch.randn(2, W, 14)}
+    torch.manual_seed(0)
+    weighted, _ = model.loss(batch)
+    model.config = config
+    torch.manual_seed(0)
+    plain, _ = model.loss(batch)
+    assert torch.isfinite(weighted) and weighted != plain  # a weight that is read, on either target
+
+
 def test_imagination_started_from_a_real_mid_episode_state_predicts_from_it():
     model = tiny_model()
     history, anchor, previous, chunk = frames(2, C, seed=1), frames(2, seed=2), torch.randn(2, S, 14), torch.randn(2, K, 14)

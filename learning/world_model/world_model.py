@@ -133,7 +133,8 @@ class WorldModel(nn.Module):
         diffusion, c = self.config.diffusion, self.config.context_frames
         frames = batch["frames"]
         context, actions = self._conditioning(frames[:, :c], batch["first"], batch["actions"])
-        target = to_pixels(frames[:, c]).to(context.device)
+        following = to_pixels(frames[:, c]).to(context.device)  # the real next frame
+        target = following
         b = len(target)
         sigma = edm.training_sigmas(diffusion, b).to(context.device)
         epsilon = torch.randn_like(target)
@@ -151,12 +152,14 @@ class WorldModel(nn.Module):
         raw = self.net(noisy * p.c_in, p.c_noise, context / CONTEXT_SCALE,
                        edm.context_noise_feature(context_sigma), actions)
         error = (raw.float() - (target - p.c_skip * noisy) / p.c_out) ** 2  # fp32 under bf16 autocast too  # EDM's unit-variance target
-        if diffusion.salience_weight and b > 1 and self.config.target == "frame":
-            weight = 1.0 + diffusion.salience_weight * salience(target)
+        # the weights look at the real next frame whatever the target: with the change as target the
+        # object's pixels are as rare, and as cheap to get wrong, as they are in the frame
+        if diffusion.salience_weight and b > 1:
+            weight = 1.0 + diffusion.salience_weight * salience(following)
             error = error * weight / weight.mean()  # same overall scale, shifted towards salient pixels
         if diffusion.motion_weight:
             last = to_pixels(frames[:, c - 1]).to(context.device)
-            weight = 1.0 + diffusion.motion_weight * motion_mask(last, to_pixels(frames[:, c]).to(context.device))
+            weight = 1.0 + diffusion.motion_weight * motion_mask(last, following)
             error = error * weight / weight.mean()
         return error.mean(), {}
 
