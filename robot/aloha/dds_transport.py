@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from cyclonedds.core import Listener, Policy, Qos
+from cyclonedds.core import Entity, Listener, Policy, Qos
 from cyclonedds.domain import DomainParticipant
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
@@ -104,6 +104,7 @@ class DdsTransport(Transport):
         self._clients: dict[str, tuple] = {}
         self._writers: dict[str, DataWriter] = {}
         self._closed = threading.Event()
+        self._answer_threads: list[threading.Thread] = []
 
     def _topic(self, name: str, message_type: type) -> Topic:
         with self._lock:
@@ -216,29 +217,42 @@ class DdsTransport(Transport):
 
         reader = DataReader(self.participant, request_topic, qos=ROS_DEFAULT_QOS, listener=_Delivering(on_request))
         self._entities += [writer, reader]
-        threading.Thread(target=answer_loop, name=f"serve {service}", daemon=True).start()
+        thread = threading.Thread(target=answer_loop, name=f"serve {service}", daemon=True)
+        self._answer_threads.append(thread)
+        thread.start()
 
     def close(self) -> None:
         self._closed.set()
+        for thread in self._answer_threads:  # a reply being written finishes before its writer goes
+            thread.join(timeout=1.0)
         # Detach every listener before the readers go (dds_set_listener waits for a callback in
         # progress). Otherwise a callback can hold the last reference to its reader -- Cyclone's
         # entity registry is weak -- and delete it from inside its own callback: a deadlock, seen
         # when a writer in this same process delivers to the reader on its own thread.
-        readers = [e for e in self._entities if isinstance(e, DataReader)]
-        readers += [reader for _, reader, _ in self._clients.values()]
+        endpoints = self._entities + [entity for writer, reader, _ in self._clients.values()
+                                      for entity in (writer, reader)]
         with _GarbageCollectionPaused():
-            for reader in readers:
-                reader.set_listener(None)
-        del readers
+            for reader in endpoints:
+                if isinstance(reader, DataReader):
+                    reader.set_listener(None)
+            # Then delete every entity here, on the closing thread, children before the participant.
+            # Left to the garbage collector they would go on whichever thread it happens to run --
+            # possibly another transport's listener thread, where deleting an entity while that
+            # transport detaches its listeners deadlocks (seen: a doctor closing beside an
+            # in-process sim node).
+            for entity in [*endpoints, *self._topics.values(), self.participant]:
+                _delete(entity)
+        del endpoints
         self._entities.clear()
         self._clients.clear()
         self._writers.clear()
         self._topics.clear()
-        # Entities left in reference cycles would otherwise be collected later on whichever thread the
-        # garbage collector happens to run -- possibly another transport's listener thread, where
-        # deleting an entity while that transport detaches its listeners deadlocks (seen: a doctor
-        # closing beside an in-process sim node). Collect them here, on the closing thread.
-        gc.collect()
+
+
+def _delete(entity: Entity) -> None:
+    """Delete a Cyclone entity now. Its finalizer is what cyclonedds offers for it; called here it
+    removes the entity from Cyclone's registry, so the later garbage collection does nothing."""
+    Entity.__del__(entity)
 
 
 def _wait_matched(writer: DataWriter, reader: DataReader, timeout_s: float) -> bool:
