@@ -94,7 +94,7 @@ class CollectSession:
     # -- the worker ------------------------------------------------------------------------
 
     def run(self, on_update: Callable[[LiveStatus], None]) -> LiveStatus:
-        from app.policies import next_rollout_seed  # the learning stack loads in the worker, not at UI start
+        from app.policies import decoding, next_rollout_seed  # the learning stack loads in the worker, not at UI start
         from learning.vla.runner import check_policy_fits
 
         request, status = self.request, self.status
@@ -112,7 +112,8 @@ class CollectSession:
                     info = EpisodeInfo(task=request.task, instruction=sim_task.instruction, robot_kind=robot_kind(sim),
                                        source="expert" if version_id is None else "policy", seed=seed,
                                        policy_version_id=version_id,
-                                       control_period_s=sim.features.control_period_s)
+                                       control_period_s=sim.features.control_period_s,
+                                       extra={} if version_id is None else decoding(False, request.temperature))
                     result = record_rollout(store, sim, policy, info, initial_state=initial_state(sim, seed),
                                             config=RolloutConfig(horizon=horizon),
                                             stop=self._stop, on_step=lambda t, obs: self._step(t, sim, on_update))

@@ -295,13 +295,21 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
             initial_joints=torch.from_numpy(states[i].joints))
         successes += sum(t.reward for t in group_result)
         total += group
+    # the real rate at the same temperature (rollouts stored before the decoding was recorded count)
     real = [e.success for e in store.episodes(EpisodeFilter(task=task, source="policy", policy_version_id=policy_id))
-            if e.success is not None]
+            if e.success is not None and json.loads(e.extra_json or "{}").get("temperature", temperature) == temperature]
     return {"temperature": temperature,
             "imagined": {"successes": int(successes), "n": total, "rate": successes / total,
                          "interval95": wilson_interval(int(successes), total)},
             "real": {"successes": int(sum(real)), "n": len(real), "rate": float(np.mean(real)) if real else None,
                      "interval95": wilson_interval(int(sum(real)), len(real)) if real else None}}
+
+
+def policy_version_id(store: TrajectoryStore, name_or_id: str) -> int:
+    for version in store.policy_versions():
+        if name_or_id in (version.name, str(version.id)):
+            return version.id
+    raise SystemExit(f"no policy version {name_or_id!r} in the store")
 
 
 def imagine_replays(imagination: Imagination, replays: list[Replay], batch: int = 8) -> list[np.ndarray]:
@@ -318,9 +326,11 @@ def run(args) -> dict:
         model.config = replace(model.config, diffusion=replace(model.config.diffusion,
                                                                  sampling_context_noise=args.context_noise))
     config = model.config
-    policy_id = None
+    policy_id = sampling_policy_id = None
     if args.policy:
-        policy_id = next(v.id for v in store.policy_versions() if args.policy in (v.name, str(v.id)))
+        policy_id = sampling_policy_id = policy_version_id(store, args.policy)
+    if args.sampling_policy:
+        sampling_policy_id = policy_version_id(store, args.sampling_policy)
     chosen = choose_replays(store, args.task, config.camera, args.episodes, policy_id)
     replays = [Replay(store.load_frames(i, config.camera), store.load_steps(i).actions, store.episode(i).success)
                for i in chosen]
@@ -337,6 +347,8 @@ def run(args) -> dict:
     if args.only:  # a rung added later, for a run already on the ladder
         if args.only != "one_chunk" and reward is None:
             raise SystemExit(f"--only {args.only} needs --reward")
+        if args.only == "sampled_success" and sampling_policy_id is None:
+            raise SystemExit("--only sampled_success needs --policy or --sampling-policy")
         path = args.out / f"imagination-ladder-{args.tag}.json"
         earlier = json.loads(path.read_text())
         if earlier["episodes"] != chosen or earlier["world_model"] != args.world_model:
@@ -345,6 +357,9 @@ def run(args) -> dict:
             rung = one_chunk(imagination, replays)
         elif args.only == "late_starts":
             rung = late_start_outcomes(imagination, reward, replays)
+        elif args.only == "sampled_success":
+            rung = sampled_success(store, args.task, sampling_policy_id, model, reward, args.starts, args.group,
+                                   args.temperature, args.sampler, args.sampling_steps)
         else:  # outcome agreement needs the open-loop replays
             rung = outcome_agreement(reward, replays, imagine_replays(imagination, replays), config.frame_stride)
         updated = earlier | {args.only: rung}
@@ -363,8 +378,8 @@ def run(args) -> dict:
     if reward is not None:
         result["outcome"] = outcome_agreement(reward, replays, imagined, config.frame_stride)
         result["late_starts"] = late_start_outcomes(imagination, reward, replays)
-        if policy_id is not None:
-            result["sampled_success"] = sampled_success(store, args.task, policy_id, model, reward, args.starts,
+        if sampling_policy_id is not None:
+            result["sampled_success"] = sampled_success(store, args.task, sampling_policy_id, model, reward, args.starts,
                                                         args.group, args.temperature, args.sampler,
                                                         args.sampling_steps)
     strips = [strip(r.real, f, config.frame_stride, every=32) for r, f in zip(replays, imagined)]
@@ -435,11 +450,13 @@ def main() -> None:
     parser.add_argument("--sampler", choices=SAMPLERS, help="default: the world model's")
     parser.add_argument("--sampling-steps", type=int, help="default: the world model's")
     parser.add_argument("--context-noise", type=float, help="default: the world model's sampling_context_noise")
+    parser.add_argument("--sampling-policy", help="policy version for the sampled-success rung (default: --policy); "
+                                                  "it must read the world model's camera")
     parser.add_argument("--starts", type=int, default=8, help="real first frames for the sampled-success rung")
     parser.add_argument("--group", type=int, default=8, help="imagined trajectories per first frame")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--only", choices=("one_chunk", "late_starts", "outcome"),
+    parser.add_argument("--only", choices=("one_chunk", "late_starts", "outcome", "sampled_success"),
                         help="score only this rung, into the tag's existing results")
     parser.add_argument("--table", action="store_true", help="print the table of every run in --out, and write it")
     args = parser.parse_args()
