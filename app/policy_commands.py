@@ -48,6 +48,9 @@ def add_commands(commands) -> None:
     trainer.add_argument("--command-input", action="store_true",
                          help="the policy also reads the joint command in force at each chunk's start (the last "
                               "action sent): where the arms are, which a task-region view may not show")
+    trainer.add_argument("--command-noise", type=float,
+                         help="with --command-input: noise std on the command as the policy reads it while it "
+                              "imitates, in the bins' [-1, 1] units, so that it does not learn to copy the last action")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
                                         "run with the same name resumes")
     trainer.set_defaults(run=run_train_policy)
@@ -110,7 +113,8 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
     from learning.trainer import TrainConfig
 
     name = args.name or f"base-{args.task}-{args.profile}"
-    overrides = {"camera": args.camera, "action_mode": args.action_mode, "command_input": args.command_input}
+    overrides = {"camera": args.camera, "action_mode": args.action_mode, "command_input": args.command_input,
+                 "command_noise": args.command_noise}
     config = profile(args.profile, **{k: v for k, v in overrides.items() if v})
     train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
                                checkpoint_every=max(1, min(500, args.steps // 4)))

@@ -38,11 +38,13 @@ def main() -> None:
                         "the task region of cam_high at twice the size)")
     parser.add_argument("--command-input", action="store_true", help="the policy also reads the joint command in "
                         "force at each chunk's start (PolicyConfig.command_input)")
+    parser.add_argument("--command-noise", type=float, default=0.0, help="imitation only: noise std on the command "
+                        "as the policy reads it, in the bins' [-1, 1] units (PolicyConfig.command_noise)")
     parser.add_argument("--name", help="policy version to train or reuse (default from demos and steps)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
-    config = profile("cpu", camera=args.camera, command_input=args.command_input)
+    config = profile("cpu", camera=args.camera, command_input=args.command_input, command_noise=args.command_noise)
     results = []
     with TrajectoryStore(args.db) as store:
         name = args.name or f"base-all-cpu-{args.demos or 'all'}demos-{args.steps}steps"
@@ -56,7 +58,7 @@ def main() -> None:
             summary = evaluate_policy(store, version_id, task, args.episodes)
             print(summary, flush=True)
             results.append({**summary.to_json(), "policy": name, "camera": args.camera,
-                            "command_input": args.command_input, "demos_per_task": args.demos or "all", "train_and_demos_s": trained,
+                            "command_input": args.command_input, "command_noise": args.command_noise, "demos_per_task": args.demos or "all", "train_and_demos_s": trained,
                             "eval_s": time.perf_counter() - started})
     print(f"\n{platform.machine()}, 2 cores, profile cpu, {args.demos or 'all'} demos per task, {args.steps} steps\n")
     print("| task | success (greedy) | 95% interval | mean successful length | inference ms/chunk (median / p95) | chunk lasts |")

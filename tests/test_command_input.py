@@ -50,6 +50,22 @@ def test_the_command_changes_the_chunk_and_a_missing_one_is_refused():
         profile("tiny", command_input=True, action_mode="delta")
 
 
+def test_command_noise_perturbs_imitation_only():
+    config = profile("tiny", command_input=True, command_noise=0.5, augment_shift=0)  # the noise alone differs
+    noisy = VLAPolicy(config, ActionBins(low=(-1.0,) * 14, high=(1.0,) * 14))
+    noisy.load_state_dict(command_policy().state_dict())
+    noisy.eval()
+    x, steps, commands = image(n=2), torch.tensor([0, 8]), torch.zeros(2, 14)
+    assert torch.equal(noisy.logits(x, ["go"] * 2, steps, commands=commands),
+                       command_policy().logits(x, ["go"] * 2, steps, commands=commands))  # acting: the command as it is
+    torch.manual_seed(0)
+    first = noisy.logits(x, ["go"] * 2, steps, commands=commands, augment=True)
+    second = noisy.logits(x, ["go"] * 2, steps, commands=commands, augment=True)
+    assert not torch.allclose(first, second)  # imitating: another draw each time
+    with pytest.raises(ValueError, match="command_noise 0.1: expected >= 0, and only with command_input"):
+        profile("tiny", command_noise=0.1)
+
+
 def test_clips_carry_the_command_sent_before_their_start(tmp_path):
     actions = np.arange(12 * 14, dtype=np.float32).reshape(12, 14) / 100
     qpos = -np.ones((12, 14), dtype=np.float32)

@@ -42,6 +42,12 @@ class PolicyConfig(JsonConfig):
     # are. Measured joints cannot be imagined (the world model gives pixels only); the last
     # command is known exactly on the robot and inside the world model alike.
     command_input: bool = False
+    # Imitation only: Gaussian noise of this std on the command as the policy reads it (in the
+    # [-1, 1] units of the action bins' range). The last command predicts the next almost
+    # exactly in smooth demos, so a policy can learn to copy it and stop looking (the "copycat"
+    # of imitation with past actions as input); measured: with the command and no noise the
+    # view policy fell from 21% to 9% greedy success while its training loss improved.
+    command_noise: float = 0.0
     horizon: int = 400  # control steps of an episode (8 s at 50 Hz)
 
     def __post_init__(self):
@@ -51,6 +57,8 @@ class PolicyConfig(JsonConfig):
             raise ValueError("backbone 'pretrained' needs pretrained_path: a local folder (no hub downloads)")
         if self.action_mode not in ("delta", "absolute"):
             raise ValueError(f"action_mode {self.action_mode!r}; expected 'delta' or 'absolute'")
+        if self.command_noise < 0 or (self.command_noise and not self.command_input):
+            raise ValueError(f"command_noise {self.command_noise}: expected >= 0, and only with command_input")
         if self.command_input and self.action_mode != "absolute":
             raise ValueError("command_input needs action_mode 'absolute': the command is scaled by the bins of "
                              "absolute joint targets")

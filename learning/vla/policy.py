@@ -81,7 +81,8 @@ class VLAPolicy(nn.Module):
         if self.time is not None:
             context = context + self.time(steps.to(context.device).float() / self.config.horizon)
         if self.command is not None:
-            context = context + self.command(commands.to(context.device).float())
+            noise = self.config.command_noise if augment else 0.0
+            context = context + self.command(commands.to(context.device).float(), noise)
         hidden = self.from_context(context)[:, None, :] + self.from_query(self.queries)[None]
         c = self.config
         return self.head(hidden).view(len(images), c.chunk_size, c.action_dim, c.n_bins)
@@ -160,8 +161,11 @@ class CommandEmbedding(nn.Module):
         self.register_buffer("span", (high - low).float(), persistent=False)
         self.project = nn.Sequential(nn.Linear(bins.dim, dim), nn.GELU(), nn.Linear(dim, dim))
 
-    def forward(self, commands: torch.Tensor) -> torch.Tensor:
-        return self.project(2.0 * (commands - self.low) / self.span - 1.0)
+    def forward(self, commands: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
+        scaled = 2.0 * (commands - self.low) / self.span - 1.0
+        if noise:
+            scaled = scaled + noise * torch.randn_like(scaled)
+        return self.project(scaled)
 
 
 def check_temperature(temperature: float) -> None:
