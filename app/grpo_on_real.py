@@ -96,7 +96,9 @@ class SimGroups:
 
 def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int, config: GRPOConfig, name: str,
                  *, run: str | None = None, seed: int = 0, first_seed: int = GRPO_SEED_BASE,
-                 horizon: int | None = None, report: Callable[[str], None] = print) -> tuple[int, dict]:
+                 horizon: int | None = None, report: Callable[[str], None] = print,
+                 around_groups: Callable[[Callable[[int], list[Trajectory]]], Callable[[int], list[Trajectory]]]
+                 | None = None) -> tuple[int, dict]:
     """GRPO on sim rollouts through the same loop as WMPO's (``run_grpo``), updating whenever a
     batch of mixed groups is full, until ``budget`` episodes are spent; the result is registered
     as policy ``name``. The run itself (weights, optimizer, counters) lives in its own folder,
@@ -104,7 +106,9 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
     used, and a call with the same ``run`` and a larger budget continues it (a learning curve).
     Group i starts from seed ``first_seed + i``: runs with the same first seed see the same
     initial states, so their difference is the method's. ``horizon``: control steps per episode
-    (default the task's; shorter for quick runs -- keep it when a run is continued)."""
+    (default the task's; shorter for quick runs -- keep it when a run is continued).
+    ``around_groups``: a benchmark's control wrapped around the sampled groups (e.g. rewards
+    shuffled within each group); the stored episodes keep their real outcomes."""
     policy = load_policy(store.verify_policy_checkpoint(version_id))
     folder = grpo_run_dir(store, run or name)
     resumed = existing_checkpoint(folder) is not None
@@ -121,6 +125,8 @@ def grpo_on_real(store: TrajectoryStore, version_id: int, task: str, budget: int
     # In the sim: a group's G episodes must start from one identical scene, which only a seed gives.
     with make_robot(None, task=task, cameras={policy.config.camera: policy.config.image_size}) as sim:
         sample_group = SimGroups(store, sim, runner, version_id, task, first_seed, config.group_size, horizon)
+        if around_groups is not None:
+            sample_group = around_groups(sample_group)
         stats = run_grpo(policy, sample_group, config, folder, meta, progress, episode_budget=budget)
     summary = {"rollouts": stats.trajectories, "groups": stats.groups_sampled, "groups_kept": stats.groups_kept,
                "updates": stats.updates, "rollout_success_rate": stats.success_rate}

@@ -14,13 +14,20 @@ continues from its last update. ``--set FIELD=VALUE`` changes the GRPO configura
 study: temperature, lr, batch_trajectories, epochs, clip_low/clip_high, chunk_log_prob); give each variant
 its own ``--run``. Writes JSON, markdown and a PNG to --out, with per-point diagnostics:
 groups kept, gradient norm, clip fraction and the entropy of the action tokens.
+
+``--control shuffled-rewards`` permutes the rewards within each group before the update (seeded
+by the group): updates of the same size and noise with no signal in them. Where the real run
+falls as far as this control, its updates are noise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
+
+import torch
 
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.grpo_on_real import grpo_on_real
@@ -35,6 +42,18 @@ from learning_report import chart, machine, success_cell
 from table1 import evaluation, existing
 
 DIAGNOSTICS = ("grad_norm", "clip_fraction", "token_entropy", "ratio_mean")
+
+
+def shuffled_rewards(sample_group):
+    """The control: each group's rewards permuted among its trajectories, seeded by the group."""
+    def sample(i: int):
+        group = sample_group(i)
+        order = torch.randperm(len(group), generator=torch.Generator().manual_seed(i)).tolist()
+        return [replace(t, reward=group[j].reward) for t, j in zip(group, order)]
+    return sample
+
+
+CONTROLS = {"shuffled-rewards": shuffled_rewards}
 
 
 def run_history(store: TrajectoryStore, run: str) -> list[dict]:
@@ -59,6 +78,7 @@ def write_results(args, config, points: list[dict]) -> None:
     command = (f"benchmarks/grpo_ceiling.py --task {args.task} --base {args.base} --episodes {args.episodes} "
                f"--every {args.every} --eval-episodes {n} --profile {args.profile} --run {args.run}"
                + (f" --max-steps {args.max_steps}" if args.max_steps else "")
+               + (f" --control {args.control}" if args.control else "")
                + "".join(f" --set {o}" for o in args.overrides))
     stem.with_suffix(".json").write_text(json.dumps({"task": args.task, "grpo": config.to_json(), "points": points,
                                                      "machine": machine(), "command": command}, indent=2))
@@ -91,6 +111,7 @@ def main() -> None:
     parser.add_argument("--run", default="ceiling", help="the run's name; each configuration its own")
     parser.add_argument("--max-steps", type=int, help="control steps per episode (default: the task's); shorter "
                                                       "for quick runs, the same whenever a run is resumed")
+    parser.add_argument("--control", choices=sorted(CONTROLS), help="a control run (give it its own --run)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     config = with_overrides(grpo_profile(args.profile), args.overrides)
@@ -108,6 +129,7 @@ def main() -> None:
             version = existing(store, name)
             if version is None:
                 version, _ = grpo_on_real(store, base, args.task, budget, config, name, run=f"{args.task}-{args.run}",
+                                          around_groups=CONTROLS.get(args.control),
                                           horizon=args.max_steps, report=report)
             stats = json.loads(store.policy_version(version).config_json)["stats"]
             result = evaluation(store, version, args.task, n, report, args.max_steps)

@@ -75,3 +75,22 @@ def test_gpu_check_runs_at_test_sizes_on_the_cpu(tmp_path):
         learner = report["learners"][name]
         assert learner["steps_per_s"] > 0 and len(learner["losses"]) >= 2, learner
     assert all(r["frames_per_s"] > 0 for r in report["imagination"].values())
+
+
+def test_the_shuffled_rewards_control_permutes_a_groups_rewards_and_nothing_else():
+    sys.path.insert(0, str(LIFELONG.parent))  # the benchmarks import their neighbours
+    import torch
+    from grpo_ceiling import shuffled_rewards
+    from learning.policy_optimization.trajectories import Trajectory
+
+    def group(i):
+        return [Trajectory("go", torch.zeros(1, 4, 4, 3, dtype=torch.uint8), torch.tensor([k]),
+                           torch.zeros(1, 2, 14, dtype=torch.long), torch.tensor([-1.0]), reward=float(k < 3))
+                for k in range(8)]
+
+    control = shuffled_rewards(group)
+    first, again = control(5), control(5)
+    rewards = [t.reward for t in first]
+    assert sorted(rewards) == sorted(t.reward for t in group(5)) and rewards == [t.reward for t in again]
+    assert rewards != [t.reward for t in group(5)]  # seed 5 moves them
+    assert [int(t.steps[0]) for t in first] == list(range(8))  # the trajectories themselves stay in place
