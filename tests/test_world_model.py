@@ -225,6 +225,16 @@ def test_imagination_steps_a_chunk_at_the_frame_stride_and_filters_commands():
         imagination.step(torch.zeros(2, K, 14))
 
 
+def weighted_and_plain_loss(model, plain_config, batch):
+    """The model's loss as configured, then with ``plain_config``, on the same noise draws."""
+    torch.manual_seed(0)
+    weighted, _ = model.loss(batch)
+    model.config = plain_config
+    torch.manual_seed(0)
+    plain, _ = model.loss(batch)
+    return weighted, plain
+
+
 def test_the_motion_weight_falls_on_pixels_that_move_and_next_to_them():
     from learning.world_model.world_model import motion_mask, to_pixels
 
@@ -238,11 +248,7 @@ def test_the_motion_weight_falls_on_pixels_that_move_and_next_to_them():
     clip = frames(2, 1).expand(2, C + 1, *TINY.image_size, 3).clone()
     clip[:, -1, 4:12, 8:20] = 255 - clip[:, -1, 4:12, 8:20]  # the target differs from the context in one patch
     batch = {"frames": clip, "first": frames(2), "actions": torch.randn(2, W, 14)}
-    torch.manual_seed(0)
-    weighted, _ = model.loss(batch)
-    model.config = TINY
-    torch.manual_seed(0)
-    plain, _ = model.loss(batch)
+    weighted, plain = weighted_and_plain_loss(model, TINY, batch)
     assert torch.isfinite(weighted) and weighted != plain
     with pytest.raises(ValueError, match="loss weights -1"):
         with_overrides(TINY, ["diffusion.motion_weight=-1"])
@@ -255,11 +261,7 @@ def test_the_salience_weight_shifts_the_loss_whatever_the_target(target):
     clip = frames(2, C + 1, seed=3)
     clip[0, -1, 4:8, 8:12] = torch.tensor([200, 30, 30], dtype=torch.uint8)  # one frame's object, unlike the other
     batch = {"frames": clip, "first": frames(2), "actions": torch.randn(2, W, 14)}
-    torch.manual_seed(0)
-    weighted, _ = model.loss(batch)
-    model.config = config
-    torch.manual_seed(0)
-    plain, _ = model.loss(batch)
+    weighted, plain = weighted_and_plain_loss(model, config, batch)
     assert torch.isfinite(weighted) and weighted != plain  # a weight that is read, on either target
 
 
