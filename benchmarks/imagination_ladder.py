@@ -305,13 +305,6 @@ def sampled_success(store, task, policy_id, model, reward, starts: int, group: i
                      "interval95": wilson_interval(int(sum(real)), len(real)) if real else None}}
 
 
-def policy_version_id(store: TrajectoryStore, name_or_id: str) -> int:
-    for version in store.policy_versions():
-        if name_or_id in (version.name, str(version.id)):
-            return version.id
-    raise SystemExit(f"no policy version {name_or_id!r} in the store")
-
-
 def imagine_replays(imagination: Imagination, replays: list[Replay], batch: int = 8) -> list[np.ndarray]:
     imagined = []
     for i in range(0, len(replays), batch):
@@ -328,9 +321,9 @@ def run(args) -> dict:
     config = model.config
     policy_id = sampling_policy_id = None
     if args.policy:
-        policy_id = sampling_policy_id = policy_version_id(store, args.policy)
+        policy_id = sampling_policy_id = store.find_policy_version(args.policy)
     if args.sampling_policy:
-        sampling_policy_id = policy_version_id(store, args.sampling_policy)
+        sampling_policy_id = store.find_policy_version(args.sampling_policy)
     chosen = choose_replays(store, args.task, config.camera, args.episodes, policy_id)
     replays = [Replay(store.load_frames(i, config.camera), store.load_steps(i).actions, store.episode(i).success)
                for i in chosen]

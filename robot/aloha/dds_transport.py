@@ -229,12 +229,11 @@ class DdsTransport(Transport):
         # progress). Otherwise a callback can hold the last reference to its reader -- Cyclone's
         # entity registry is weak -- and delete it from inside its own callback: a deadlock, seen
         # when a writer in this same process delivers to the reader on its own thread.
-        endpoints = self._entities + [entity for writer, reader, _ in self._clients.values()
-                                      for entity in (writer, reader)]
+        endpoints = self._entities + [entity for client in self._clients.values() for entity in client[:2]]
         with _GarbageCollectionPaused():
-            for reader in endpoints:
-                if isinstance(reader, DataReader):
-                    reader.set_listener(None)
+            for entity in endpoints:
+                if isinstance(entity, DataReader):
+                    entity.set_listener(None)
             # Then delete every entity here, on the closing thread, children before the participant.
             # Left to the garbage collector they would go on whichever thread it happens to run --
             # possibly another transport's listener thread, where deleting an entity while that
@@ -242,7 +241,6 @@ class DdsTransport(Transport):
             # in-process sim node).
             for entity in [*endpoints, *self._topics.values(), self.participant]:
                 _delete(entity)
-        del endpoints
         self._entities.clear()
         self._clients.clear()
         self._writers.clear()
