@@ -66,11 +66,14 @@ def test_collect_records_demos_with_operator_label_discard_and_stop(tmp_path):
                 # a new recording of seed 1, labelled by the sim: the discarded one (and its label) is gone
                 assert [(e.seed, e.success, e.label_source) for e in episodes] == [(0, True, "env"), (1, True, "env")]
             app.query_one("#collect-n", Input).value = "3"
-            app.query_one("#collect-start", Button).press()
+            start = app.query_one("#collect-start", Button)
+            # the session says finished before its worker re-enables Start, and a disabled button ignores a
+            # press: wait for Start as an operator would (under load, pressing at once was lost in CI)
+            await wait_until(pilot, lambda: not start.disabled, 30, "Start enabled again")
+            start.press()
             await pilot.pause()  # the Pressed message is handled
-            # the new session's episode (seed 2): under load the worker may not have replaced the last session yet
             await wait_until(pilot, lambda: pane.session.status.seed == 2 and pane.session.status.step > 20, 120,
-                             "a running episode")  # 60 s was missed twice beside the other xdist worker
+                             "a running episode of the new session (seed 2)")
             await pilot.press("x")  # stop: hold position, keep the episode unlabelled, end the session
             await wait_until(pilot, lambda: pane.session.status.finished, 60, "the stop")
             with TrajectoryStore(db) as store:
