@@ -25,12 +25,9 @@ LIFTED_M = 0.05  # an object's centre this high above the table is held, not lyi
 
 
 def episodes_of(store: TrajectoryStore, policy: str, n: int):
-    if policy == "expert":
-        episodes = store.episodes(EpisodeFilter(source="expert", task="insertion"))
-    else:
-        version_id = store.find_policy_version(policy)
-        episodes = [e for e in store.episodes(EpisodeFilter(task="insertion", source="eval"))
-                    if e.policy_version_id == version_id]
+    where = (EpisodeFilter(source="expert", task="insertion") if policy == "expert" else
+             EpisodeFilter(source="eval", task="insertion", policy_version_id=store.find_policy_version(policy)))
+    episodes = store.episodes(where)
     return [(e.seed, bool(e.success), store.load_steps(e.id).actions) for e in episodes[:n]]
 
 
