@@ -6,7 +6,7 @@ the commands it sent (the sim is deterministic), and the peg and socket poses ar
 Each episode gets one outcome: success; the two objects never lifted together; the peg lost (both
 were lifted, the peg ends on the table); or other. For the episodes whose peg came level with the
 socket (within 15 cm along the insertion axis x, heights within 5 cm) it prints the peg's offset
-from the socket there, beside the expert's (``--policy expert``: the first demos).
+from the socket there; ``--policy expert`` does the same for the first demos (the offsets to compare with).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def replay(seed: int, actions: np.ndarray) -> tuple[np.ndarray | None, float]:
             sim.send_action(action.astype(np.float64))
             observation = sim.observe()
             peg, socket = observation.env_state[:3], observation.env_state[7:10]
-            if peg[2] > LIFTED_M and socket[2] > LIFTED_M and (closest is None or abs(peg[0] - socket[0]) < abs(closest[0])):
+            both_held = peg[2] > LIFTED_M and socket[2] > LIFTED_M
+            if both_held and (closest is None or abs(peg[0] - socket[0]) < abs(closest[0])):
                 closest = peg - socket
     return closest, float(observation.env_state[2])
 
