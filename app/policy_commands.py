@@ -10,9 +10,11 @@ from robot.sim.tasks import TASKS
 from storage import TrajectoryStore
 
 # Configs only: torch loads inside the commands that need it (the CLI starts fast)
+from learning.configs import with_overrides
 from learning.vla.config import PROFILES, profile
 
 from app import hardware_commands
+from app.config_commands import add_config_option, assignments
 from app.progress import PROGRESS
 
 
@@ -51,6 +53,10 @@ def add_commands(commands) -> None:
     trainer.add_argument("--command-noise", type=float,
                          help="with --command-input: noise std on the command as the policy reads it while it "
                               "imitates, in the bins' [-1, 1] units, so that it does not learn to copy the last action")
+    trainer.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                         help="change one field of the profile's policy configuration, e.g. width=32 (repeatable; "
+                              "saved with the checkpoint)")
+    add_config_option(trainer, "width = 32")
     trainer.add_argument("--name", help="policy version name (default base-TASK-PROFILE); an interrupted "
                                         "run with the same name resumes")
     trainer.set_defaults(run=run_train_policy)
@@ -116,6 +122,7 @@ def run_train_policy(store: TrajectoryStore, args) -> None:
     overrides = {"camera": args.camera, "action_mode": args.action_mode, "command_input": args.command_input,
                  "command_noise": args.command_noise}
     config = profile(args.profile, **{k: v for k, v in overrides.items() if v})
+    config = with_overrides(config, assignments(args, config))
     train_config = TrainConfig(steps=args.steps, log_every=max(1, min(100, args.steps // 20)),
                                checkpoint_every=max(1, min(500, args.steps // 4)))
 

@@ -126,10 +126,13 @@ def test_demos_fill_the_store_with_successful_expert_episodes(tmp_path):
 def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
     db = tmp_path / "wmpo.db"
     trained = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", "--demos", "2",
-                       "--steps", "20", "--batch", "16", db=db)
+                       "--steps", "20", "--batch", "16", "--set", "width=4", db=db)
     assert trained.returncode == 0, trained.stderr
     assert "[demos 2/2]" in trained.stdout and "[train 20/20]" in trained.stdout
     assert "policy version 1 'base-transfer_cube-tiny'" in trained.stdout
+    with TrajectoryStore(db) as store:  # trained with the profile's field changed by --set
+        saved = json.loads((Path(store.policy_version(1).checkpoint_path) / "config.json").read_text())
+    assert saved["policy"]["width"] == 4
     evaluated = wmpo_app("eval", "--policy", "base-transfer_cube-tiny", "--n", "2", db=db)
     assert evaluated.returncode == 0, evaluated.stderr
     assert "transfer_cube: success" in evaluated.stdout and "ms/chunk" in evaluated.stdout

@@ -64,6 +64,9 @@ class PolicyConfig(JsonConfig):
                              "absolute joint targets")
         if self.horizon < 1:
             raise ValueError(f"horizon {self.horizon}; expected at least 1 control step")
+        if self.width < 1 or any(n % min(8, n) for n in (self.width, 2 * self.width, 4 * self.width)):
+            # the small backbone's layers have width, 2x and 4x channels in groups of 8 (or fewer)
+            raise ValueError(f"width {self.width}; expected 1, 2, 4 or a multiple of 8")
         if min(self.image_size) < 16:
             raise ValueError(f"image_size {self.image_size}; expected at least 16x16")
 
