@@ -21,6 +21,7 @@ from pathlib import Path
 import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.policies import evaluate_policy, train_base_policy
 from app.policy_commands import demos_arg
+from learning.configs import with_overrides
 from learning.trainer import TrainConfig
 from learning.vla.config import profile
 from storage import TrajectoryStore
@@ -41,12 +42,15 @@ def main() -> None:
                         "force at each chunk's start (PolicyConfig.command_input)")
     parser.add_argument("--command-noise", type=float, default=0.0, help="imitation only: noise std on the command "
                         "as the policy reads it, in the bins' [-1, 1] units (PolicyConfig.command_noise)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one field of the cpu profile's policy configuration, e.g. augment_shift=0")
     parser.add_argument("--name", help="policy version to train or reuse (default from demos and steps); with "
                                        "several --demos, each policy's name ends in -<N>demos")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
     config = profile("cpu", camera=args.camera, command_input=args.command_input, command_noise=args.command_noise)
+    config = with_overrides(config, args.overrides)
     results = []
     with TrajectoryStore(args.db) as store:
         for demos in args.demos:
@@ -96,6 +100,7 @@ def train_and_evaluate(store: TrajectoryStore, args, config, demos: int | None) 
         print(summary, flush=True)
         results.append({**summary.to_json(), "policy": name, "camera": args.camera,
                         "command_input": args.command_input, "command_noise": args.command_noise,
+                        "settings": args.overrides,
                         "demos_per_task": label, "train_and_demos_s": trained, "eval_s": time.perf_counter() - started})
     return results
 
