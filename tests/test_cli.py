@@ -144,6 +144,8 @@ def test_empty_store_to_evaluated_policy_in_two_calls(tmp_path):
         assert store.metrics("eval/success_rate")[0].payload_json
     again = wmpo_app("train-policy", "--task", "transfer_cube", "--profile", "tiny", db=db)
     assert "policy version 1" in again.stdout  # already trained: nothing redone
+    odd = wmpo_app("train-policy", "--profile", "tiny", "--set", "width=6", "--name", "odd", db=db)
+    assert odd.returncode == 2 and "width 6; expected 1, 2, 4 or a multiple of 8" in odd.stderr  # before any work
 
 
 def test_world_model_trains_and_reports_fidelity_with_strips(tmp_path):
