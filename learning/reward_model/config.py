@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learning.configs import JsonConfig
-from learning.profiles import pick_profile
+from learning.profiles import CPU_CAMERA, pick_profile
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ PROFILES = {
     # at batch 32, 1.6 ms per judged clip (measured; tubelets of 2 and 4 layers: 0.40 s, 10 ms).
     # terminal_clips = frame_stride: measured on store 2, the 128 evaluation episodes' F1 0.76 -> 0.93
     # (recall 0.61 -> 0.94), and on imagination's grid balanced accuracy 0.66 -> 0.88 (README).
-    "cpu": RewardModelConfig(tubelet_size=4, layers=3, frame_stride=8, terminal_clips=8),
+    "cpu": RewardModelConfig(tubelet_size=4, layers=3, frame_stride=8, terminal_clips=8, camera=CPU_CAMERA),
     # Paper scale: a pretrained VideoMAE (e.g. videomae-base, 224x224, 16 frames -> L=8 here)
     # from a local folder; the policy's frames are resized to its input size.
     "gpu": RewardModelConfig(image_size=(224, 224), pretrained_path="models/videomae-base", frame_stride=4,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from learning.configs import JsonConfig
-from learning.profiles import pick_profile
+from learning.profiles import CPU_CAMERA, pick_profile
 
 BACKBONES = ("small", "pretrained")
 
@@ -74,7 +74,7 @@ class PolicyConfig(JsonConfig):
 PROFILES = {
     "tiny": PolicyConfig(image_size=(32, 48), width=8, embed_dim=32, query_dim=16, head_hidden=32,
                          vocab_buckets=64, augment_shift=2),
-    "cpu": PolicyConfig(width=16),  # ~85 ms per batch of 64 on 2 cores
+    "cpu": PolicyConfig(width=16, camera=CPU_CAMERA),  # ~85 ms per batch of 64 on 2 cores
     # Paper scale: 224 px input to a pretrained vision-language backbone (set pretrained_path).
     "gpu": PolicyConfig(image_size=(224, 224), backbone="pretrained", pretrained_path="models/siglip",
                         embed_dim=1024, query_dim=256, head_hidden=1024, augment_shift=8),

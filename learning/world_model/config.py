@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from learning.configs import JsonConfig
-from learning.profiles import pick_profile
+from learning.profiles import CPU_CAMERA, pick_profile
 from learning.world_model.kinematics import ArmKinematics
 
 SAMPLERS = ("euler", "dpmsolver")  # diffusers' EDM schedulers (learning/world_model/edm.py)
@@ -168,7 +168,7 @@ PROFILES = {
     #   26.4 dB, 20.4 against a frozen frame's 18.7 at step 392, cube kept in 59%;
     # - one Euler step: on the same 4500-step model, better on every fidelity rung than 3 (27.8 dB
     #   against 27.2, cube 87% against 81%) and twice as fast (41 frames/s on 2 cores).
-    "cpu": WorldModelConfig(target="change", context_frames=1, pose_maps=True,
+    "cpu": WorldModelConfig(target="change", context_frames=1, pose_maps=True, camera=CPU_CAMERA,
                             diffusion=DiffusionConfig(sigma_data=0.1, sigma_max=1.0, train_log_sigma_mean=-2.0,
                                                       sampling_steps=1)),
     # The gpu policy's 224x224 frames, a wider and deeper network, a frame every 4 steps; the same recipe.
