@@ -10,6 +10,7 @@ from learning.curves import read_curve
 from learning.policy_optimization.config import profile as grpo_profile
 from learning.policy_optimization.grpo import GRPOStats, NoLearningSignalError, fill_batch, run_grpo
 from learning.policy_optimization.imagine import imagine_group
+from learning.policy_optimization.mid_episode import MidEpisodeState, decisive_steps
 from learning.policy_optimization.objective import clipped_surrogate, group_advantages, is_mixed
 from learning.policy_optimization.trajectories import Trajectory
 from learning.policy_optimization.update import chunk_weights, policy_update
@@ -149,6 +150,41 @@ def test_groups_are_imagined_judged_and_carry_the_old_log_probs():
     with torch.no_grad():
         recomputed = policy.log_prob(first.images, ["go"] * 2, first.steps, first.bins, 1.0)
     assert torch.allclose(recomputed, first.old_log_prob, atol=1e-4)
+
+
+def test_a_group_continues_a_real_mid_episode_state_and_judges_only_what_it_imagined():
+    torch.manual_seed(0)
+    world_model = WorldModel(world_model_profile("tiny")).eval()
+    stride, context = world_model.config.frame_stride, world_model.config.context_frames
+    policy = tiny_policy()
+    prefix = np.stack([image(i).numpy() for i in range(4)])  # real frames at steps 0, 4, 8, 12
+    state = MidEpisodeState(episode_id=7, step=12, prefix=prefix,
+                            previous_actions=np.full((stride, 14), 0.1, np.float32))
+    assert np.array_equal(state.history(context), prefix[-context:]) and np.array_equal(state.frame, prefix[-1])
+    assert np.array_equal(MidEpisodeState(7, 0, prefix[:1], state.previous_actions).history(3), prefix[[0, 0, 0]])
+    calls = []
+
+    def judge(frames, from_frame=0):
+        calls.append((frames.shape[0], from_frame))
+        return True, len(frames) - 1  # success on the last imagined frame
+
+    group = imagine_group(policy, Imagination(world_model, seed=0), judge, image(9), "go", group_size=2, horizon=16,
+                          temperature=1.0, generator=torch.Generator().manual_seed(0), keep_frames=True, start=state)
+    assert calls == [(4 + 16 // stride, 4)] * 2  # the real prefix, then steps 16, 20, 24, 28; judged from frame 4
+    first = group[0]
+    assert first.steps.tolist() == [12, 20] and first.success_frame == 28  # absolute control steps
+    assert torch.equal(first.images[0], torch.from_numpy(prefix[-1]))  # the policy starts from the real frame
+    assert np.array_equal(first.frames[:4], prefix)
+    assert torch.equal(first.images[1], torch.from_numpy(first.frames[4 + 1]))  # step 20 was imagined
+
+
+def test_mid_episode_starts_are_placed_before_successes_and_at_the_same_steps_in_failures():
+    # (length, success): successes end on their last step; t0 = lead steps before it, on the stride
+    steps = decisive_steps([(300, True), (400, False), (250, True), (400, False), (400, False), (30, False)],
+                           lead=32, stride=8)
+    assert steps == [264, 216, 216, 264, 216, None]  # failures take 216, 264, 216, ...; too short: none
+    with pytest.raises(ValueError, match="mid-episode starts are placed before real successes"):
+        decisive_steps([(400, False)], lead=32, stride=8)
 
 
 def test_a_run_saves_each_update_and_resumes(tmp_path):

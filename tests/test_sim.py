@@ -74,6 +74,32 @@ def test_scene_variations_are_configuration():
             pass
 
 
+def test_a_saved_state_continues_exactly_as_the_first_time():
+    with AlohaSim(SimConfig(cameras={"cam_high": (48, 64)})) as sim:
+        target = sim.reset(3).qpos.copy()
+        for _ in range(5):
+            sim.send_action(target + 0.02)
+            sim.observe()
+        state = sim.save_state()
+
+        def continue_for(steps):
+            for _ in range(steps):
+                sim.send_action(target - 0.03)
+                observation = sim.observe()
+            return observation
+
+        first = continue_for(10)
+        restored = sim.restore_state(state)
+        assert np.abs(restored.qpos - first.qpos).max() > 0.01  # back before the continuation
+        again = continue_for(10)
+        sim.reset(4)
+        with pytest.raises(TypeError, match="what save_state returned"):
+            sim.restore_state("not a state")
+    np.testing.assert_array_equal(first.qpos, again.qpos)
+    np.testing.assert_array_equal(first.env_state, again.env_state)
+    np.testing.assert_array_equal(first.frames["cam_high"], again.frames["cam_high"])
+
+
 def test_joint_position_control_reaches_target():
     with AlohaSim(SimConfig(cameras={})) as sim:
         target = sim.reset(0).qpos.copy()

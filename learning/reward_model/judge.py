@@ -27,12 +27,16 @@ class Verdict:
 
 @torch.no_grad()
 def window_probabilities(model: RewardModel, frames: np.ndarray, stride: int | None = None,
-                         batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities of every sliding window of one trajectory, frames uint8 (N, H, W, 3)."""
+                         batch_size: int = 64, from_frame: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of every sliding window of one trajectory, frames uint8 (N, H, W, 3), that
+    ends at or after frame ``from_frame``."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
         raise ValueError(f"frames of shape {frames.shape}; expected (N >= 1, H, W, 3) uint8")
+    if not 0 <= from_frame < len(frames):
+        raise ValueError(f"from_frame {from_frame}: expected a frame of the {len(frames)} given")
     config = model.config
     ends = window_ends(len(frames), config.clip_len, stride or config.stride)
+    ends = ends[ends > from_frame]
     was_training = model.training
     model.eval()
     probabilities = []
@@ -44,9 +48,12 @@ def window_probabilities(model: RewardModel, frames: np.ndarray, stride: int | N
 
 
 def judge(model: RewardModel, frames: np.ndarray, threshold: float | None = None,
-          stride: int | None = None) -> Verdict:
+          stride: int | None = None, from_frame: int = 0) -> Verdict:
+    """``from_frame``: only windows ending there or later count. A continuation imagined from a
+    real mid-episode state is judged on what was imagined, with the real frames before it as the
+    windows' context: the real prefix held no success (the episode would have ended)."""
     threshold = model.config.threshold if threshold is None else threshold
-    probabilities, ends = window_probabilities(model, frames, stride)
+    probabilities, ends = window_probabilities(model, frames, stride, from_frame=from_frame)
     above = np.flatnonzero(probabilities > threshold)
     return Verdict(success=bool(len(above)), success_frame=int(ends[above[0]] - 1) if len(above) else None,
                    max_probability=float(probabilities.max()), probabilities=probabilities, window_ends=ends)

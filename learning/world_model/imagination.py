@@ -38,6 +38,10 @@ class Imagination:
     def frame_stride(self) -> int:
         return self.model.config.frame_stride
 
+    @property
+    def context_frames(self) -> int:
+        return self.model.config.context_frames
+
     @torch.no_grad()
     def reset(self, frames: torch.Tensor) -> torch.Tensor:
         """Real frames (B, H, W, 3), from anywhere; the imagined ones are on the model's device."""

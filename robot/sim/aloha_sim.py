@@ -111,6 +111,15 @@ def physics_steps_per_control(model: mujoco.MjModel, control_period_s: float) ->
     return round(steps)
 
 
+@dataclass(frozen=True)
+class SimState:
+    """A saved sim state (``AlohaSim.save_state``)."""
+
+    data: mujoco.MjData
+    holding: np.ndarray  # the command in force
+    seed: int | None
+
+
 class AlohaSim(Robot):
     def __init__(self, config: SimConfig | None = None, safety: SafetyFilter | None = None):
         super().__init__(safety)
@@ -184,6 +193,23 @@ class AlohaSim(Robot):
             env_state=self.data.qpos[16:].copy(), info={"stage": stage, "seed": self._seed})
 
     # -- sim specifics -------------------------------------------------------------------------
+
+    def save_state(self) -> SimState:
+        """Where the sim is now, to continue from again (``restore_state``): several
+        continuations of one mid-episode state without replaying the episode for each."""
+        self._require_connected()
+        data = mujoco.MjData(self.model)
+        mujoco.mj_copyData(data, self.model, self.data)
+        return SimState(data, self._holding.copy(), self._seed)
+
+    def restore_state(self, state: SimState) -> Observation:
+        """Back to a saved state (the physics to the last bit, and the command in force)."""
+        self._require_connected()
+        if not isinstance(state, SimState):
+            raise TypeError(f"restore_state takes what save_state returned, not a {type(state).__name__}")
+        mujoco.mj_copyData(self.data, self.model, state.data)
+        self._holding, self._seed = state.holding.copy(), state.seed
+        return self.observe()
 
     def stage(self) -> int:
         """The task stage (0..4) from the present contacts."""
