@@ -13,9 +13,12 @@ outcome within the horizon. Reported:
 - paired agreement: the imagined verdict against the real outcome of the same actions
   (balanced accuracy, AUC of the reward model's top probability);
 - groups mixed in imagination and in the sim (a group whose members all agree teaches nothing);
-- the signal GRPO would follow: within groups mixed in imagination, the real success rate of
-  the imagined successes minus that of the imagined failures (positive: the advantage points
-  where the sim agrees).
+- the signal GRPO would follow: within groups, whether a real success scores above a real
+  failure of the same group (AUC over those pairs), and, within groups mixed in imagination,
+  the real success rate of the imagined successes minus that of the imagined failures
+  (positive: the advantage points where the sim agrees);
+- the same with the reward model judging the real frames of each continuation instead of the
+  imagined ones: whether the reward model, or the world model, loses the signal.
 Writes benchmarks/results/mid-episode-groups-TAG.json and prints a markdown row.
 """
 
@@ -57,10 +60,11 @@ def agreement_scores(verdicts: list[bool], probabilities: list[float], labels: l
 def real_outcomes(task: str, seed: int, prefix_commands: np.ndarray, continuations: np.ndarray, camera: str,
                   size: tuple[int, int], stride: int) -> tuple[list[bool], np.ndarray]:
     """Success within each continuation (G, steps, D) sent open loop after replaying the
-    episode's commands to t0 (the sim's safety filter passes them as the robot's would), and
-    the real frames every ``stride`` steps through it (G, steps / stride, H, W, 3): what the
-    world model should have imagined."""
-    outcomes, frames = [], []
+    episode's commands to t0 (the sim's safety filter passes them as the robot's would), the
+    real frames every ``stride`` steps through it (G, steps / stride, H, W, 3): what the world
+    model should have imagined, and how many of them a recorded episode would have had (it
+    ends at its success)."""
+    outcomes, frames, kept = [], [], []
     with AlohaSim(SimConfig(task=task, cameras={camera: size})) as sim:
         sim.reset(seed)
         for command in prefix_commands:
@@ -69,16 +73,25 @@ def real_outcomes(task: str, seed: int, prefix_commands: np.ndarray, continuatio
         start = sim.save_state()
         for actions in continuations:
             sim.restore_state(start)
-            success, seen = False, []
+            success, seen, until = False, [], None
             for t, action in enumerate(actions, 1):
                 sim.send_action(action)
                 observation = sim.observe()
                 success = success or observation.success
                 if t % stride == 0:
                     seen.append(observation.frames[camera])
+                if success and until is None:
+                    until = -(-t // stride)  # the frames up to the first one at or after the success
             outcomes.append(success)
             frames.append(np.stack(seen))
-    return outcomes, np.stack(frames)
+            kept.append(len(seen) if until is None else until)
+    return outcomes, np.stack(frames), kept
+
+
+HEADER = ("| run | horizon / lead (steps) | real successes | groups mixed in the sim "
+          "| imagined, judged: paired bal. acc / AUC | within-group AUC | judged successes | groups mixed "
+          "| GRPO signal (groups) | real frames, judged: paired bal. acc / AUC | within-group AUC | judged successes "
+          "| groups mixed | GRPO signal (groups) |\n" + "|---" * 14 + "|\n")
 
 
 def main() -> None:
@@ -131,15 +144,20 @@ def main() -> None:
             imagined_s += time.perf_counter() - t
             actions = np.stack([policy.actions(g.bins).reshape(-1, policy.config.action_dim).numpy() for g in group])
             prefix = store.load_steps(episode.id).actions[:state.step]
-            real, real_frames = real_outcomes(args.task, episode.seed, prefix, actions, camera,
-                                              tuple(model.config.image_size), stride)
-            # the control: the reward model on the real frames of the same continuations
+            real, real_frames, until = real_outcomes(args.task, episode.seed, prefix, actions, camera,
+                                                     tuple(model.config.image_size), stride)
+            # the controls: the reward model on the real frames of the same continuations, whole
+            # and ending at the success (as a recorded episode does)
             on_real = [judge(reward, np.concatenate([state.prefix, f]), from_frame=len(state.prefix))
                        for f in real_frames]
+            to_success = [judge(reward, np.concatenate([state.prefix, f[:n]]), from_frame=len(state.prefix))
+                          for f, n in zip(real_frames, until)]
             rows.append({"episode_id": episode.id, "episode_success": bool(episode.success), "t0": state.step,
                          "imagined": [bool(g.reward) for g in group], "probability": verdicts, "real": real,
                          "judged_real_frames": [v.success for v in on_real],
-                         "probability_real_frames": [v.max_probability for v in on_real]})
+                         "probability_real_frames": [v.max_probability for v in on_real],
+                         "judged_real_frames_to_success": [v.success for v in to_success],
+                         "probability_real_frames_to_success": [v.max_probability for v in to_success]})
             print(f"{i + 1}/{len(states)} episode {episode.id} ({'success' if episode.success else 'failure'}) "
                   f"t0 {state.step}: imagined {sum(g.reward for g in group):.0f}/{args.group}, real {sum(real)}/"
                   f"{args.group}  ({time.perf_counter() - start:.0f} s)", flush=True)
@@ -153,13 +171,19 @@ def main() -> None:
             ys, xs = np.array(r["real"]), np.array(r[verdict_key])
             if 0 < xs.sum() < len(xs):
                 signal.append(float(ys[xs].mean() - ys[~xs].mean()))
+        # within a group, does a real success score above a real failure? (what GRPO's advantages need)
+        pairs = [(a, b) for r in rows for a, y in zip(r[probability_key], r["real"]) if y
+                 for b, z in zip(r[probability_key], r["real"]) if not z]
         return {"paired": agreement_scores(verdicts, [p for r in rows for p in r[probability_key]], real),
+                "within_group_auc": float(np.mean([(a > b) + 0.5 * (a == b) for a, b in pairs])) if pairs else None,
+                "within_group_pairs": len(pairs),
                 "judged_success": sum(verdicts), "mixed_groups": sum(0 < sum(r[verdict_key]) < args.group for r in rows),
                 "grpo_signal_mean": float(np.mean(signal)) if signal else None, "grpo_signal_groups": len(signal)}
 
     summary = {
         "imagined": judged_by("imagined", "probability"),
         "real_frames": judged_by("judged_real_frames", "probability_real_frames"),
+        "real_frames_to_success": judged_by("judged_real_frames_to_success", "probability_real_frames_to_success"),
         "real_success": sum(real), "trajectories": len(real),
         "real_success_interval": wilson_interval(sum(real), len(real)),
         "groups": len(rows), "mixed_real": sum(0 < sum(r["real"]) < args.group for r in rows),
@@ -173,12 +197,16 @@ def main() -> None:
     def cells(judged: dict) -> str:
         p, signal = judged["paired"], judged["grpo_signal_mean"]
         area = "-" if p["auc"] is None else f"{p['auc']:.2f}"
+        within = "-" if judged["within_group_auc"] is None else f"{judged['within_group_auc']:.2f}"
         lean = "-" if signal is None else f"{signal:+.2f}"
-        return (f"{p['balanced_accuracy']:.2f} / {area} | {judged['judged_success']} | {judged['mixed_groups']} | "
+        return (f"{p['balanced_accuracy']:.2f} / {area} | {within} | {judged['judged_success']} | {judged['mixed_groups']} | "
                 f"{lean} ({judged['grpo_signal_groups']})")
 
-    print(f"| {args.tag} | {args.horizon} / {args.lead} | {summary['real_success']}/{len(real)} | "
-          f"{summary['mixed_real']} of {len(rows)} | {cells(summary['imagined'])} | {cells(summary['real_frames'])} |")
+    row = (f"| {args.tag} | {args.horizon} / {args.lead} | {summary['real_success']}/{len(real)} | "
+           f"{summary['mixed_real']} of {len(rows)} | {cells(summary['imagined'])} | {cells(summary['real_frames'])} |")
+    path.with_suffix(".md").write_text(HEADER + row + "\n")
+    print(HEADER + row)
+    print(f"real frames ending at the success: {cells(summary['real_frames_to_success'])}")
     print(f"wrote {path}")
 
 

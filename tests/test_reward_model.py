@@ -203,5 +203,10 @@ def test_terminal_clips_make_every_clip_ending_in_the_last_stride_positive():
     assert max(win.negative_ends) <= 30 - 8  # negatives still overlap none of them
     assert episode_clips(10, length=2, success=True, span=8, terminal_clips=4).positive_ends.tolist() == [1, 2]
     assert episode_clips(8, length=30, success=False, span=8, terminal_clips=4).positive_ends.tolist() == []
+    near = episode_clips(7, length=30, success=True, span=8, terminal_clips=4, margin=4)
+    assert near.negative_ends.tolist() == list(range(8, 27))  # up to 4 steps before the end: "not yet"
+    assert near.positive_ends.tolist() == [27, 28, 29, 30]  # none of them a negative too
+    with pytest.raises(ValueError, match="success_margin 2: expected from terminal_clips"):
+        profile("tiny", terminal_clips=4, success_margin=2)
     with pytest.raises(ValueError, match="terminal_clips 0"):
         profile("tiny", terminal_clips=0)

@@ -11,7 +11,8 @@ its one clip (end = its length).
   (``terminal_clips``: imagination's frames fall every frame_stride steps from the start, so
   its last one lies up to a stride before the success);
 - negative: the earlier clips c_i, S <= i <= N-S, of successful episodes (S: the steps a
-  clip spans) -- none of them overlaps the terminal clip -- and every clip c_i, S <= i <= N,
+  clip spans) -- none of them overlaps the terminal clip; or up to N - ``margin``, so that the
+  moments just before a success are shown as not yet one -- and every clip c_i, S <= i <= N,
   of failed episodes.
 Unlabelled episodes give nothing.
 """
@@ -31,10 +32,10 @@ class EpisodeClips:
 
 
 def episode_clips(episode_id: int, length: int, success: bool | None, span: int,
-                  terminal_clips: int = 1) -> EpisodeClips:
+                  terminal_clips: int = 1, margin: int | None = None) -> EpisodeClips:
     """``span``: the control steps one clip covers, (L - 1) * frame_stride + 1. A success gives
     ``terminal_clips`` positives, the clips ending at its last that many frames (1: the paper's
-    c_N alone)."""
+    c_N alone), and negatives ending up to ``margin`` (None: ``span``) steps before its end."""
     if length < 1:
         raise ValueError(f"episode {episode_id} has {length} frames; expected at least 1")
     none = np.zeros(0, np.int64)
@@ -42,7 +43,7 @@ def episode_clips(episode_id: int, length: int, success: bool | None, span: int,
         return EpisodeClips(episode_id, none, none)
     if success:
         return EpisodeClips(episode_id, np.arange(max(1, length - terminal_clips + 1), length + 1, dtype=np.int64),
-                            np.arange(span, length - span + 1))
+                            np.arange(span, length - (span if margin is None else margin) + 1))
     return EpisodeClips(episode_id, none, np.arange(min(span, length), length + 1))
 
 

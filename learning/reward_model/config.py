@@ -22,6 +22,11 @@ class RewardModelConfig(JsonConfig):
     # from the start, so its last frame before the success lies anywhere in the last stride:
     # frame_stride positives match every alignment (the cpu and gpu profiles).
     terminal_clips: int = 1
+    # A success's negatives end at least this many steps before its last frame; None: a clip's
+    # span (the paper's: no negative overlaps the terminal clip). With the span, the clips of the
+    # last ~2 chunks before a success are never shown, neither as success nor as not yet: the
+    # model then calls the handover half done a success (README, groups from mid-episode states).
+    success_margin: int | None = None
     # A transformers VideoMAE encoder: loaded from a local folder (gpu), or built from these numbers.
     pretrained_path: str | None = None
     patch_size: int = 16
@@ -44,6 +49,10 @@ class RewardModelConfig(JsonConfig):
                              f"expected >= 1")
         if not 1 <= self.terminal_clips <= self.span:
             raise ValueError(f"terminal_clips {self.terminal_clips}: expected 1 to the clip's span, {self.span} steps")
+        if self.success_margin is not None and not self.terminal_clips <= self.success_margin <= self.span:
+            raise ValueError(f"success_margin {self.success_margin}: expected from terminal_clips "
+                             f"({self.terminal_clips}: a negative must not be a positive) to the clip's span, "
+                             f"{self.span} steps")
         if self.clip_len % self.tubelet_size:
             raise ValueError(f"clip_len {self.clip_len} is not divisible by tubelet_size {self.tubelet_size}")
         if self.pretrained_path is None and any(s % self.patch_size for s in self.image_size):

@@ -47,7 +47,7 @@ def clip_index(store: TrajectoryStore, episode_ids: list[int], config: RewardMod
         if config.camera not in store.cameras(episode_id):
             raise ValueError(f"episode {episode_id} has no {config.camera!r} frames; the reward model needs them")
         episodes.append(episode_clips(episode_id, episode.length, episode.success, config.span,
-                                      config.terminal_clips))
+                                      config.terminal_clips, config.success_margin))
     episodes += [episode_clips(-1 - i, len(r.frames), r.success, config.clip_len) for i, r in enumerate(imagined)]
     return ClipIndex.build(episodes)
 
