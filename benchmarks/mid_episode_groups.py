@@ -19,7 +19,7 @@ outcome within the horizon. Reported:
   (positive: the advantage points where the sim agrees);
 - the same with the reward model judging the real frames of each continuation instead of the
   imagined ones: whether the reward model, or the world model, loses the signal.
-Writes benchmarks/results/mid-episode-groups-TAG.json and prints a markdown row.
+Writes benchmarks/results/mid-episode-groups-TAG.{json,md} and prints the table row.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.imagined_commands import safety_command_filter
 from learning.artifacts import reward_model_dir, world_model_dir
 from learning.device import generator as device_generator
+from learning.device import module_device
 from learning.policy_optimization.imagine import imagine_group
 from learning.policy_optimization.mid_episode import mid_episode_states
 from learning.reward_model.judge import judge
@@ -58,7 +59,7 @@ def agreement_scores(verdicts: list[bool], probabilities: list[float], labels: l
 
 
 def real_outcomes(task: str, seed: int, prefix_commands: np.ndarray, continuations: np.ndarray, camera: str,
-                  size: tuple[int, int], stride: int) -> tuple[list[bool], np.ndarray]:
+                  size: tuple[int, int], stride: int) -> tuple[list[bool], np.ndarray, list[int]]:
     """Success within each continuation (G, steps, D) sent open loop after replaying the
     episode's commands to t0 (the sim's safety filter passes them as the robot's would), the
     real frames every ``stride`` steps through it (G, steps / stride, H, W, 3): what the world
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32, help="balanced: half successes")
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--horizon", type=int, default=32, help="control steps imagined per continuation")
-    parser.add_argument("--lead", type=int, default=16, help="steps from the start state to the real success")
+    parser.add_argument("--lead", type=int, default=32, help="steps from the start state to the real success")
     parser.add_argument("--temperature", type=float, default=0.5, help="the cpu GRPO profile's")
     parser.add_argument("--tag", required=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -135,12 +136,11 @@ def main() -> None:
                 verdicts.append(v.max_probability)
                 return v.success, v.success_frame
 
-            generator = device_generator(torch.device("cpu"), i)
+            generator = device_generator(module_device(policy), i)
             imagination.generator.manual_seed(i)
             t = time.perf_counter()
             group = imagine_group(policy, imagination, verdict, torch.from_numpy(state.frame), instruction,
-                                  args.group, args.horizon, args.temperature, generator, keep_frames=True,
-                                  start=state)
+                                  args.group, args.horizon, args.temperature, generator, start=state)
             imagined_s += time.perf_counter() - t
             actions = np.stack([policy.actions(g.bins).reshape(-1, policy.config.action_dim).numpy() for g in group])
             prefix = store.load_steps(episode.id).actions[:state.step]

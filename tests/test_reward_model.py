@@ -118,6 +118,12 @@ def test_one_probability_definition_everywhere():
         last = model.probabilities(torch.from_numpy(frames[12:20][None]))
     assert probabilities[-1] == pytest.approx(last.item(), abs=1e-6)
     assert judge(model, frames, stride=3).max_probability == pytest.approx(probabilities.max())
+    # a continuation is judged on the windows that end in it: after frame 12, those ending at 14, 17, 20
+    tail, tail_ends = window_probabilities(model, frames, stride=3, from_frame=13)
+    assert tail_ends.tolist() == [14, 17, 20] and tail == pytest.approx(probabilities[2:], abs=1e-6)
+    assert judge(model, frames, stride=3, from_frame=13).max_probability == pytest.approx(tail.max())
+    with pytest.raises(ValueError, match="from_frame 20: expected a frame of the 20 given"):
+        judge(model, frames, from_frame=20)
     with pytest.raises(ValueError, match="expected"):
         model.logits(clips[:, :4])
 
