@@ -76,6 +76,6 @@ def mid_episode_states(store: TrajectoryStore, episode_ids: list[int], camera: s
         if t0 is None:
             continue
         frames = store.load_frames(episode.id, camera, 0, t0 + 1)[::stride]
-        actions = store.load_steps(episode.id).actions[t0 - stride:t0].astype(np.float32)
+        actions = store.load_steps(episode.id, t0 - stride, t0).actions.astype(np.float32)  # the stride before t0
         states.append(MidEpisodeState(episode.id, t0, frames, actions))
     return states
