@@ -1,14 +1,18 @@
 """The paper's lifelong curve (Fig. 6) in simulation: K WMPO iterations of P real rollouts each,
-against imitation learning given the same number of extra expert demonstrations.
+against DPO iterated the same way and imitation learning given as many extra expert demonstrations.
 
     .venv/bin/python benchmarks/lifelong.py --db wmpo-data/bench.db --task transfer_cube --base base-all \\
         --iterations 3 --budget 128
 
-After k iterations WMPO has used k*P real rollouts; the imitation arm retrains the base recipe
-on the base's demos plus k*P more expert demos (recorded if missing). Both are evaluated
-greedily on the fixed evaluation seeds. Everything is resumable: run the command again and
-finished iterations, trained policies and evaluations are reused from the store.
-Writes JSON, a markdown report (success per iteration and the loop's diagnosis) and a PNG.
+After k iterations WMPO has used k*P real rollouts. The DPO arm has too: its iteration k trains
+offline DPO from its policy of iteration k-1 on P sampled rollouts of that policy (iteration 1:
+the base's rollouts that WMPO's first iteration collected, so it is Table 1's DPO). The imitation
+arm retrains the base recipe on the base's demos plus k*P more expert demos (recorded if missing).
+All are evaluated greedily on the fixed evaluation seeds. Everything is resumable: run the command
+again and finished iterations, collected rollouts, trained policies and evaluations are reused
+from the store. --arms picks which arms run (imitation retrains a policy per iteration, the
+slowest). Writes JSON, a markdown report (success per iteration and the loop's diagnosis) and a
+PNG after each arm, so an interrupted run leaves the arms it finished.
 """
 
 from __future__ import annotations
@@ -22,20 +26,26 @@ import robot  # noqa: F401  (headless GL before mujoco loads)
 from app.cycle import JOB_KIND, run_cycle
 from app.cycle_config import profile as cycle_profile
 from app.cycle_report import IterationRow, iteration_rows
-from app.policies import demo_count, evaluate_policy, train_base_policy
+from app.policies import collect_rollouts, demo_count, evaluate_policy, train_base_policy
+from learning.policy_optimization.dpo import DPOConfig
+from learning.policy_optimization.dpo_on_store import dpo_offline
 from learning.trainer import TrainConfig
 from learning.vla.config import PolicyConfig
-from storage import TrajectoryStore
+from storage import STOCK_SCENE, EpisodeFilter, TrajectoryStore
 
 from learning_report import chart, diagnosis_table, machine, percent, success_cell  # benchmarks/, beside this script
 
 
-def wmpo_iterations(store, args, report) -> list[IterationRow]:
-    """Run (or resume) cycle iterations of this task and budget until there are ``args.iterations``."""
+def wmpo_iterations(store, args, report, run: bool = True) -> list[IterationRow]:
+    """Run (or resume) cycle iterations of this task and budget until there are ``args.iterations``;
+    with ``run`` False, only read back those already finished."""
     def mine(job):
         cycle = job.config["cycle"]
         return cycle["task"] == args.task and cycle["budget"] == args.budget
 
+    if not run:
+        ids = [job.iteration_id for job in store.jobs.finished(JOB_KIND) if mine(job)][:args.iterations]
+        return [row for row in iteration_rows(store) if row.id in ids]
     if any(mine(job) for job in store.jobs.unfinished(JOB_KIND)):
         run_cycle(store, None, 0, resume=True, report=report)
     done = sum(mine(job) for job in store.jobs.finished(JOB_KIND))
@@ -56,6 +66,54 @@ def stage_minutes(store, iteration_ids: list[int]) -> dict[int, float]:
             spans = [(s.finished_at - s.started_at).total_seconds() for s in job.steps if s.started_at and s.finished_at]
             minutes[job.iteration_id] = sum(spans) / 60
     return minutes
+
+
+def existing(store, name) -> int | None:
+    return next((v.id for v in store.policy_versions() if v.name == name), None)
+
+
+def own_rollouts(store, version_id: int, skip: int, args, report) -> list[int]:
+    """P sampled stock-scene rollouts of a policy outside any iteration, after the ``skip`` that
+    earlier iterations used, collecting only the missing ones."""
+    def stored():
+        return [e.id for e in store.episodes(EpisodeFilter(task=args.task, source="policy", scene=STOCK_SCENE,
+                                                           policy_version_id=version_id))
+                if e.iteration_id is None]
+
+    missing = skip + args.budget - len(stored())
+    if missing > 0:
+        collect_rollouts(store, version_id, args.task, missing,
+                         temperature=cycle_profile(args.profile, task=args.task).collect_temperature,
+                         horizon=args.max_steps,
+                         progress=lambda d, t, ok: report(f"dpo arm: collect {d}/{t}") if d % 32 == 0 else None)
+    return stored()[skip:skip + args.budget]
+
+
+def dpo_arm(store, base_id, rows: list[IterationRow], args, report) -> list[dict]:
+    """DPO iterated like the cycle: each iteration learns from P fresh rollouts of the policy it
+    improves. Rollouts without both a success and a failure give DPO no pair: like WMPO without a
+    candidate, that iteration keeps its policy (and the next one collects afresh)."""
+    results, current, used = [], base_id, 0  # used: rollouts of ``current`` earlier iterations took
+    for k in range(1, args.iterations + 1):
+        name = f"{args.task}-dpo-P{args.budget}" + ("" if k == 1 else f"-iter{k}")
+        version, note = existing(store, name), "updated"
+        if version is None:
+            if k == 1 and rows:  # the base's rollouts are the ones WMPO's first iteration collected
+                episodes = [e.id for e in store.episodes(EpisodeFilter(task=args.task, source="policy",
+                                                                       iteration_id=rows[0].id))]
+            else:
+                episodes, used = own_rollouts(store, current, used, args, report), used + args.budget
+            wins = len(store.episodes(EpisodeFilter(ids=tuple(episodes), success=True)))
+            if 0 < wins < len(episodes):
+                version = dpo_offline(store, current, args.task, episodes, DPOConfig(), name, report=report)[0]
+            else:
+                version, note = current, f"no update: {wins} of {len(episodes)} rollouts succeeded, no pair"
+        summary = evaluate_policy(store, version, args.task, args.eval_episodes, reuse_finished=True,
+                                  horizon=args.max_steps)
+        results.append(summary.to_json() | {"policy": store.policy_version(version).name, "note": note})
+        if version != current:
+            current, used = version, 0
+    return results
 
 
 def imitation_arm(store, base_id, args, report) -> list[dict]:
@@ -82,6 +140,74 @@ def imitation_arm(store, base_id, args, report) -> list[dict]:
     return results
 
 
+ARMS = ("wmpo", "dpo", "imitation")
+
+
+def cell(results: list[dict], k: int) -> str:
+    if k > len(results):
+        return "not run"
+    result = results[k - 1]
+    return success_cell(result) + ("" if result.get("note", "updated") == "updated" else f" ({result['note']})")
+
+
+def write_report(args, base_result: dict, rows: list[IterationRow], minutes: dict, dpo: list[dict],
+                 imitation: list[dict], started: float) -> None:
+    """JSON, markdown and PNG of whatever the arms have finished so far."""
+    # The deployed policy after iteration k: the candidate if the gate deployed it, else what was deployed.
+    deployed_rates, rate = [], base_result["rate"]
+    for row in rows:
+        rate = row.eval_success if row.deployed else (row.deployed_eval if row.deployed_eval is not None else rate)
+        deployed_rates.append(rate)
+    command = "benchmarks/lifelong.py " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items()
+        if v is not None and k not in ("db", "out"))
+    wall_s = time.perf_counter() - started
+    payload = {"task": args.task, "budget": args.budget, "iterations": args.iterations, "base": base_result,
+               "wmpo": [row.__dict__ for row in rows], "wmpo_deployed_rate": deployed_rates, "dpo": dpo,
+               "imitation": imitation, "iteration_minutes": [minutes.get(row.id) for row in rows],
+               "command": command, "machine": machine(), "wall_s": wall_s}
+    stem = args.out / f"lifelong-{args.task}-P{args.budget}-{args.profile}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=list))
+
+    lines = [f"# Lifelong WMPO vs iterated DPO vs imitation with extra demos: {args.task}, P={args.budget}, "
+             f"profile {args.profile}", "",
+             "| real rollouts / extra demos | WMPO candidate (greedy) | WMPO deployed after the gate | "
+             "DPO iterated | imitation with as many extra expert demos |", "|---:|---|---:|---|---|",
+             f"| 0 (base) | {success_cell(base_result)} | {percent(base_result['rate'])} | {success_cell(base_result)} "
+             f"| {success_cell(base_result)} |"]
+    for k in range(1, args.iterations + 1):
+        if k <= len(rows):
+            row = rows[k - 1]
+            candidate = (f"{percent(row.eval_success)} [{100 * row.eval_interval[0]:.1f}, "
+                         f"{100 * row.eval_interval[1]:.1f}]" if row.eval_success is not None
+                         else f"no candidate ({row.note})")
+            deployed = percent(deployed_rates[k - 1])
+        else:
+            candidate, deployed = "not run", "-"
+        lines.append(f"| {k * args.budget} | {candidate} | {deployed} | {cell(dpo, k)} | {cell(imitation, k)} |")
+    lines += ["", f"After {len(rows)} WMPO iterations ({len(rows) * args.budget} real rollouts): deployed "
+                  f"{percent(deployed_rates[-1] if rows else base_result['rate'])}, base {percent(base_result['rate'])}."
+              + (f" DPO after {len(dpo)}: {percent(dpo[-1]['rate'])}." if dpo else "")
+              + (f" Imitation with {imitation[-1]['demos']} demos: {percent(imitation[-1]['rate'])}." if imitation
+                 else ""),
+              "", "Diagnosis per WMPO iteration (from the store):", "", diagnosis_table(rows), "",
+              "Minutes per WMPO iteration (its stages' spans): "
+              + ", ".join(f"{row.number}: {minutes[row.id]:.0f}" for row in rows if row.id in minutes) + ".", "",
+              f"Command: `{command}`; machine: {machine()}; this invocation {wall_s / 60:.0f} min "
+              f"(finished iterations, rollouts, trained policies and evaluations are reused from the store)."]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    labels = ["base"] + [f"+{k * args.budget}" for k in range(1, args.iterations + 1)]
+
+    def series(rates):
+        return [base_result["rate"], *rates, *[None] * (args.iterations - len(rates))]
+
+    chart({"WMPO (deployed)": series(deployed_rates), "DPO (iterated)": series([r["rate"] for r in dpo]),
+           "imitation (+demos)": series([r["rate"] for r in imitation])},
+          labels, stem.with_suffix(".png"), f"{args.task}: success per iteration, P={args.budget}")
+    print("\n".join(lines), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path, default=Path("wmpo-data/bench.db"))
@@ -90,6 +216,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--budget", type=int, default=128, help="P, real rollouts per iteration")
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms run (the base always)")
     parser.add_argument("--world-model", help="pretrained world model the first iteration starts from")
     parser.add_argument("--grpo-updates", type=int)
     parser.add_argument("--eval-episodes", type=int, default=128)
@@ -103,58 +230,22 @@ def main() -> None:
     def report(message):
         print(f"[lifelong {time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
+    rows, minutes, dpo, imitation = [], {}, [], []
     with TrajectoryStore(args.db) as store:
         base = store.find_policy_version(args.base)
         if store.deployed(args.task) is None:
             store.deploy(args.task, base, "initial")
         base_result = evaluate_policy(store, base, args.task, args.eval_episodes, reuse_finished=True,
                                       horizon=args.max_steps).to_json()
-        rows = wmpo_iterations(store, args, report)
+        rows = wmpo_iterations(store, args, report, run="wmpo" in args.arms)  # else those already finished
         minutes = stage_minutes(store, [row.id for row in rows])
-        imitation = imitation_arm(store, base, args, report)
-
-    # The deployed policy after iteration k: the candidate if the gate deployed it, else what was deployed.
-    deployed_rates, rate = [], base_result["rate"]
-    for row in rows:
-        rate = row.eval_success if row.deployed else (row.deployed_eval if row.deployed_eval is not None else rate)
-        deployed_rates.append(rate)
-    command = "benchmarks/lifelong.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                  if v is not None and k not in ("db", "out"))
-    payload = {"task": args.task, "budget": args.budget, "iterations": args.iterations, "base": base_result,
-               "wmpo": [row.__dict__ for row in rows], "wmpo_deployed_rate": deployed_rates,
-               "imitation": imitation, "iteration_minutes": [minutes.get(row.id) for row in rows],
-               "command": command, "machine": machine(),
-               "wall_s": time.perf_counter() - started}
-    stem = args.out / f"lifelong-{args.task}-P{args.budget}-{args.profile}"
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=list))
-
-    lines = [f"# Lifelong WMPO vs imitation with extra demos: {args.task}, P={args.budget}, profile {args.profile}", "",
-             "| real rollouts / extra demos | WMPO candidate (greedy) | WMPO deployed after the gate | "
-             "imitation with as many extra expert demos |", "|---:|---|---:|---|",
-             f"| 0 (base) | {success_cell(base_result)} | {percent(base_result['rate'])} | {success_cell(base_result)} |"]
-    for k, (row, imitated) in enumerate(zip(rows, imitation), start=1):
-        candidate = (f"{percent(row.eval_success)} [{100 * row.eval_interval[0]:.1f}, {100 * row.eval_interval[1]:.1f}]"
-                     if row.eval_success is not None else f"no candidate ({row.note})")
-        lines.append(f"| {k * args.budget} | {candidate} | {percent(deployed_rates[k - 1])} | {success_cell(imitated)} |")
-    if rows and imitation:
-        k = min(len(rows), len(imitation))
-        lines += ["", f"After {k} iterations ({k * args.budget} real rollouts): WMPO's deployed policy "
-                      f"{percent(deployed_rates[k - 1])}, {100 * (deployed_rates[k - 1] - base_result['rate']):+.1f} "
-                      f"points over the base; imitation with {k * args.budget} extra expert demos "
-                      f"{percent(imitation[k - 1]['rate'])}, "
-                      f"{100 * (imitation[k - 1]['rate'] - base_result['rate']):+.1f} points."]
-    lines += ["", "Diagnosis per iteration (from the store):", "", diagnosis_table(rows), "",
-              "Minutes per WMPO iteration (its stages' spans): "
-              + ", ".join(f"{row.number}: {minutes[row.id]:.0f}" for row in rows if row.id in minutes) + ".", "",
-              f"Command: `{command}`; machine: {machine()}; this invocation {payload['wall_s'] / 60:.0f} min "
-              f"(finished iterations, trained policies and evaluations are reused from the store)."]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    labels = ["base"] + [f"+{k * args.budget}" for k in range(1, len(rows) + 1)]
-    chart({"WMPO (deployed)": [base_result["rate"], *deployed_rates],
-           "imitation (+demos)": [base_result["rate"], *[r["rate"] for r in imitation]]},
-          labels, stem.with_suffix(".png"), f"{args.task}: success per iteration, P={args.budget}")
-    print("\n".join(lines))
+        write_report(args, base_result, rows, minutes, dpo, imitation, started)
+        if "dpo" in args.arms:
+            dpo = dpo_arm(store, base, rows, args, report)
+            write_report(args, base_result, rows, minutes, dpo, imitation, started)
+        if "imitation" in args.arms:
+            imitation = imitation_arm(store, base, args, report)
+            write_report(args, base_result, rows, minutes, dpo, imitation, started)
 
 
 if __name__ == "__main__":

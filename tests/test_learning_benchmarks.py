@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import copy_store
+from storage import EpisodeFilter, TrajectoryStore
 
 LIFELONG = Path(__file__).parent.parent / "benchmarks" / "lifelong.py"
 
@@ -29,6 +30,24 @@ def test_lifelong_tiny_writes_the_report_and_reuses_finished_work(tiny_base_stor
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "step " not in again.stdout  # nothing trained twice: the iteration and the imitation policy are reused
+    # DPO iterated: iteration 1 learns from the rollouts WMPO collected (at this size usually none
+    # succeeds: then there is no pair and the base stays); iteration 2 from 4 fresh rollouts of
+    # the policy iteration 1 left, collected outside any iteration
+    [first_dpo] = report["dpo"]
+    assert first_dpo["policy"] == ("transfer_cube-dpo-P4" if first_dpo["note"] == "updated" else "base")
+    dpo = subprocess.run(command[:-2] + ["--arms", "dpo", "--iterations", "2", "--out", str(tmp_path / "dpo")],
+                         capture_output=True, text=True, timeout=600)
+    assert dpo.returncode == 0, dpo.stderr[-3000:]
+    report = json.loads((tmp_path / "dpo" / stem.name).with_suffix(".json").read_text())
+    assert len(report["dpo"]) == 2
+    same = ("policy", "note", "successes")
+    assert [report["dpo"][0][k] for k in same] == [first_dpo[k] for k in same]
+    assert len(report["wmpo"]) == 1 and report["imitation"] == []  # the finished iteration read back, not rerun
+    with TrajectoryStore(db) as store:
+        version = store.find_policy_version(first_dpo["policy"])
+        fresh = [e for e in store.episodes(EpisodeFilter(source="policy", policy_version_id=version))
+                 if e.iteration_id is None]
+        assert len(fresh) == 4
     # Where the loop loses: each iteration's imagination replays held-out real episodes. (The held-out
     # set of so small a store is its last episode, since the imitation arm: an expert demo.)
     outcomes = subprocess.run([sys.executable, str(LIFELONG.parent / "imagined_outcomes.py"), "--db", str(db),
