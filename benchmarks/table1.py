@@ -139,6 +139,8 @@ def main() -> None:
     for row in rows:
         length = f"{row['mean_success_length']:.0f}" if row["mean_success_length"] else "-"
         lines.append(f"| {row['method']} | {success_cell(row)} | {length} |")
+    if "wmpo" not in results:  # the row stays in the table: the iteration ran and found nothing to learn from
+        lines.append(f"| wmpo | no candidate: {wmpo_rows[0].note if wmpo_rows else 'no finished iteration'} | - |")
     lines += ["", target_verdict(results), "", "Diagnosis of the WMPO iteration (from the store):", "",
               diagnosis_table(wmpo_rows), "",
               f"Command: `{payload['command']}`; machine: {payload['machine']}."]
