@@ -36,7 +36,9 @@ from learning.trainer import TrainConfig
 from learning.vla.config import PolicyConfig
 from storage import STOCK_SCENE, EpisodeFilter, TrajectoryStore
 
-from learning_report import chart, diagnosis_table, machine, percent, success_cell  # benchmarks/, beside this script
+# benchmarks/, beside this script
+from learning_report import chart, diagnosis_table, machine, percent, success_cell
+from table1 import existing
 
 
 def wmpo_iterations(store, args, report, run: bool = True) -> list[IterationRow]:
@@ -46,13 +48,10 @@ def wmpo_iterations(store, args, report, run: bool = True) -> list[IterationRow]
         cycle = job.config["cycle"]
         return cycle["task"] == args.task and cycle["budget"] == args.budget
 
-    if not run:
-        ids = [job.iteration_id for job in store.jobs.finished(JOB_KIND) if mine(job)][:args.iterations]
-        return [row for row in iteration_rows(store) if row.id in ids]
-    if any(mine(job) for job in store.jobs.unfinished(JOB_KIND)):
+    if run and any(mine(job) for job in store.jobs.unfinished(JOB_KIND)):
         run_cycle(store, None, 0, resume=True, report=report)
     done = sum(mine(job) for job in store.jobs.finished(JOB_KIND))
-    if done < args.iterations:
+    if run and done < args.iterations:
         overrides = {"world_model": args.world_model, "grpo_updates": args.grpo_updates, "max_steps": args.max_steps}
         config = cycle_profile(args.profile, task=args.task, budget=args.budget, eval_episodes=args.eval_episodes,
                                **{k: v for k, v in overrides.items() if v is not None})
@@ -69,10 +68,6 @@ def stage_minutes(store, iteration_ids: list[int]) -> dict[int, float]:
             spans = [(s.finished_at - s.started_at).total_seconds() for s in job.steps if s.started_at and s.finished_at]
             minutes[job.iteration_id] = sum(spans) / 60
     return minutes
-
-
-def existing(store, name) -> int | None:
-    return next((v.id for v in store.policy_versions() if v.name == name), None)
 
 
 def own_rollouts(store, version_id: int, skip: int, args, report) -> list[int]:
