@@ -18,7 +18,7 @@ from robot.factory import RobotChoice, horizon_steps, initial_state, robot_kind
 from robot.robot import OperatorStopError
 from robot.rollout import RolloutConfig, record_rollout
 from robot.sim.tasks import TASKS, get_task
-from storage import STOCK_SCENE, EpisodeFilter, EpisodeInfo, StoreError, TrajectoryStore
+from storage import STOCK_SCENE, EpisodeFilter, EpisodeInfo, SeedTakenError, StoreError, TrajectoryStore
 
 
 def demo_count(store: TrajectoryStore, task: str, config: PolicyConfig) -> int:
@@ -83,19 +83,27 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
     with robot.make(task, {config.camera: config.image_size}) as bot:
         check_policy_fits(policy, bot.features.cameras, bot.features.action_dim)
         rollout = RolloutConfig(horizon=horizon or horizon_steps(sim_task.horizon, bot))
-        for i, seed in enumerate(seeds):
+        seeds, i = list(seeds), 0
+        while i < len(seeds):
+            seed = seeds[i]
             if seed in done:
                 success, length, stage = done[seed]
             else:
-                # training rollouts' seeds are each one's own (evaluations rerun the fixed set): a second
-                # collection into the store at the same time is refused at its first clashing seed
+                # training rollouts' seeds are each one's own (evaluations rerun the fixed set): when a
+                # second collection into the store took this one first, this run moves past its seeds
                 info = EpisodeInfo(task=task, instruction=sim_task.instruction, robot_kind=robot_kind(bot),
                                    source=source, seed=seed, policy_version_id=version_id, iteration_id=iteration_id,
                                    control_period_s=bot.features.control_period_s, unique_seed=source == "policy",
                                    extra={**site_extra(robot), **how}, scene=robot.scene)
-                with robot.operator.watching_stop() as stop:  # the operator's stop key, on a real robot
-                    result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
-                                            record_frames=record_frames, config=rollout, stop=stop)
+                try:
+                    with robot.operator.watching_stop() as stop:  # the operator's stop key, on a real robot
+                        result = record_rollout(store, bot, runner, info, initial_state=initial_state(bot, seed),
+                                                record_frames=record_frames, config=rollout, stop=stop)
+                except SeedTakenError:
+                    if source != "policy":
+                        raise
+                    seeds[i:] = fresh_seeds(store, task, len(seeds) - i)
+                    continue
                 if result.end == "stop":
                     raise OperatorStopError(f"operator stop in episode {i + 1} of {len(seeds)} (episode "
                                             f"{result.episode_id}, stored unlabelled, end 'stop'): arms held, base "
@@ -107,6 +115,7 @@ def run_policy_episodes(store: TrajectoryStore, version_id: int, task: str | Non
             stages.append(stage)
             if progress is not None:
                 progress(i + 1, len(seeds), success)
+            i += 1
         bot.go_to_sleep()  # a real robot's arms to their rest pose; the sim: nothing
     chunk_ms = config.chunk_size * bot.features.control_period_s * 1e3
     return summarize(task, successes, lengths, runner.inference_s[1:], chunk_ms, stages)  # first call warms up
@@ -185,10 +194,9 @@ def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, 
     task = task or store_config_task(store.policy_version(version_id))
     done = (finished_episodes(store, version_id, task, "policy", iteration_id, robot.scene)
             if iteration_id is not None else {})
-    first = min(done) if done else next_rollout_seed(store, task)
-    if first + n > EVAL_SEED_BASE:
-        raise ValueError(f"rollout seeds {first}..{first + n - 1} would reach the evaluation seeds ({EVAL_SEED_BASE})")
-    summary = run_policy_episodes(store, version_id, task, list(range(first, first + n)), source="policy",
+    seeds = sorted(done)[:n]
+    seeds += fresh_seeds(store, task, n - len(seeds))
+    summary = run_policy_episodes(store, version_id, task, seeds, source="policy",
                                   greedy=False, temperature=temperature, record_frames=True,
                                   iteration_id=iteration_id, reuse_finished=iteration_id is not None,
                                   robot=robot, horizon=horizon, progress=progress)
@@ -199,6 +207,14 @@ def collect_rollouts(store: TrajectoryStore, version_id: int, task: str | None, 
 
 def next_rollout_seed(store: TrajectoryStore, task: str) -> int:
     return store.next_seed(task, "policy", base=ROLLOUT_SEED_BASE)
+
+
+def fresh_seeds(store: TrajectoryStore, task: str, n: int) -> list[int]:
+    """The next ``n`` rollout seeds after every one the task's rollouts hold or are recording."""
+    first = next_rollout_seed(store, task)
+    if first + n > EVAL_SEED_BASE:
+        raise ValueError(f"rollout seeds {first}..{first + n - 1} would reach the evaluation seeds ({EVAL_SEED_BASE})")
+    return list(range(first, first + n))
 
 
 def store_config_task(version) -> str:

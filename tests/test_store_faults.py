@@ -160,13 +160,12 @@ def test_two_collections_at_once_never_record_a_seed_twice(tiny_base_store, tmp_
     db = copy_store(tiny_base_store, tmp_path)
     command = [WMPO_APP, "--db", str(db), "collect", "--policy", "base", "--n", "2"]
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in both]
-    for returncode, stderr in outcomes:  # each finished, or was refused in one line at a clashing seed
-        assert returncode == 0 or (returncode == 2 and stderr.count("\n") == 1 and "seed" in stderr), stderr
-    assert any(returncode == 0 for returncode, _ in outcomes)
+    for process in both:  # a clashing seed moves the later claimant on to the next free ones
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr
     with TrajectoryStore(db) as store:
         seeds = [e.seed for e in store.episodes() if e.source == "policy"]
-    assert len(seeds) == len(set(seeds)) >= 2
+    assert len(seeds) == len(set(seeds)) == 4
 
 
 def test_a_store_with_frames_of_two_sizes_trains_on_the_size_each_model_reads(tmp_path):
