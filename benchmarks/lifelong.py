@@ -13,9 +13,9 @@ again and finished iterations, collected rollouts, trained policies and evaluati
 from the store. --arms picks which arms run (imitation retrains a policy per iteration, the
 slowest). Writes JSON, a markdown report (success per iteration and the loop's diagnosis) and a
 PNG after each arm, so an interrupted run leaves the arms it finished. Arms may run as separate
-processes (--arms wmpo beside --arms dpo), but two processes collecting the same task's rollouts
-at once are refused by the store (SeedTakenError, nothing lost): start the DPO arm after WMPO's
-collect stage, then rerun with every arm to write the combined report.
+processes (--arms wmpo beside --arms dpo: two collections into one store take different seeds); a
+DPO arm started before WMPO's first iteration has finished collects its own base rollouts. Rerun
+with every arm to write the combined report.
 """
 
 from __future__ import annotations
