@@ -157,7 +157,10 @@ def test_status_flag_stops_the_episode_holds_and_stops_the_base(tmp_path):
 
 
 def test_fuzzed_actions_never_leave_piper_limits_or_step_cap():
-    site = cobot_site(camera=False)
+    # 10,000 sends in a tight loop starve the sim node's publisher, which runs in this process; under a
+    # loaded 2-worker suite a joint state 627 ms old was seen. Staleness is not under test here (the
+    # stale-state check is tested in test_aloha_wire.py), so its bound is wide.
+    site = cobot_site(camera=False, joint_state_age_s=2.0)
     cap = np.radians(site.limits.max_step_deg)
     heard = {"left": [], "right": []}
     with CobotSimNode(site), DdsTransport(site.domain_id) as spy, CobotMagic(site, reset_duration_s=0.1) as robot:
